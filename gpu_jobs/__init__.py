@@ -1,0 +1,1 @@
+"""The worker deployable: pulls jobs, runs generators (preview, SDXL, SVD, Wan), encodes and uploads media."""

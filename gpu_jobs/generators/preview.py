@@ -1,0 +1,76 @@
+"""The preview generator: a clearly labelled placeholder (the seed's "simulation mode").
+
+Used when no model weights are configured, so the whole pipeline runs anywhere. Every image says
+PREVIEW in large letters and shows the soul, the prompt and the seed; video kinds get a short clip of
+the same card with a moving marker. It is not, and does not pretend to be, a model output.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import textwrap
+from collections.abc import Sequence
+
+from PIL import Image, ImageDraw, ImageFont
+
+from gpu_jobs.generators.base import GenRequest, Output
+from shared.domain.models import GenerationSpec
+from shared.errors import JobCanceled
+
+PREVIEW_MAX_SIDE = 512
+
+
+def _size(spec: GenerationSpec) -> tuple[int, int]:
+    scale = min(1.0, PREVIEW_MAX_SIDE / max(spec.width, spec.height))
+    return max(64, int(spec.width * scale) // 2 * 2), max(64, int(spec.height * scale) // 2 * 2)
+
+
+def _card(spec: GenerationSpec) -> Image.Image:
+    width, height = _size(spec)
+    hue = (spec.seed % 360) / 360
+    r, g, b = (int(c * 255) for c in colorsys.hsv_to_rgb(hue, 0.35, 0.85))
+    image = Image.new("RGB", (width, height), (r, g, b))
+    draw = ImageDraw.Draw(image)
+    big = ImageFont.load_default(size=max(14, width // 10))
+    small = ImageFont.load_default(size=max(10, width // 36))
+    draw.rectangle([4, 4, width - 5, height - 5], outline=(20, 20, 20), width=3)
+    draw.text((width // 2, height // 6), "PREVIEW", fill=(20, 20, 20), font=big, anchor="mm")
+    lines = [f"placeholder - no model weights ({spec.kind.value})", f"soul: {spec.soul_id}", f"seed: {spec.seed}"]
+    lines += textwrap.wrap(f"prompt: {spec.label or spec.prompt}", width=max(20, width // 9))[:6]
+    y = height // 3
+    for line in lines:
+        draw.text((12, y), line, fill=(20, 20, 20), font=small)
+        y += int(small.size * 1.4)
+    return image
+
+
+def _clip(card: Image.Image, frames: int) -> list[Image.Image]:
+    out = []
+    width, height = card.size
+    for i in range(frames):
+        frame = card.copy()
+        x = int((width - 40) * i / max(1, frames - 1)) + 20
+        ImageDraw.Draw(frame).ellipse([x - 14, height - 44, x + 14, height - 16], fill=(250, 250, 250))
+        out.append(frame)
+    return out
+
+
+class PreviewGenerator:
+    name = "preview"
+
+    def setup(self) -> None:
+        """Nothing to load."""
+
+    def generate(self, requests: Sequence[GenRequest]) -> list[Output]:
+        if all(r.hooks.canceled() for r in requests):
+            raise JobCanceled("canceled before generation")
+        outputs = []
+        for request in requests:
+            spec = request.spec
+            total = max(1, spec.num_frames) if spec.kind.is_video else 1
+            request.hooks.progress(0, total)
+            card = _card(spec)
+            frames = _clip(card, spec.num_frames or 8) if spec.kind.is_video else [card]
+            request.hooks.progress(total, total)
+            outputs.append(Output(frames=frames, fps=spec.fps, generator=self.name))
+        return outputs

@@ -1,0 +1,1 @@
+"""Adapters per backend: `sqlite_*` / `fs_blobs` (local, embedded default) and `gcp_*` (Google Cloud)."""

@@ -1,0 +1,76 @@
+"""A SQLite database file shared by the local document store and job queue.
+
+WAL mode so readers never block the writer; one connection per thread; `BEGIN IMMEDIATE` so a
+transaction holds the write lock from its first read, which makes SQLite transactions serializable
+across threads and processes (the worker may run in another process).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS docs (
+  collection TEXT NOT NULL,
+  id TEXT NOT NULL,
+  data TEXT NOT NULL,
+  PRIMARY KEY (collection, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS docs_pk ON docs (collection, json_extract(data, '$.pk'));
+CREATE INDEX IF NOT EXISTS docs_status ON docs (collection, json_extract(data, '$.status'));
+CREATE TABLE IF NOT EXISTS queue (
+  id TEXT PRIMARY KEY,
+  lane TEXT NOT NULL,
+  data BLOB NOT NULL,
+  visible_at REAL NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  ack_id TEXT
+);
+CREATE INDEX IF NOT EXISTS queue_lane ON queue (lane, visible_at);
+CREATE INDEX IF NOT EXISTS queue_ack ON queue (ack_id);
+"""
+
+
+class SqliteDb:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._local = threading.local()
+        self._init_lock = threading.Lock()
+        self._ready = False
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        return conn
+
+    def conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            with self._init_lock:
+                if not self._ready:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    boot = self._connect()
+                    boot.executescript(_SCHEMA)
+                    boot.close()
+                    self._ready = True
+            conn = self._connect()
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """An immediate (write-locked) transaction, committed on success, rolled back on error."""
+        conn = self.conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")

@@ -1,0 +1,184 @@
+"""DocumentStore on SQLite: documents as JSON rows keyed by (collection, id).
+
+Transactions mirror Firestore's rules (reads before writes, create fails on an existing document,
+all-or-nothing) so code that passes here behaves the same on Firestore.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from shared.adapters.sqlite_db import SqliteDb
+from shared.errors import AlreadyExists, NotFound
+from shared.ports import Doc, Filter
+
+T = TypeVar("T")
+_OPS = {"==": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+
+
+def _field(name: str) -> str:
+    if not name.replace("_", "").replace(".", "").isalnum():
+        raise ValueError(f"bad field name {name!r}")
+    return f"json_extract(data, '$.{name}')"
+
+
+def _bind(value: Any) -> Any:
+    return json.dumps(value) if isinstance(value, dict | list) else value
+
+
+def _where(collection: str, filters: Sequence[Filter]) -> tuple[str, list[Any]]:
+    clauses, params = ["collection = ?"], [collection]
+    for name, op, value in filters:
+        if op == "array_contains":
+            clauses.append(f"EXISTS (SELECT 1 FROM json_each(data, '$.{name}') WHERE value = ?)")
+            params.append(value)
+        elif op == "in":
+            marks = ",".join("?" for _ in value)
+            clauses.append(f"{_field(name)} IN ({marks})")
+            params.extend(_bind(v) for v in value)
+        elif op == "==" and value is None:
+            clauses.append(f"{_field(name)} IS NULL")
+        else:
+            clauses.append(f"{_field(name)} {_OPS[op]} ?")
+            params.append(_bind(value))
+    return " AND ".join(clauses), params
+
+
+def _select(
+    conn: sqlite3.Connection,
+    collection: str,
+    filters: Sequence[Filter],
+    order_by: str | None = None,
+    descending: bool = False,
+    limit: int | None = None,
+) -> list[Doc]:
+    where, params = _where(collection, filters)
+    sql = f"SELECT data FROM docs WHERE {where}"
+    if order_by:
+        sql += f" ORDER BY {_field(order_by)} {'DESC' if descending else 'ASC'}"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return [json.loads(row[0]) for row in conn.execute(sql, params)]
+
+
+def _get(conn: sqlite3.Connection, collection: str, doc_id: str) -> Doc | None:
+    row = conn.execute("SELECT data FROM docs WHERE collection = ? AND id = ?", (collection, doc_id)).fetchone()
+    return json.loads(row[0]) if row else None
+
+
+def _put(conn: sqlite3.Connection, collection: str, doc_id: str, data: Doc) -> None:
+    conn.execute(
+        "INSERT OR REPLACE INTO docs (collection, id, data) VALUES (?, ?, ?)",
+        (collection, doc_id, json.dumps(data, separators=(",", ":"))),
+    )
+
+
+class SqliteTx:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._writes: list[tuple[str, str, str, Doc]] = []
+
+    def _read(self) -> None:
+        if self._writes:
+            raise RuntimeError("transaction reads must come before writes (Firestore rule)")
+
+    def get(self, collection: str, doc_id: str) -> Doc | None:
+        self._read()
+        return _get(self._conn, collection, doc_id)
+
+    def query(self, collection: str, filters: Sequence[Filter] = (), limit: int | None = None) -> list[Doc]:
+        self._read()
+        return _select(self._conn, collection, filters, limit=limit)
+
+    def create(self, collection: str, doc_id: str, data: Doc) -> None:
+        self._writes.append(("create", collection, doc_id, data))
+
+    def set(self, collection: str, doc_id: str, data: Doc) -> None:
+        self._writes.append(("set", collection, doc_id, data))
+
+    def update(self, collection: str, doc_id: str, fields: Doc) -> None:
+        self._writes.append(("update", collection, doc_id, fields))
+
+    def delete(self, collection: str, doc_id: str) -> None:
+        self._writes.append(("delete", collection, doc_id, {}))
+
+    def commit(self) -> None:
+        for op, collection, doc_id, data in self._writes:
+            _apply(self._conn, op, collection, doc_id, data)
+
+
+def _apply(conn: sqlite3.Connection, op: str, collection: str, doc_id: str, data: Doc) -> None:
+    if op == "delete":
+        conn.execute("DELETE FROM docs WHERE collection = ? AND id = ?", (collection, doc_id))
+        return
+    current = _get(conn, collection, doc_id)
+    if op == "create" and current is not None:
+        raise AlreadyExists(f"{collection}/{doc_id} already exists")
+    if op == "update":
+        if current is None:
+            raise NotFound(f"{collection}/{doc_id} does not exist")
+        data = {**current, **data}
+    _put(conn, collection, doc_id, data)
+
+
+class SqliteDocumentStore:
+    def __init__(self, db: SqliteDb) -> None:
+        self._db = db
+
+    def get(self, collection: str, doc_id: str) -> Doc | None:
+        return _get(self._db.conn(), collection, doc_id)
+
+    def get_many(self, collection: str, doc_ids: Sequence[str]) -> list[Doc | None]:
+        conn = self._db.conn()
+        return [_get(conn, collection, doc_id) for doc_id in doc_ids]
+
+    def query(
+        self,
+        collection: str,
+        filters: Sequence[Filter] = (),
+        order_by: str | None = None,
+        descending: bool = False,
+        limit: int | None = None,
+    ) -> list[Doc]:
+        return _select(self._db.conn(), collection, filters, order_by, descending, limit)
+
+    def count(self, collection: str, filters: Sequence[Filter] = ()) -> int:
+        where, params = _where(collection, filters)
+        row = self._db.conn().execute(f"SELECT COUNT(*) FROM docs WHERE {where}", params).fetchone()
+        return int(row[0])
+
+    def create(self, collection: str, doc_id: str, data: Doc) -> bool:
+        with self._db.write() as conn:
+            if _get(conn, collection, doc_id) is not None:
+                return False
+            _put(conn, collection, doc_id, data)
+            return True
+
+    def set(self, collection: str, doc_id: str, data: Doc) -> None:
+        with self._db.write() as conn:
+            _put(conn, collection, doc_id, data)
+
+    def update(self, collection: str, doc_id: str, fields: Doc) -> None:
+        with self._db.write() as conn:
+            _apply(conn, "update", collection, doc_id, fields)
+
+    def delete(self, collection: str, doc_id: str) -> None:
+        with self._db.write() as conn:
+            _apply(conn, "delete", collection, doc_id, {})
+
+    def increment(self, collection: str, doc_id: str, field: str, amount: int = 1) -> None:
+        with self._db.write() as conn:
+            current = _get(conn, collection, doc_id) or {}
+            current[field] = int(current.get(field, 0)) + amount
+            _put(conn, collection, doc_id, current)
+
+    def transaction(self, fn: Callable[[SqliteTx], T]) -> T:
+        with self._db.write() as conn:
+            tx = SqliteTx(conn)
+            result = fn(tx)
+            tx.commit()
+            return result

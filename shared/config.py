@@ -1,0 +1,108 @@
+"""Typed configuration from the environment (pydantic-settings).
+
+Names are the environment variable names of the seed system and of the Terraform variables. Settings
+are read when a composition root first needs them, never at import time.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Backend = Literal["local", "gcp"]
+AuthMode = Literal["dev", "token"]
+
+LANES = ("image", "video", "wan")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    # Where records, queue and blobs live.
+    soul_backend: Backend = "local"
+    soul_data_dir: Path = Path(".soul-data")
+    log_level: str = "INFO"
+
+    # Google Cloud (the gcp backend). Emulator hosts are read by the google clients themselves.
+    google_cloud_project: str = "soul-local"
+    gcs_bucket_name: str = "artifacts-dev-soulmedia"
+    firestore_database: str = "(default)"
+    pubsub_topic: str = "soul-jobs"
+    pubsub_subscription_prefix: str = "soul-jobs"
+    pubsub_dead_letter_topic: str = "soul-jobs-dead"
+    cloud_run_region: str = "us-central1"
+    cloud_run_job_gpu: str = "soul-worker-gpu"
+    cloud_run_job_wan: str = "soul-worker-wan"
+    soul_signer_email: str = ""
+    soul_dispatch_interval_seconds: float = Field(default=30.0, ge=0)
+
+    # Delivery and retries.
+    soul_max_delivery_attempts: int = Field(default=5, ge=1, le=100)
+    soul_ack_deadline_seconds: int = Field(default=60, ge=10, le=600)
+    soul_lease_seconds: int = Field(default=120, ge=5)
+    soul_retry_base_seconds: float = Field(default=2.0, ge=0)
+    soul_retry_cap_seconds: float = Field(default=60.0, ge=0)
+
+    # Worker.
+    max_concurrent_tasks: int = Field(default=1, ge=1, le=16)
+    soul_batch_size: int = Field(default=4, ge=1, le=16)
+    soul_worker_idle_exit_seconds: float = Field(default=0.0, ge=0)
+    force_cpu: bool = False
+    device_memory_fraction: float = Field(default=0.8, gt=0, le=1)
+
+    # SDXL / SVD. No path → the preview generator (clearly labelled placeholders).
+    sdxl_model_path: Path | None = None
+    sdxl_config_dir: Path | None = None
+    sdxl_steps: int = Field(default=30, ge=1, le=150)
+    sdxl_width: int = Field(default=1024, ge=64, le=2048)
+    sdxl_height: int = Field(default=1024, ge=64, le=2048)
+    svd_model_path: Path | None = None
+    svd_num_frames: int = Field(default=25, ge=2, le=50)
+    svd_fps: int = Field(default=7, ge=1, le=30)
+    svd_image_width: int = Field(default=1024, ge=64, le=2048)
+    svd_image_height: int = Field(default=576, ge=64, le=2048)
+    svd_steps: int = Field(default=25, ge=1, le=100)
+    svd_motion_bucket_id: int = Field(default=127, ge=0, le=255)
+    svd_decode_chunk_size: int = Field(default=8, ge=1, le=50)
+    svd_estimated_seconds_per_frame: float = Field(default=2.0, gt=0)
+
+    # Wan text-to-video (DashScope).
+    dashscope_api_key: SecretStr | None = None
+    wan_api_base_url: str = "https://dashscope.aliyuncs.com/api/v1"
+    wan_model: str = "wan2.5-t2v-preview"
+    wan_size: str = "832*480"
+    wan_duration: int = Field(default=5, ge=1, le=10)
+    wan_prompt_extend: bool = True
+    wan_watermark: bool = False
+    wan_allowed_hosts: str = "aliyuncs.com"
+    wan_max_concurrent_tasks: int = Field(default=2, ge=1)
+
+    # API behaviour.
+    soul_auth_mode: AuthMode = "dev"
+    soul_signing_key: SecretStr = SecretStr("local-dev-signing-key-change-me")
+    soul_url_ttl_seconds: int = Field(default=900, ge=10, le=7 * 24 * 3600)
+    soul_max_wait_seconds: float = Field(default=60.0, ge=0)
+    soul_max_cue_chars: int = Field(default=300, ge=1)
+    soul_max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    soul_public_base_url: str = ""
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.soul_data_dir / "soul.sqlite3"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.soul_data_dir / "blobs"
+
+    def subscription(self, lane: str) -> str:
+        return f"{self.pubsub_subscription_prefix}-{lane}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once on first use."""
+    return Settings()

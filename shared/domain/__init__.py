@@ -1,0 +1,1 @@
+"""Soul's domain: records, prompt keys, variant selection, the job state machine. Pure; no I/O."""

@@ -1,0 +1,193 @@
+"""Typed records (Firestore documents / SQLite rows) and the messages between deployables.
+
+Every boundary parses into these models once; nothing past the edge handles raw dicts.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Kind(StrEnum):
+    IMAGE = "image"
+    SELFIE = "selfie"
+    SVD = "svd"
+    WAN = "wan"
+
+    @property
+    def lane(self) -> str:
+        return {"image": "image", "selfie": "image", "svd": "video", "wan": "wan"}[self.value]
+
+    @property
+    def is_video(self) -> bool:
+        return self in (Kind.SVD, Kind.WAN)
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED)
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=False)
+
+    def doc(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class StyleParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    steps: int = Field(default=30, ge=1, le=150)
+    guidance_scale: float = Field(default=7.0, ge=0, le=30)
+    width: int = Field(default=1024, ge=64, le=2048, multiple_of=8)
+    height: int = Field(default=1024, ge=64, le=2048, multiple_of=8)
+
+
+class StyleProfile(Record):
+    soul_id: str
+    display_name: str = ""
+    prompt_template: str = "{cue}"
+    negative_prompt: str = ""
+    params: StyleParams = Field(default_factory=StyleParams)
+    version: int = 1
+    archived: bool = False
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+    def render(self, cue: str) -> str:
+        return self.prompt_template.replace("{cue}", cue)
+
+
+class Landmark(BaseModel):
+    key: str
+    name: str
+    description: str = ""
+
+
+class City(Record):
+    city_key: str
+    name: str
+    landmarks: list[Landmark]
+
+
+class PromptKey(Record):
+    pk: str
+    soul_id: str
+    kind: Kind
+    text: str
+    style_version: int
+    params_digest: str
+    created_at: float = 0.0
+
+
+class Artifact(BaseModel):
+    name: str
+    content_type: str
+    bytes: int
+    sha256: str
+
+
+class GenerationSpec(BaseModel):
+    """Everything a generator needs, pure data: the same spec and seed give the same output."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Kind
+    soul_id: str
+    prompt: str
+    negative_prompt: str = ""
+    seed: int = Field(ge=0, le=2**31 - 1)
+    width: int = Field(default=1024, ge=32, le=2048)
+    height: int = Field(default=1024, ge=32, le=2048)
+    steps: int = Field(default=30, ge=1, le=150)
+    guidance_scale: float = Field(default=7.0, ge=0, le=30)
+    num_frames: int = Field(default=0, ge=0, le=300)
+    fps: int = Field(default=7, ge=1, le=60)
+    source_variant_id: str | None = None
+    generate_gif: bool = True
+    label: str = ""
+
+    def batch_key(self) -> tuple[Any, ...]:
+        """Jobs with equal batch keys can run as one diffusers batch."""
+        return (self.kind.lane, self.width, self.height, self.steps, self.guidance_scale, self.num_frames)
+
+
+class Variant(Record):
+    variant_id: str
+    pk: str
+    kind: Kind
+    soul_id: str
+    seed: int
+    status: str = "ready"
+    generator: str
+    artifacts: dict[str, Artifact] = Field(default_factory=dict)
+    job_id: str
+    created_at: float
+    width: int = 0
+    height: int = 0
+    label: str = ""
+
+
+class JobError(BaseModel):
+    code: str
+    message: str
+    retryable: bool = False
+
+
+class Progress(BaseModel):
+    step: int = 0
+    total: int = 0
+
+
+class Job(Record):
+    job_id: str
+    kind: Kind
+    lane: str
+    pk: str
+    spec: GenerationSpec
+    variant_id: str
+    request: dict[str, Any] = Field(default_factory=dict)
+    status: JobStatus = JobStatus.QUEUED
+    progress: Progress = Field(default_factory=Progress)
+    attempts: int = 0
+    lease_owner: str | None = None
+    lease_expires_at: float = 0.0
+    cancel_requested: bool = False
+    error: JobError | None = None
+    owner: str
+    user_ids: list[str] = Field(default_factory=list)
+    published: bool = False
+    remote_task_id: str | None = None
+    created_at: float
+    updated_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+
+
+class SeenMarks(Record):
+    """One document per (user, prompt key): the variants that user was shown. Never shared."""
+
+    pk: str
+    variant_ids: list[str] = Field(default_factory=list)
+    updated_at: float = 0.0
+
+
+class JobMessage(BaseModel):
+    """The Pub/Sub payload: a versioned reference to a job document, never the job itself."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    v: int = 1
+    job_id: str = Field(min_length=1, max_length=64)
+    lane: str

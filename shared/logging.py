@@ -1,0 +1,61 @@
+"""JSON logs that Cloud Logging parses: one object per line with `severity` and `message`.
+
+Context such as `job_id` and `pk` goes in `extra=`; secrets never do (redaction of known secret
+values is applied to every record as a last line of defence).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+_RESERVED = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+_secrets: set[str] = set()
+
+
+def register_secret(value: str | None) -> None:
+    """Never let `value` reach a log line."""
+    if value and len(value) >= 6:
+        _secrets.add(value)
+
+
+def redact(text: str) -> str:
+    for secret in _secrets:
+        text = text.replace(secret, "[REDACTED]")
+    return text
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "severity": record.levelname,
+            "message": record.getMessage(),
+            "logger": record.name,
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+        }
+        for key, value in vars(record).items():
+            if key not in _RESERVED and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info and record.exc_info[0] is not None:
+            # The type only: a traceback can carry request data or secrets.
+            entry["error_type"] = record.exc_info[0].__name__
+        return redact(json.dumps(entry, default=str, ensure_ascii=False))
+
+
+def configure(level: str = "INFO") -> None:
+    """Route the root logger to stderr as JSON lines (idempotent)."""
+    root = logging.getLogger()
+    if any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
+        root.setLevel(level.upper())
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root.handlers = [handler]
+    root.setLevel(level.upper())
+
+
+def get_logger(name: str) -> logging.Logger:
+    return logging.getLogger(name)
