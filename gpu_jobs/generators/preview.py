@@ -40,7 +40,7 @@ def _card(spec: GenerationSpec) -> Image.Image:
     y = height // 3
     for line in lines:
         draw.text((12, y), line, fill=(20, 20, 20), font=small)
-        y += int(small.size * 1.4)
+        y += int(max(10, width // 36) * 1.4)
     return image
 
 

@@ -43,5 +43,5 @@ def claimable(job: Job, now: float) -> bool:
 
 def backoff_seconds(attempt: int, base: float, cap: float, jitter: float) -> float:
     """Capped exponential backoff; `jitter` in [0, 1) spreads retries (full jitter on the top half)."""
-    raw = min(cap, base * (2 ** max(0, attempt - 1)))
+    raw = float(min(cap, base * (2.0 ** max(0, attempt - 1))))
     return raw / 2 + (raw / 2) * jitter
