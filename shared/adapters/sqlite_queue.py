@@ -77,9 +77,7 @@ class SqliteJobQueue:
 
     def extend(self, lane: str, ack_id: str, seconds: float) -> None:
         with self._db.write() as conn:
-            conn.execute(
-                "UPDATE queue SET visible_at = ? WHERE ack_id = ?", (self._clock.now() + seconds, ack_id)
-            )
+            conn.execute("UPDATE queue SET visible_at = ? WHERE ack_id = ?", (self._clock.now() + seconds, ack_id))
 
     def depth(self, lane: str) -> int:
         row = self._db.conn().execute("SELECT COUNT(*) FROM queue WHERE lane = ?", (lane,)).fetchone()

@@ -1,0 +1,250 @@
+"""The worker loop: pull → claim (lease) → generate (batched) → encode → upload → variant → ack.
+
+At-least-once delivery is made safe here: a message for a finished job is acked and does nothing, a
+job held under another worker's live lease is handed back for later, and a crashed attempt's uploads
+are reused. Permanent errors fail the job with a reason and ack; transient ones give the lease back
+and nack with capped, jittered backoff; on the last delivery the job fails and the message goes on
+to the dead-letter lane.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from PIL import Image
+from pydantic import ValidationError
+
+from gpu_jobs import artifacts
+from gpu_jobs.generators.base import Generator, GenRequest, Output
+from gpu_jobs.hooks import StoreHooks
+from gpu_jobs.media import decode_png
+from shared import lifecycle
+from shared.bootstrap import Backend
+from shared.domain.jobs import backoff_seconds
+from shared.domain.models import Artifact, Job, JobError, JobMessage, JobStatus, Kind
+from shared.errors import JobCanceled, OutOfMemory, PermanentError, RetryableError, SoulError
+from shared.ids import new_id
+from shared.logging import get_logger
+from shared.ports import Delivery
+from shared.records import Records
+
+log = get_logger("soul.worker")
+GeneratorFor = Callable[[Kind], Generator]
+
+
+@dataclass
+class Claimed:
+    job: Job
+    delivery: Delivery
+    hooks: StoreHooks
+
+
+class Worker:
+    def __init__(self, backend: Backend, generator_for: GeneratorFor, *, worker_id: str | None = None) -> None:
+        self.backend = backend
+        self.generator_for = generator_for
+        self.worker_id = worker_id or f"worker-{new_id()}"
+        self.settings = backend.settings
+        self.records = Records(backend.store)
+        self.generations = 0  # generator calls made by this worker (tests assert on it)
+        self._lock = threading.Lock()
+
+    # -- the loop -------------------------------------------------------------------------------
+    def run(self, lanes: Sequence[str], stop: threading.Event, *, exit_when_idle: float = 0.0) -> None:
+        idle_since = self.backend.clock.now()
+        while not stop.is_set():
+            worked = any([self.run_once(lane, timeout=0.5 / len(lanes)) for lane in lanes])
+            now = self.backend.clock.now()
+            if worked:
+                idle_since = now
+            elif exit_when_idle and now - idle_since >= exit_when_idle:
+                log.info("idle; exiting", extra={"worker": self.worker_id})
+                return
+
+    def run_once(self, lane: str, timeout: float = 0.0) -> int:
+        deliveries = self.backend.queue.pull(lane, self.settings.soul_batch_size, timeout)
+        if deliveries:
+            self.handle(lane, deliveries)
+        return len(deliveries)
+
+    def handle(self, lane: str, deliveries: Sequence[Delivery]) -> None:
+        claimed = [c for c in (self._claim(lane, d) for d in deliveries) if c is not None]
+        groups: dict[tuple[object, ...], list[Claimed]] = defaultdict(list)
+        for item in claimed:
+            groups[(item.job.kind, *item.job.spec.batch_key())].append(item)
+        for group in groups.values():
+            self._process(lane, group)
+
+    # -- claiming -------------------------------------------------------------------------------
+    def _claim(self, lane: str, delivery: Delivery) -> Claimed | None:
+        queue, clock = self.backend.queue, self.backend.clock
+        try:
+            message = JobMessage.model_validate_json(delivery.data)
+        except ValidationError:
+            log.warning("unparseable message; leaving it to dead-lettering", extra={"attempt": delivery.attempt})
+            queue.nack(lane, delivery.ack_id)
+            return None
+        now = clock.now()
+        job = lifecycle.claim(
+            self.backend.store,
+            message.job_id,
+            worker_id=self.worker_id,
+            now=now,
+            lease_seconds=self.settings.soul_lease_seconds,
+        )
+        if job is not None:
+            queue.extend(lane, delivery.ack_id, self.settings.soul_lease_seconds)
+            return Claimed(job, delivery, StoreHooks(self.backend.store, job, clock))
+        current = self.backend.store.get("jobs", message.job_id)
+        if current is not None and current.get("status") == JobStatus.RUNNING and not current.get("cancel_requested"):
+            # Another worker holds a live lease: look again once it would have expired.
+            wait = float(current.get("lease_expires_at", now)) - now + 1.0
+            queue.nack(lane, delivery.ack_id, delay_seconds=min(max(wait, 1.0), 600.0))
+        else:
+            queue.ack(lane, [delivery.ack_id])  # finished, canceled or unknown: a duplicate
+        return None
+
+    # -- processing -----------------------------------------------------------------------------
+    def _process(self, lane: str, group: list[Claimed]) -> None:
+        beat = _Heartbeat(self, lane, group)
+        beat.start()
+        try:
+            self._generate_and_store(group)
+            for item in group:
+                self.backend.queue.ack(lane, [item.delivery.ack_id])
+        except SoulError as exc:
+            self._on_error(lane, group, exc)
+        except Exception as exc:  # the worker's edge: an unknown fault is transient
+            log.error("unexpected worker error", exc_info=True, extra={"jobs": [c.job.job_id for c in group]})
+            self._on_error(lane, group, RetryableError(f"internal error ({type(exc).__name__})", code="internal"))
+        finally:
+            beat.stop()
+
+    def _generate_and_store(self, group: list[Claimed]) -> None:
+        todo = []
+        for item in group:
+            found = artifacts.existing(self.backend.blobs, item.job)
+            if found is not None:  # an earlier attempt uploaded everything: finish without the GPU
+                self._complete(item, found, "recovered")
+            else:
+                todo.append(item)
+        if not todo:
+            return
+        generator = self.generator_for(todo[0].job.kind)
+        outputs = self._run_generator(generator, todo)
+        for item, output in zip(todo, outputs, strict=True):
+            if item.hooks.refresh_cancel():
+                self._finish(item, JobStatus.CANCELED, JobError(code="canceled", message="canceled by the user"))
+                continue
+            encoded = artifacts.encode(item.job, output)
+            uploaded = artifacts.upload(self.backend.blobs, item.job, encoded)
+            self._complete(item, uploaded, output.generator or generator.name)
+
+    def _run_generator(self, generator: Generator, todo: list[Claimed]) -> list[Output]:
+        requests = [GenRequest(spec=c.job.spec, hooks=c.hooks, source=self._source(c.job)) for c in todo]
+        with self._lock:
+            self.generations += 1
+        try:
+            return generator.generate(requests)
+        except OutOfMemory:
+            if len(requests) == 1:
+                raise PermanentError("out of accelerator memory even at batch size 1", code="out_of_memory") from None
+            log.warning("out of memory; retrying one job at a time", extra={"batch": len(requests)})
+            return [out for r in requests for out in self._single(generator, r)]
+
+    def _single(self, generator: Generator, request: GenRequest) -> list[Output]:
+        with self._lock:
+            self.generations += 1
+        try:
+            return generator.generate([request])
+        except OutOfMemory:
+            raise PermanentError("out of accelerator memory even at batch size 1", code="out_of_memory") from None
+
+    def _source(self, job: Job) -> Image.Image | None:
+        if job.kind is not Kind.SVD or not job.spec.source_variant_id:
+            return None
+        variant = self.records.variant(job.spec.source_variant_id)
+        return decode_png(self.backend.blobs.get(variant.artifacts["png"].name))
+
+    def _complete(self, item: Claimed, found: dict[str, Artifact], generator: str) -> None:
+        now = self.backend.clock.now()
+        variant = artifacts.variant_for(item.job, found, generator, now)
+        lifecycle.complete(self.backend.store, item.job.job_id, variant, now=now)
+        log.info("job succeeded", extra={"job_id": item.job.job_id, "pk": item.job.pk, "generator": generator})
+
+    def _finish(self, item: Claimed, status: JobStatus, error: JobError | None) -> None:
+        lifecycle.finish(self.backend.store, item.job.job_id, status, now=self.backend.clock.now(), error=error)
+
+    # -- errors ---------------------------------------------------------------------------------
+    def _on_error(self, lane: str, group: list[Claimed], exc: SoulError) -> None:
+        queue = self.backend.queue
+        for item in group:
+            error = JobError(code=exc.code, message=exc.message, retryable=exc.retryable)
+            extra = {"job_id": item.job.job_id, "pk": item.job.pk, "code": exc.code}
+            if isinstance(exc, JobCanceled):
+                self._finish(item, JobStatus.CANCELED, error)
+                queue.ack(lane, [item.delivery.ack_id])
+            elif isinstance(exc, PermanentError):
+                log.warning("job failed", extra=extra)
+                self._finish(item, JobStatus.FAILED, error)
+                queue.ack(lane, [item.delivery.ack_id])
+            elif item.delivery.attempt >= self.settings.soul_max_delivery_attempts:
+                log.error("job gave up after retries", extra=extra)
+                error = error.model_copy(
+                    update={"message": f"gave up after {item.delivery.attempt} attempts: {exc.message}"}
+                )
+                self._finish(item, JobStatus.FAILED, error)
+                queue.nack(lane, item.delivery.ack_id)  # on to the dead-letter lane
+            else:
+                self._retry_later(lane, item, error, exc)
+
+    def _retry_later(self, lane: str, item: Claimed, error: JobError, exc: SoulError) -> None:
+        now = self.backend.clock.now()
+        lifecycle.release(self.backend.store, item.job.job_id, worker_id=self.worker_id, error=error, now=now)
+        delay = backoff_seconds(
+            item.delivery.attempt,
+            self.settings.soul_retry_base_seconds,
+            self.settings.soul_retry_cap_seconds,
+            random.random(),
+        )
+        if isinstance(exc, RetryableError) and exc.retry_after:
+            delay = max(delay, exc.retry_after)
+        log.warning("transient error; retrying", extra={"job_id": item.job.job_id, "delay": round(delay, 2)})
+        self.backend.queue.nack(lane, item.delivery.ack_id, delay_seconds=delay)
+
+
+class _Heartbeat:
+    """Extends job leases and message deadlines while a batch runs; lets a cancel flag through."""
+
+    def __init__(self, worker: Worker, lane: str, group: list[Claimed]) -> None:
+        self._worker, self._lane, self._group = worker, lane, group
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="heartbeat")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        lease = self._worker.settings.soul_lease_seconds
+        backend = self._worker.backend
+        while not self._stop.wait(lease / 3):
+            for item in self._group:
+                try:
+                    lifecycle.heartbeat(
+                        backend.store,
+                        item.job.job_id,
+                        worker_id=self._worker.worker_id,
+                        now=backend.clock.now(),
+                        lease_seconds=lease,
+                    )
+                    backend.queue.extend(self._lane, item.delivery.ack_id, lease)
+                except SoulError as exc:
+                    log.warning("heartbeat failed", extra={"job_id": item.job.job_id, "code": exc.code})

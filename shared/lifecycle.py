@@ -1,0 +1,228 @@
+"""The job lifecycle as transactions on the DocumentStore, used by the API and the worker alike.
+
+Invariants (DESIGN §5): a job document exists before its message is published; N identical misses
+attach to one in-flight job (single-flight per prompt key); a worker claims a job under a lease
+before working on it; the variant record is created once (first writer wins) and written after the
+artifacts; status only moves forward; a user is never shown a variant twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.domain.jobs import claimable, transition
+from shared.domain.models import Job, JobError, JobStatus, PromptKey, SeenMarks, Variant
+from shared.domain.selection import pick_unseen
+from shared.errors import Conflict, NotFound
+from shared.ports import DocumentStore, Tx
+from shared.records import INFLIGHT, JOBS, PROMPT_KEYS, VARIANTS, seen_collection
+
+
+@dataclass(frozen=True)
+class Served:
+    """The outcome of a request: a cached variant (hit) or the job that will make one."""
+
+    variant: Variant | None = None
+    job: Job | None = None
+    created: bool = False
+
+
+def _job(tx: Tx, job_id: str) -> Job | None:
+    doc = tx.get(JOBS, job_id)
+    return Job.model_validate(doc) if doc else None
+
+
+def _add_seen(tx: Tx, user_id: str, marks: SeenMarks | None, pk: str, variant_id: str, now: float) -> None:
+    marks = marks or SeenMarks(pk=pk)
+    if variant_id not in marks.variant_ids:
+        marks.variant_ids.append(variant_id)
+    marks.updated_at = now
+    tx.set(seen_collection(user_id), pk, marks.doc())
+
+
+def _seen(tx: Tx, user_id: str, pk: str) -> SeenMarks | None:
+    doc = tx.get(seen_collection(user_id), pk)
+    return SeenMarks.model_validate(doc) if doc else None
+
+
+def serve_or_submit(
+    store: DocumentStore, *, user_id: str, candidate: Job, key: PromptKey, now: float, allow_cached: bool = True
+) -> Served:
+    """One transaction: an unseen ready variant (marked seen), else the in-flight job, else a new job."""
+
+    def run(tx: Tx) -> Served:
+        variants = [Variant.model_validate(d) for d in tx.query(VARIANTS, [("pk", "==", key.pk)])]
+        marks = _seen(tx, user_id, key.pk)
+        hit = pick_unseen(variants, marks.variant_ids if marks else []) if allow_cached else None
+        if hit is not None:
+            _add_seen(tx, user_id, marks, key.pk, hit.variant_id, now)
+            return Served(variant=hit)
+        inflight = tx.get(INFLIGHT, key.pk)
+        current = _job(tx, str(inflight["job_id"])) if inflight else None
+        if current is not None and not current.status.terminal:
+            if user_id not in current.user_ids:
+                tx.update(JOBS, current.job_id, {"user_ids": [*current.user_ids, user_id]})
+                current = current.model_copy(update={"user_ids": [*current.user_ids, user_id]})
+            return Served(job=current)
+        has_key = tx.get(PROMPT_KEYS, key.pk) is not None
+        if not has_key:
+            tx.create(PROMPT_KEYS, key.pk, key.doc())
+        tx.create(JOBS, candidate.job_id, candidate.doc())
+        tx.set(INFLIGHT, key.pk, {"job_id": candidate.job_id, "created_at": now})
+        return Served(job=candidate, created=True)
+
+    return store.transaction(run)
+
+
+def submit_direct(store: DocumentStore, job: Job) -> Job:
+    """A job outside the cache (e.g. Wan generate-direct): created, never single-flighted."""
+    store.transaction(lambda tx: tx.create(JOBS, job.job_id, job.doc()))
+    return job
+
+
+def mark_published(store: DocumentStore, job_id: str) -> None:
+    store.update(JOBS, job_id, {"published": True})
+
+
+def mark_seen(store: DocumentStore, *, user_id: str, variant: Variant, now: float) -> None:
+    def run(tx: Tx) -> None:
+        _add_seen(tx, user_id, _seen(tx, user_id, variant.pk), variant.pk, variant.variant_id, now)
+
+    store.transaction(run)
+
+
+def claim(store: DocumentStore, job_id: str, *, worker_id: str, now: float, lease_seconds: float) -> Job | None:
+    """The job, now running under this worker's lease; None if it is finished or held by a live lease."""
+
+    def run(tx: Tx) -> Job | None:
+        job = _job(tx, job_id)
+        if job is None or not claimable(job, now):
+            return None
+        running = transition(job, JobStatus.RUNNING, now).model_copy(
+            update={
+                "lease_owner": worker_id,
+                "lease_expires_at": now + lease_seconds,
+                "attempts": job.attempts + 1,
+                "started_at": job.started_at or now,
+            }
+        )
+        tx.set(JOBS, job_id, running.doc())
+        return running
+
+    return store.transaction(run)
+
+
+def heartbeat(store: DocumentStore, job_id: str, *, worker_id: str, now: float, lease_seconds: float) -> bool:
+    """Extend the lease; returns the job's cancel flag. Conflict if the lease was lost."""
+
+    def run(tx: Tx) -> bool:
+        job = _job(tx, job_id)
+        if job is None or job.lease_owner != worker_id or job.status is not JobStatus.RUNNING:
+            raise Conflict(f"lease on job {job_id} lost")
+        tx.update(JOBS, job_id, {"lease_expires_at": now + lease_seconds, "updated_at": now})
+        return job.cancel_requested
+
+    return store.transaction(run)
+
+
+def report_progress(store: DocumentStore, job_id: str, *, step: int, total: int, now: float) -> None:
+    store.update(JOBS, job_id, {"progress": {"step": step, "total": total}, "updated_at": now})
+
+
+def save_remote_task(store: DocumentStore, job_id: str, task_id: str, now: float) -> None:
+    store.update(JOBS, job_id, {"remote_task_id": task_id, "updated_at": now})
+
+
+def _clear_inflight(tx: Tx, job: Job, inflight: dict[str, object] | None) -> None:
+    if inflight is not None and inflight.get("job_id") == job.job_id:
+        tx.delete(INFLIGHT, job.pk)
+
+
+def complete(store: DocumentStore, job_id: str, variant: Variant, *, now: float) -> Job:
+    """Variant ready (first writer wins), job succeeded, shown to its waiting users, in one transaction."""
+
+    def run(tx: Tx) -> Job:
+        job = _job(tx, job_id)
+        if job is None:
+            raise NotFound(f"job {job_id} vanished")
+        if job.status.terminal:
+            return job
+        inflight = tx.get(INFLIGHT, job.pk)
+        existing = tx.get(VARIANTS, variant.variant_id)
+        key_doc = tx.get(PROMPT_KEYS, job.pk)
+        marks = {uid: _seen(tx, uid, job.pk) for uid in job.user_ids}
+        if existing is None:
+            tx.create(VARIANTS, variant.variant_id, variant.doc())
+            if key_doc is not None:
+                tx.update(PROMPT_KEYS, job.pk, {"variant_count": int(key_doc.get("variant_count", 0)) + 1})
+        for uid, seen in marks.items():
+            _add_seen(tx, uid, seen, job.pk, variant.variant_id, now)
+        _clear_inflight(tx, job, inflight)
+        done = transition(job, JobStatus.SUCCEEDED, now).model_copy(
+            update={
+                "progress": {"step": job.progress.total, "total": job.progress.total}
+                if job.progress.total
+                else job.progress
+            }
+        )
+        tx.set(JOBS, job_id, done.doc())
+        return done
+
+    return store.transaction(run)
+
+
+def finish(store: DocumentStore, job_id: str, status: JobStatus, *, now: float, error: JobError | None = None) -> Job:
+    """Fail or cancel a job (idempotent on terminal jobs)."""
+
+    def run(tx: Tx) -> Job:
+        job = _job(tx, job_id)
+        if job is None:
+            raise NotFound(f"job {job_id} vanished")
+        if job.status.terminal:
+            return job
+        inflight = tx.get(INFLIGHT, job.pk)
+        _clear_inflight(tx, job, inflight)
+        ended = transition(job, status, now).model_copy(update={"error": error})
+        tx.set(JOBS, job_id, ended.doc())
+        return ended
+
+    return store.transaction(run)
+
+
+def release(store: DocumentStore, job_id: str, *, worker_id: str, error: JobError, now: float) -> None:
+    """Give a running job back after a transient error: lease cleared, reason kept, status unchanged."""
+
+    def run(tx: Tx) -> None:
+        job = _job(tx, job_id)
+        if job is not None and job.lease_owner == worker_id and job.status is JobStatus.RUNNING:
+            tx.update(
+                JOBS,
+                job_id,
+                {"lease_owner": None, "lease_expires_at": 0.0, "error": error.model_dump(), "updated_at": now},
+            )
+
+    store.transaction(run)
+
+
+def request_cancel(store: DocumentStore, job_id: str, *, now: float) -> Job:
+    """Queued → canceled at once; running → flagged (the worker stops between steps); finished → Conflict."""
+
+    def run(tx: Tx) -> Job:
+        job = _job(tx, job_id)
+        if job is None:
+            raise NotFound(f"task '{job_id}' not found")
+        if job.status.terminal:
+            raise Conflict(f"task '{job_id}' already {job.status.value}")
+        if job.status is JobStatus.QUEUED:
+            inflight = tx.get(INFLIGHT, job.pk)
+            _clear_inflight(tx, job, inflight)
+            canceled = transition(job, JobStatus.CANCELED, now).model_copy(
+                update={"cancel_requested": True, "error": JobError(code="canceled", message="canceled by the user")}
+            )
+            tx.set(JOBS, job_id, canceled.doc())
+            return canceled
+        flagged = job.model_copy(update={"cancel_requested": True, "updated_at": now})
+        tx.set(JOBS, job_id, flagged.doc())
+        return flagged
+
+    return store.transaction(run)

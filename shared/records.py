@@ -1,0 +1,86 @@
+"""Typed access to Soul's collections on any DocumentStore (Firestore or SQLite).
+
+Collection names live here and nowhere else; the Terraform consistency test reads them from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from shared.domain.models import City, Job, JobStatus, SeenMarks, StyleProfile, Variant
+from shared.errors import NotFound
+from shared.ports import DocumentStore, Filter
+
+STYLES = "styles"
+CITIES = "cities"
+PROMPT_KEYS = "prompt_keys"
+VARIANTS = "variants"
+JOBS = "jobs"
+INFLIGHT = "inflight"
+IDEMPOTENCY = "idempotency"
+QUOTAS = "quotas"
+USERS = "users"
+COLLECTIONS = (STYLES, CITIES, PROMPT_KEYS, VARIANTS, JOBS, INFLIGHT, IDEMPOTENCY, QUOTAS, USERS)
+
+
+def seen_collection(user_id: str) -> str:
+    return f"{USERS}/{user_id}/seen"
+
+
+class Records:
+    def __init__(self, store: DocumentStore) -> None:
+        self.store = store
+
+    def style(self, soul_id: str, *, include_archived: bool = False) -> StyleProfile:
+        doc = self.store.get(STYLES, soul_id)
+        style = StyleProfile.model_validate(doc) if doc else None
+        if style is None or (style.archived and not include_archived):
+            raise NotFound(f"unknown soul '{soul_id}'; GET /style lists the souls")
+        return style
+
+    def styles(self) -> list[StyleProfile]:
+        docs = self.store.query(STYLES, [("archived", "==", False)])
+        return sorted((StyleProfile.model_validate(d) for d in docs), key=lambda s: s.soul_id)
+
+    def city(self, city_key: str) -> City:
+        doc = self.store.get(CITIES, city_key)
+        if doc is None:
+            raise NotFound(f"unknown city '{city_key}'; GET /places lists the cities")
+        return City.model_validate(doc)
+
+    def cities(self) -> list[City]:
+        return sorted((City.model_validate(d) for d in self.store.query(CITIES)), key=lambda c: c.city_key)
+
+    def job(self, job_id: str) -> Job:
+        doc = self.store.get(JOBS, job_id)
+        if doc is None:
+            raise NotFound(f"task '{job_id}' not found")
+        return Job.model_validate(doc)
+
+    def jobs(self, *, user_id: str | None = None, status: JobStatus | None = None, limit: int = 50) -> list[Job]:
+        filters: list[Filter] = []
+        if user_id is not None:
+            filters.append(("user_ids", "array_contains", user_id))
+        if status is not None:
+            filters.append(("status", "==", status.value))
+        docs = self.store.query(JOBS, filters, order_by="created_at", descending=True, limit=limit)
+        return [Job.model_validate(d) for d in docs]
+
+    def variant(self, variant_id: str) -> Variant:
+        doc = self.store.get(VARIANTS, variant_id)
+        if doc is None:
+            raise NotFound(f"variant '{variant_id}' not found")
+        return Variant.model_validate(doc)
+
+    def variants_for(self, pk: str) -> list[Variant]:
+        docs = self.store.query(VARIANTS, [("pk", "==", pk)])
+        return sorted((Variant.model_validate(d) for d in docs), key=lambda v: (v.created_at, v.variant_id))
+
+    def seen_marks(self, user_id: str) -> list[SeenMarks]:
+        return [SeenMarks.model_validate(d) for d in self.store.query(seen_collection(user_id))]
+
+    def seen_ids(self, user_id: str) -> list[str]:
+        return [vid for marks in self.seen_marks(user_id) for vid in marks.variant_ids]
+
+    def count_jobs(self, filters: Sequence[Filter]) -> int:
+        return self.store.count(JOBS, filters)
