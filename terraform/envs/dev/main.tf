@@ -1,0 +1,240 @@
+# Example environment: one project running the whole Soul pipeline.
+#
+# The names below are the defaults of shared.config.Settings, and every *_env map is passed to a
+# deployable as environment variables named after Settings fields (tests/unit/test_deploy_consistency.py
+# reads Settings and checks both directions).
+
+data "google_project" "this" {
+  project_id = var.project_id
+}
+
+locals {
+  names = {
+    database            = "(default)"
+    topic               = "soul-jobs"
+    subscription_prefix = "soul-jobs"
+    dead_letter_topic   = "soul-jobs-dead"
+    job_gpu             = "soul-worker-gpu"
+    job_wan             = "soul-worker-wan"
+    dashscope_secret    = "soul-dashscope-api-key"
+  }
+  lanes     = ["image", "video", "wan"]
+  gpu_lanes = ["image", "video"]
+  cpu_lanes = ["wan"]
+  registry  = "${var.region}-docker.pkg.dev/${var.project_id}/${google_artifact_registry_repository.images.repository_id}"
+
+  # Every deployable: where records, queue and blobs live.
+  common_env = {
+    SOUL_BACKEND               = "gcp"
+    GOOGLE_CLOUD_PROJECT       = var.project_id
+    FIRESTORE_DATABASE         = module.firestore.database
+    GCS_BUCKET_NAME            = module.artifacts.name
+    PUBSUB_TOPIC               = module.pubsub.topic_name
+    PUBSUB_SUBSCRIPTION_PREFIX = local.names.subscription_prefix
+    PUBSUB_DEAD_LETTER_TOPIC   = module.pubsub.dead_letter_topic_name
+    SOUL_MAX_DELIVERY_ATTEMPTS = tostring(var.max_delivery_attempts)
+    SOUL_ACK_DEADLINE_SECONDS  = tostring(var.ack_deadline_seconds)
+    LOG_LEVEL                  = var.log_level
+  }
+  api_env = {
+    SOUL_AUTH_MODE    = "token"
+    SOUL_SIGNER_EMAIL = module.accounts.emails["soul-api"]
+  }
+  dispatch_env = {
+    CLOUD_RUN_REGION  = var.region
+    CLOUD_RUN_JOB_GPU = module.worker_gpu.name
+    CLOUD_RUN_JOB_WAN = module.worker_wan.name
+  }
+  gpu_worker_env = {
+    SDXL_MODEL_PATH = "/models/sdxl"
+    SVD_MODEL_PATH  = "/models/svd"
+    # Stay up a minute after the queue drains: loading SDXL costs more than a minute of idle L4.
+    SOUL_WORKER_IDLE_EXIT_SECONDS = "60"
+  }
+  wan_worker_env = {
+    WAN_API_BASE_URL              = var.wan_api_base_url
+    SOUL_WORKER_IDLE_EXIT_SECONDS = "30"
+  }
+  wan_secret_env = {
+    DASHSCOPE_API_KEY = { secret = module.dashscope_key.secret_id, version = var.dashscope_secret_version }
+  }
+}
+
+module "services" {
+  source     = "../../modules/project_services"
+  project_id = var.project_id
+}
+
+module "accounts" {
+  source     = "../../modules/service_accounts"
+  project_id = var.project_id
+  accounts = {
+    "soul-api"        = "Soul api function"
+    "soul-dispatcher" = "Soul dispatcher function and its Pub/Sub trigger"
+    "soul-worker-gpu" = "Soul GPU worker job (image, video)"
+    "soul-worker-wan" = "Soul Wan worker job"
+  }
+  project_roles = {
+    "soul-api"        = ["roles/datastore.user"]
+    "soul-dispatcher" = ["roles/eventarc.eventReceiver"]
+    "soul-worker-gpu" = ["roles/datastore.user"]
+    "soul-worker-wan" = ["roles/datastore.user"]
+  }
+  depends_on = [module.services]
+}
+
+# The api signs V4 URLs through IAM signBlob as itself.
+resource "google_service_account_iam_member" "api_signs_as_itself" {
+  service_account_id = module.accounts.ids["soul-api"]
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = module.accounts.members["soul-api"]
+}
+
+resource "google_artifact_registry_repository" "images" {
+  #checkov:skip=CKV_GCP_84:Google-managed encryption keys; a CMEK is an org-level choice.
+  project       = var.project_id
+  location      = var.region
+  repository_id = "soul"
+  format        = "DOCKER"
+  depends_on    = [module.services]
+}
+
+module "firestore" {
+  source              = "../../modules/firestore"
+  project_id          = var.project_id
+  database            = local.names.database
+  location            = var.firestore_location
+  deletion_protection = var.deletion_protection
+  depends_on          = [module.services]
+}
+
+module "artifacts" {
+  source                = "../../modules/storage"
+  project_id            = var.project_id
+  name                  = "${var.project_id}-soul-artifacts"
+  location              = var.region
+  artifact_max_age_days = var.artifact_max_age_days
+  viewers = [
+    module.accounts.members["soul-api"],
+    module.accounts.members["soul-worker-gpu"],
+    module.accounts.members["soul-worker-wan"],
+  ]
+  creators = [
+    module.accounts.members["soul-worker-gpu"],
+    module.accounts.members["soul-worker-wan"],
+  ]
+  depends_on = [module.services]
+}
+
+# Model weights (diffusers folders sdxl/ and svd/), mounted read-only into the GPU job at /models.
+resource "google_storage_bucket" "models" {
+  #checkov:skip=CKV_GCP_62:Weights only; Cloud Audit Logs cover access.
+  #checkov:skip=CKV_GCP_78:Weights are replaced by uploading a new folder; no history is needed.
+  project                     = var.project_id
+  name                        = "${var.project_id}-soul-models"
+  location                    = var.region
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  depends_on                  = [module.services]
+}
+
+resource "google_storage_bucket_iam_member" "gpu_worker_reads_models" {
+  bucket = google_storage_bucket.models.name
+  role   = "roles/storage.objectViewer"
+  member = module.accounts.members["soul-worker-gpu"]
+}
+
+module "pubsub" {
+  source                = "../../modules/pubsub"
+  project_id            = var.project_id
+  project_number        = data.google_project.this.number
+  topic                 = local.names.topic
+  subscription_prefix   = local.names.subscription_prefix
+  dead_letter_topic     = local.names.dead_letter_topic
+  lanes                 = local.lanes
+  max_delivery_attempts = var.max_delivery_attempts
+  ack_deadline_seconds  = var.ack_deadline_seconds
+  publishers            = [module.accounts.members["soul-api"]]
+  lane_subscribers = {
+    image = [module.accounts.members["soul-worker-gpu"]]
+    video = [module.accounts.members["soul-worker-gpu"]]
+    wan   = [module.accounts.members["soul-worker-wan"]]
+  }
+  depends_on = [module.services]
+}
+
+module "dashscope_key" {
+  source     = "../../modules/secret"
+  project_id = var.project_id
+  secret_id  = local.names.dashscope_secret
+  accessors  = [module.accounts.members["soul-worker-wan"]]
+  depends_on = [module.services]
+}
+
+# Exactly what the dispatcher needs to start a worker execution with overrides and see running ones.
+resource "google_project_iam_custom_role" "job_launcher" {
+  project     = var.project_id
+  role_id     = "soulJobLauncher"
+  title       = "Soul job launcher"
+  description = "Start Soul worker executions with overrides and list them (granted per job)."
+  permissions = [
+    "run.executions.get",
+    "run.executions.list",
+    "run.jobs.get",
+    "run.jobs.run",
+    "run.jobs.runWithOverrides",
+  ]
+}
+
+module "worker_gpu" {
+  source              = "../../modules/worker_jobs"
+  project_id          = var.project_id
+  region              = var.region
+  name                = local.names.job_gpu
+  image               = "${local.registry}/worker-gpu:${var.gpu_image_tag}"
+  service_account     = module.accounts.emails["soul-worker-gpu"]
+  args                = ["worker", "--lanes", join(",", local.gpu_lanes), "--exit-when-idle"]
+  env                 = merge(local.common_env, local.gpu_worker_env)
+  gpu                 = true
+  cpu                 = "4"
+  memory              = "16Gi"
+  task_timeout        = var.gpu_task_timeout
+  max_retries         = 3
+  models_bucket       = google_storage_bucket.models.name
+  launchers           = [module.accounts.members["soul-dispatcher"]]
+  launcher_role       = google_project_iam_custom_role.job_launcher.id
+  deletion_protection = var.deletion_protection
+}
+
+module "worker_wan" {
+  source              = "../../modules/worker_jobs"
+  project_id          = var.project_id
+  region              = var.region
+  name                = local.names.job_wan
+  image               = "${local.registry}/worker-cpu:${var.cpu_image_tag}"
+  service_account     = module.accounts.emails["soul-worker-wan"]
+  args                = ["worker", "--lanes", join(",", local.cpu_lanes), "--exit-when-idle"]
+  env                 = merge(local.common_env, local.wan_worker_env)
+  secret_env          = local.wan_secret_env
+  cpu                 = "1"
+  memory              = "1Gi"
+  task_timeout        = "3600s"
+  max_retries         = 3
+  launchers           = [module.accounts.members["soul-dispatcher"]]
+  launcher_role       = google_project_iam_custom_role.job_launcher.id
+  deletion_protection = var.deletion_protection
+}
+
+module "functions" {
+  source                          = "../../modules/functions"
+  project_id                      = var.project_id
+  region                          = var.region
+  source_zip                      = var.functions_source_zip
+  api_service_account             = module.accounts.emails["soul-api"]
+  dispatch_service_account        = module.accounts.emails["soul-dispatcher"]
+  dispatch_service_account_member = module.accounts.members["soul-dispatcher"]
+  api_env                         = merge(local.common_env, local.api_env)
+  dispatch_env                    = merge(local.common_env, local.dispatch_env)
+  jobs_topic_id                   = module.pubsub.topic_id
+  depends_on                      = [module.services]
+}

@@ -1,0 +1,77 @@
+variable "project_id" {
+  description = "Google Cloud project id."
+  type        = string
+}
+
+variable "region" {
+  description = "Region for Cloud Run, functions, Artifact Registry and the buckets (must offer Cloud Run GPUs for the GPU job)."
+  type        = string
+  default     = "us-central1"
+}
+
+variable "firestore_location" {
+  description = "Firestore location (multi-region nam5/eur3 or a region)."
+  type        = string
+  default     = "nam5"
+}
+
+variable "gpu_image_tag" {
+  description = "Tag of the worker-gpu image in Artifact Registry (Cloud Build uses the commit SHA)."
+  type        = string
+}
+
+variable "cpu_image_tag" {
+  description = "Tag of the worker-cpu image (Wan lane) in Artifact Registry."
+  type        = string
+}
+
+variable "functions_source_zip" {
+  description = "Zip made by infra/docker/functions-source.sh, relative to this directory."
+  type        = string
+  default     = "../../../build/functions-source.zip"
+}
+
+variable "dashscope_secret_version" {
+  description = "Pinned version number of the soul-dashscope-api-key secret (add it with gcloud first)."
+  type        = string
+}
+
+variable "wan_api_base_url" {
+  description = "DashScope endpoint of the region your key belongs to (Beijing or Singapore)."
+  type        = string
+  default     = "https://dashscope-intl.aliyuncs.com/api/v1"
+}
+
+variable "max_delivery_attempts" {
+  description = "Deliveries before a job message is dead-lettered (SOUL_MAX_DELIVERY_ATTEMPTS)."
+  type        = number
+  default     = 5
+}
+
+variable "ack_deadline_seconds" {
+  description = "Pub/Sub ack deadline of the lane subscriptions (SOUL_ACK_DEADLINE_SECONDS)."
+  type        = number
+  default     = 60
+}
+
+variable "gpu_task_timeout" {
+  description = "Longest a GPU worker execution may run (it exits when idle long before)."
+  type        = string
+  default     = "3600s"
+}
+
+variable "artifact_max_age_days" {
+  type    = number
+  default = 90
+}
+
+variable "log_level" {
+  type    = string
+  default = "INFO"
+}
+
+variable "deletion_protection" {
+  description = "Protect Firestore and the jobs from terraform destroy."
+  type        = bool
+  default     = true
+}

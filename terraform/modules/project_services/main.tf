@@ -1,0 +1,35 @@
+# The Google APIs Soul uses. Disabling on destroy is off: other workloads in the project may use them.
+
+variable "project_id" {
+  type = string
+}
+
+variable "services" {
+  type = list(string)
+  default = [
+    "artifactregistry.googleapis.com",
+    "cloudbuild.googleapis.com",
+    "cloudfunctions.googleapis.com",
+    "eventarc.googleapis.com",
+    "firestore.googleapis.com",
+    "iam.googleapis.com",
+    "iamcredentials.googleapis.com",
+    "pubsub.googleapis.com",
+    "run.googleapis.com",
+    "secretmanager.googleapis.com",
+    "storage.googleapis.com",
+  ]
+}
+
+resource "google_project_service" "this" {
+  for_each                   = toset(var.services)
+  project                    = var.project_id
+  service                    = each.value
+  disable_on_destroy         = false
+  disable_dependent_services = false
+}
+
+output "enabled" {
+  description = "The enabled services; depend on this before creating resources."
+  value       = [for s in google_project_service.this : s.service]
+}
