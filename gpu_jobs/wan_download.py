@@ -39,6 +39,14 @@ def system_resolver(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def parse_allowed_hosts(value: str) -> tuple[str, ...]:
     return tuple(h.strip().lower().lstrip(".") for h in value.split(",") if h.strip())
 
@@ -79,12 +87,17 @@ class SafeDownloader:
             target = location
         raise DownloadRefused(f"too many redirects from {httpx.URL(url).host}")
 
+    def _host_allowed(self, host: str) -> bool:
+        if _is_ip(host):  # an address matches only itself: "0.0.1" must not admit 127.0.0.1
+            return host in self._allowed
+        return any(host == s or host.endswith("." + s) for s in self._allowed)
+
     def _loopback_ok(self, host: str) -> bool:
         return host in _LOOPBACK_NAMES and host in self._allowed
 
     def check_url(self, url: httpx.URL) -> None:
         host = url.host.lower()
-        if not any(host == s or host.endswith("." + s) for s in self._allowed):
+        if not self._host_allowed(host):
             raise DownloadRefused(f"refused download from {host or 'no host'}: not in WAN_ALLOWED_HOSTS")
         if url.scheme != "https" and not (url.scheme == "http" and self._loopback_ok(host)):
             raise DownloadRefused(f"refused {url.scheme or 'schemeless'} download from {host}: https only")
