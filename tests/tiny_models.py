@@ -158,8 +158,8 @@ def svd_pipeline() -> object:
     )  # fmt: skip
     torch.manual_seed(0)
     vision = CLIPVisionConfig(
-        hidden_size=32, projection_dim=32, num_hidden_layers=5, num_attention_heads=4, image_size=32,
-        intermediate_size=37, patch_size=1,
+        hidden_size=32, projection_dim=32, num_hidden_layers=5, num_attention_heads=4, image_size=224,
+        intermediate_size=37, patch_size=14,
     )  # fmt: skip
     return StableVideoDiffusionPipeline(
         vae=vae, image_encoder=CLIPVisionModelWithProjection(vision), unet=unet, scheduler=scheduler,

@@ -1,0 +1,216 @@
+"""The SDXL image generator: `StableDiffusionXLPipeline`, loaded once per process, many jobs per call.
+
+Weights come from a local original-layout `.safetensors` (`from_single_file` with a local diffusers
+config folder, offline) or a diffusers folder. A call takes a batch of compatible requests (equal
+`GenerationSpec.batch_key()`) and runs them as one diffusers batch: each request gets its own
+`torch.Generator` and its own prompt embeddings (an empty negative prompt is zeroed per request, as
+SDXL does alone), so a batch item equals that request run alone up to float reordering noise.
+
+Progress and cancel are checked after every denoising step (`callback_on_step_end`): the batch stops
+with `JobCanceled` only when *every* request is canceled. Out of accelerator memory, the batch is
+retried once split in halves; an OOM after that (or at batch 1) is a permanent `GenerationFailed`
+with code `out_of_memory`. Speed-ups (channels_last, fused QKV, compiled UNet warmed up in `setup()`,
+bf16 VAE without the fp32 upcast, optional CFG truncation) apply on CUDA only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gpu_jobs.generators.base import GenRequest, NullHooks, Output
+from gpu_jobs.torch_runtime import (
+    FaultHook,
+    SpeedOptions,
+    StepClock,
+    Timing,
+    TimingRecorder,
+    apply_speedups,
+    limit_memory,
+    release_memory,
+    resolve_device,
+    resolve_dtype,
+    seeded_generators,
+    synchronize,
+)
+from shared.domain.models import GenerationSpec, Kind
+from shared.errors import GenerationFailed, InvalidInput, JobCanceled, NotConfigured
+
+_CFG_TENSORS = ["prompt_embeds", "add_text_embeds", "add_time_ids"]
+
+
+def load_sdxl(model_path: Path, config_dir: Path | None, dtype: torch.dtype) -> Any:
+    """The production loading path, offline: a single original-layout file or a diffusers folder."""
+    from diffusers import StableDiffusionXLPipeline
+
+    if model_path.is_file():
+        if config_dir is None or not (config_dir / "model_index.json").is_file():
+            raise NotConfigured(f"{model_path.name} needs a local diffusers config folder (SDXL_CONFIG_DIR)")
+        return StableDiffusionXLPipeline.from_single_file(
+            str(model_path), config=str(config_dir), local_files_only=True, torch_dtype=dtype
+        )
+    if (model_path / "model_index.json").is_file():
+        return StableDiffusionXLPipeline.from_pretrained(str(model_path), local_files_only=True, torch_dtype=dtype)
+    raise NotConfigured(f"no SDXL checkpoint or diffusers folder at {model_path}")
+
+
+class _StepCallback:
+    """`callback_on_step_end`: progress for each request, cancel when all are canceled, CFG cutoff."""
+
+    def __init__(self, requests: Sequence[GenRequest], total: int, clock: StepClock, cfg_cutoff: float) -> None:
+        self.requests, self.total, self.clock = requests, total, clock
+        self.cfg_steps = math.ceil(total * cfg_cutoff) if cfg_cutoff < 1.0 else total
+
+    def __call__(self, pipe: Any, step: int, _timestep: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+        if step + 1 == self.total:
+            synchronize(self.clock.device)
+        self.clock.step()
+        for request in self.requests:
+            request.hooks.progress(step + 1, self.total)
+        if all(r.hooks.canceled() for r in self.requests):
+            raise JobCanceled(f"canceled at step {step + 1}/{self.total}")
+        if step + 1 == self.cfg_steps < self.total and pipe.do_classifier_free_guidance:
+            pipe._guidance_scale = 0.0  # the rest of the steps run the conditional half only
+            kwargs = {k: kwargs[k].chunk(2)[-1] for k in _CFG_TENSORS}
+        return kwargs
+
+
+class SdxlGenerator:
+    name = "sdxl"
+
+    def __init__(
+        self,
+        model_path: Path,
+        *,
+        config_dir: Path | None = None,
+        device: str | None = None,
+        dtype: str | None = None,
+        force_cpu: bool = False,
+        memory_fraction: float = 1.0,
+        speed: SpeedOptions | None = None,
+        warmup_shapes: Sequence[tuple[int, int, int]] = (),
+        fault_hook: FaultHook | None = None,
+    ) -> None:
+        """`warmup_shapes`: (batch, width, height) runs done in `setup()` (compile happens there)."""
+        self.model_path, self.config_dir = Path(model_path), config_dir
+        self.device = resolve_device(device, force_cpu=force_cpu)
+        self.dtype = resolve_dtype(dtype, self.device)
+        self.memory_fraction = memory_fraction
+        self.speed = speed or SpeedOptions()
+        self.warmup_shapes = tuple(warmup_shapes)
+        self._fault = fault_hook
+        self._pipe: Any = None
+        self._timings = TimingRecorder(self.name, str(self.device))
+
+    def setup(self) -> None:
+        if self._pipe is not None:
+            return
+        limit_memory(self.device, self.memory_fraction)
+        pipe = load_sdxl(self.model_path, self.config_dir, self.dtype).to(self.device)
+        if self.device.type == "cuda" and self.dtype == torch.float16:
+            # bf16 has fp32's range: the VAE decodes without its (slow) fp32 upcast and without NaNs.
+            pipe.vae.to(torch.bfloat16)
+            pipe.vae.register_to_config(force_upcast=False)
+        pipe.set_progress_bar_config(disable=True)
+        apply_speedups(pipe, "unet", self.device, self.speed)
+        self._pipe = pipe
+        for batch, width, height in self.warmup_shapes:
+            self.warm_up(batch, width, height)
+
+    def warm_up(self, batch: int, width: int, height: int, steps: int = 2) -> None:
+        spec = GenerationSpec(kind=Kind.IMAGE, soul_id="warmup", prompt="warm-up", seed=0, width=width, height=height,
+                              steps=steps)  # fmt: skip
+        self.generate([GenRequest(spec=spec, hooks=NullHooks()) for _ in range(batch)])
+
+    def timing(self) -> Timing | None:
+        """Measured cost on this device (None before the first run): persist it for `/image` ETAs."""
+        return self._timings.timing()
+
+    def estimate_seconds(self, images: int = 1, steps: int = 30) -> float | None:
+        t = self._timings.timing()
+        if t is None:
+            return None
+        return t.fixed_seconds + images * (steps * t.seconds_per_step + t.seconds_per_frame)
+
+    def generate(self, requests: Sequence[GenRequest]) -> list[Output]:
+        if self._pipe is None:
+            raise RuntimeError("SdxlGenerator.setup() was not called")
+        _check_batch(requests)
+        if all(r.hooks.canceled() for r in requests):
+            raise JobCanceled("canceled before generation")
+        try:
+            return self._run(requests)
+        except torch.OutOfMemoryError as exc:
+            return self._retry_split(requests, exc)
+
+    def _retry_split(self, requests: Sequence[GenRequest], exc: BaseException) -> list[Output]:
+        release_memory(self.device)
+        spec = requests[0].spec
+        what = f"{spec.width}x{spec.height}, {spec.steps} steps"
+        if len(requests) == 1:
+            raise GenerationFailed(f"out of accelerator memory at batch 1 ({what})", code="out_of_memory") from exc
+        half = (len(requests) + 1) // 2
+        outputs: list[Output] = []
+        for part in (requests[:half], requests[half:]):
+            try:
+                outputs += self._run(part)
+            except JobCanceled:
+                outputs += [Output(generator=self.name) for _ in part]  # dropped by the worker
+            except torch.OutOfMemoryError as again:
+                release_memory(self.device)
+                msg = f"out of accelerator memory at batch {len(part)} after a retry ({what})"
+                raise GenerationFailed(msg, code="out_of_memory") from again
+        return outputs
+
+    def _run(self, requests: Sequence[GenRequest]) -> list[Output]:
+        if all(r.hooks.canceled() for r in requests):
+            raise JobCanceled("canceled before generation")
+        if self._fault is not None:
+            self._fault(len(requests))
+        spec = requests[0].spec
+        clock = StepClock(self.device)
+        callback = _StepCallback(requests, spec.steps, clock, self.speed.cfg_cutoff)
+        with torch.inference_mode():
+            embeds = self._encode([r.spec for r in requests], spec.guidance_scale > 1)
+            images = self._pipe(
+                **embeds, num_inference_steps=spec.steps, guidance_scale=spec.guidance_scale, width=spec.width,
+                height=spec.height, generator=seeded_generators([r.spec.seed for r in requests], self.device),
+                output_type="pil", callback_on_step_end=callback, callback_on_step_end_tensor_inputs=_CFG_TENSORS,
+            ).images  # fmt: skip
+        denoise, decode, total = clock.split()
+        self._timings.record(items=len(requests), steps=spec.steps, frames=1, denoise_s=denoise, decode_s=decode,
+                             total_s=total)  # fmt: skip
+        return [Output(frames=[image], fps=r.spec.fps, generator=self.name) for image, r in zip(images, requests)]
+
+    def _encode(self, specs: Sequence[GenerationSpec], cfg: bool) -> dict[str, torch.Tensor | None]:
+        """Per-request embeddings, so batching never changes a request's conditioning."""
+        parts = [
+            self._pipe.encode_prompt(
+                prompt=s.prompt, device=self.device, num_images_per_prompt=1, do_classifier_free_guidance=cfg,
+                negative_prompt=s.negative_prompt or None,
+            )  # fmt: skip
+            for s in specs
+        ]
+        names = ("prompt_embeds", "negative_prompt_embeds", "pooled_prompt_embeds", "negative_pooled_prompt_embeds")
+        return {name: _cat([p[i] for p in parts]) for i, name in enumerate(names)}
+
+
+def _cat(tensors: list[torch.Tensor | None]) -> torch.Tensor | None:
+    present = [t for t in tensors if t is not None]
+    return torch.cat(present) if len(present) == len(tensors) else None
+
+
+def _check_batch(requests: Sequence[GenRequest]) -> None:
+    if not requests:
+        raise ValueError("generate() needs at least one request")
+    first = requests[0].spec
+    if any(r.spec.batch_key() != first.batch_key() for r in requests):
+        raise ValueError("a batch must share one GenerationSpec.batch_key()")
+    if first.kind.lane != "image":
+        raise InvalidInput(f"SDXL makes images, not {first.kind.value}")
+    if first.width % 8 or first.height % 8:
+        raise InvalidInput(f"SDXL needs width and height divisible by 8, got {first.width}x{first.height}")

@@ -1,0 +1,188 @@
+"""The SVD image→video generator: `StableVideoDiffusionPipeline` from a local diffusers folder.
+
+The source is the variant's PNG, decoded by the worker (`GenRequest.source`), never a path from a
+request. Frames, fps, motion bucket, noise augmentation, guidance range and decode chunk come from
+the constructor (the deployment's config); a spec's non-zero `num_frames` overrides the frame count.
+Requests of a batch run one clip at a time: one 25-frame clip with CFG is already a 50-image UNet
+batch that fills an H100, so batching clips buys nothing and costs memory; canceled requests are
+skipped before their clip starts. Progress and cancel are checked after every step; an OOM is a
+permanent `GenerationFailed` (code `out_of_memory`): there is no smaller batch than one clip.
+
+Each clip's denoise and decode time feed a per-model, per-device `Timing`, which
+`estimate_seconds(num_frames)` turns into the answer for `/video/estimate`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+from gpu_jobs.generators.base import GenRequest, NullHooks, Output
+from gpu_jobs.torch_runtime import (
+    FaultHook,
+    SpeedOptions,
+    StepClock,
+    Timing,
+    TimingRecorder,
+    apply_speedups,
+    limit_memory,
+    release_memory,
+    resolve_device,
+    resolve_dtype,
+    seeded_generators,
+    synchronize,
+)
+from shared.domain.models import GenerationSpec, Kind
+from shared.errors import GenerationFailed, InvalidInput, JobCanceled, NotConfigured
+
+
+def load_svd(model_path: Path, dtype: torch.dtype) -> Any:
+    from diffusers import StableVideoDiffusionPipeline
+
+    if not (model_path / "model_index.json").is_file():
+        raise NotConfigured(f"no SVD diffusers folder at {model_path}")
+    return StableVideoDiffusionPipeline.from_pretrained(str(model_path), local_files_only=True, torch_dtype=dtype)
+
+
+class _StepCallback:
+    def __init__(self, request: GenRequest, total: int, clock: StepClock) -> None:
+        self.request, self.total, self.clock = request, total, clock
+
+    def __call__(self, _pipe: Any, step: int, _timestep: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+        if step + 1 == self.total:
+            synchronize(self.clock.device)
+        self.clock.step()
+        self.request.hooks.progress(step + 1, self.total)
+        if self.request.hooks.canceled():
+            raise JobCanceled(f"canceled at step {step + 1}/{self.total}")
+        return kwargs
+
+
+class SvdGenerator:
+    name = "svd"
+
+    def __init__(
+        self,
+        model_path: Path,
+        *,
+        device: str | None = None,
+        dtype: str | None = None,
+        force_cpu: bool = False,
+        memory_fraction: float = 1.0,
+        num_frames: int = 25,
+        fps: int = 7,
+        motion_bucket_id: int = 127,
+        noise_aug_strength: float = 0.02,
+        decode_chunk_size: int = 8,
+        min_guidance_scale: float = 1.0,
+        max_guidance_scale: float = 3.0,
+        speed: SpeedOptions | None = None,
+        warmup_shapes: Sequence[tuple[int, int]] = (),
+        fault_hook: FaultHook | None = None,
+    ) -> None:
+        """`warmup_shapes`: (width, height) clips made in `setup()` (compile and first timings)."""
+        if num_frames < 1 or fps < 1 or decode_chunk_size < 1 or not 0 <= motion_bucket_id <= 255:
+            raise ValueError("num_frames, fps, decode_chunk_size ≥ 1 and motion_bucket_id in 0..255")
+        self.model_path = Path(model_path)
+        self.device = resolve_device(device, force_cpu=force_cpu)
+        self.dtype = resolve_dtype(dtype, self.device)
+        self.memory_fraction = memory_fraction
+        self.num_frames, self.fps, self.motion_bucket_id = num_frames, fps, motion_bucket_id
+        self.noise_aug_strength, self.decode_chunk_size = noise_aug_strength, decode_chunk_size
+        self.guidance = (min_guidance_scale, max_guidance_scale)
+        self.speed = speed or SpeedOptions()
+        self.warmup_shapes = tuple(warmup_shapes)
+        self._fault = fault_hook
+        self._pipe: Any = None
+        self._timings = TimingRecorder(self.name, str(self.device))
+
+    def setup(self) -> None:
+        if self._pipe is not None:
+            return
+        limit_memory(self.device, self.memory_fraction)
+        pipe = load_svd(self.model_path, self.dtype).to(self.device)
+        pipe.set_progress_bar_config(disable=True)
+        apply_speedups(pipe, "unet", self.device, self.speed)
+        self._pipe = pipe
+        for width, height in self.warmup_shapes:
+            self.warm_up(width, height)
+
+    def warm_up(self, width: int, height: int, steps: int = 2) -> None:
+        spec = GenerationSpec(kind=Kind.SVD, soul_id="warmup", prompt="warm-up", seed=0, width=width, height=height,
+                              steps=steps, num_frames=self.num_frames, fps=self.fps)  # fmt: skip
+        source = Image.new("RGB", (width, height), (128, 128, 128))
+        self.generate([GenRequest(spec=spec, hooks=NullHooks(), source=source)])
+
+    def timing(self) -> Timing | None:
+        """Measured cost on this device (None before the first clip): persist it for `/video/estimate`."""
+        return self._timings.timing()
+
+    def estimate_seconds(self, num_frames: int | None = None, steps: int = 25) -> float | None:
+        """Seconds for one clip, scaled from the measured clips (UNet cost grows ~linearly in frames)."""
+        t = self._timings.timing()
+        if t is None:
+            return None
+        frames = num_frames or self.num_frames
+        return t.fixed_seconds + steps * t.seconds_per_step * frames / self.num_frames + frames * t.seconds_per_frame
+
+    def generate(self, requests: Sequence[GenRequest]) -> list[Output]:
+        if self._pipe is None:
+            raise RuntimeError("SvdGenerator.setup() was not called")
+        _check_batch(requests)
+        outputs: list[Output] = []
+        for request in requests:
+            try:
+                outputs.append(self._run(request))
+            except JobCanceled:
+                outputs.append(Output(fps=self.fps, generator=self.name))  # dropped by the worker
+        if all(not o.frames for o in outputs):
+            raise JobCanceled("every request of the batch was canceled")
+        return outputs
+
+    def _run(self, request: GenRequest) -> Output:
+        if request.hooks.canceled():
+            raise JobCanceled("canceled before generation")
+        spec, frames = request.spec, request.spec.num_frames or self.num_frames
+        if self._fault is not None:
+            self._fault(1)
+        clock = StepClock(self.device)
+        try:
+            with torch.inference_mode():
+                video = self._pipe(
+                    image=_source(request, spec), height=spec.height, width=spec.width, num_frames=frames,
+                    num_inference_steps=spec.steps, min_guidance_scale=self.guidance[0],
+                    max_guidance_scale=self.guidance[1], fps=self.fps, motion_bucket_id=self.motion_bucket_id,
+                    noise_aug_strength=self.noise_aug_strength, decode_chunk_size=min(self.decode_chunk_size, frames),
+                    generator=seeded_generators([spec.seed], self.device)[0], output_type="pil",
+                    callback_on_step_end=_StepCallback(request, spec.steps, clock),
+                ).frames[0]  # fmt: skip
+        except torch.OutOfMemoryError as exc:
+            release_memory(self.device)
+            msg = f"out of accelerator memory for one {frames}-frame {spec.width}x{spec.height} clip"
+            raise GenerationFailed(msg, code="out_of_memory") from exc
+        denoise, decode, total = clock.split()
+        self._timings.record(items=1, steps=spec.steps, frames=frames, denoise_s=denoise, decode_s=decode,
+                             total_s=total)  # fmt: skip
+        return Output(frames=list(video), fps=self.fps, generator=self.name)
+
+
+def _source(request: GenRequest, spec: GenerationSpec) -> Image.Image:
+    if request.source is None:
+        raise InvalidInput("SVD needs a source image (the variant's PNG)")
+    return request.source.convert("RGB").resize((spec.width, spec.height), Image.Resampling.LANCZOS)
+
+
+def _check_batch(requests: Sequence[GenRequest]) -> None:
+    if not requests:
+        raise ValueError("generate() needs at least one request")
+    first = requests[0].spec
+    if any(r.spec.batch_key() != first.batch_key() for r in requests):
+        raise ValueError("a batch must share one GenerationSpec.batch_key()")
+    if first.kind is not Kind.SVD:
+        raise InvalidInput(f"SVD makes image→video clips, not {first.kind.value}")
+    if first.width % 8 or first.height % 8:
+        raise InvalidInput(f"SVD needs width and height divisible by 8, got {first.width}x{first.height}")

@@ -1,0 +1,188 @@
+"""Torch helpers shared by the model generators: device and dtype choice, speed options, OOM, timings.
+
+Generators never import each other, so what SDXL and SVD both need lives here: picking the device
+(CUDA unless forced to CPU) and dtype (half precision on CUDA, float32 on CPU, where half is slow and
+imprecise), applying the production speed-ups to a pipeline (channels_last, fused QKV, `torch.compile`
+with a persistent inductor cache — all off on CPU), telling an out-of-memory error apart from other
+runtime errors, and a small timings record (seconds per denoising step and per decoded frame, measured
+per model and device) that `/video/estimate` answers from.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+# A hook the generators call right before each diffusers run with the batch size; tests and chaos
+# drills pass one that raises (e.g. `torch.OutOfMemoryError`) to exercise the failure paths for real.
+FaultHook = Callable[[int], None]
+
+
+def resolve_device(device: str | None = None, *, force_cpu: bool = False) -> torch.device:
+    """An explicit device wins; otherwise CUDA when present and not forced off, else the CPU."""
+    if force_cpu:
+        return torch.device("cpu")
+    if device:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def resolve_dtype(dtype: str | None, device: torch.device) -> torch.dtype:
+    """`None`/"auto": float16 on CUDA (the published SDXL/SVD weights are fp16), float32 elsewhere."""
+    if dtype in (None, "auto"):
+        return torch.float16 if device.type == "cuda" else torch.float32
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(DTYPES)} or 'auto', not {dtype!r}")
+    return DTYPES[dtype]
+
+
+def limit_memory(device: torch.device, fraction: float) -> None:
+    """Cap this process's share of the GPU, so an OOM is ours to handle instead of the driver's."""
+    if device.type == "cuda" and 0 < fraction < 1:
+        torch.cuda.set_per_process_memory_fraction(fraction, device)
+
+
+def is_oom(exc: BaseException) -> bool:
+    return isinstance(exc, torch.OutOfMemoryError)
+
+
+def release_memory(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def seeded_generators(seeds: list[int], device: torch.device) -> list[torch.Generator]:
+    """One generator per request: a batch item draws the same noise as its solo run."""
+    return [torch.Generator(device=device).manual_seed(seed) for seed in seeds]
+
+
+@dataclass(frozen=True)
+class SpeedOptions:
+    """Production speed-ups; each is a no-op on the CPU except `cfg_cutoff`."""
+
+    channels_last: bool = True
+    fuse_qkv: bool = True
+    compile: bool = False  # torch.compile the denoiser; warmed up in setup(), never on a user request
+    compile_mode: str = "max-autotune-no-cudagraphs"
+    compile_cache_dir: Path | None = None  # inductor/autotune cache that survives worker restarts
+    cfg_cutoff: float = 1.0  # fraction of steps run with CFG; 1.0 = every step (exact stock output)
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.cfg_cutoff <= 1.0:
+            raise ValueError(f"cfg_cutoff must be in (0, 1], not {self.cfg_cutoff}")
+
+
+def _configure_inductor(cache_dir: Path | None) -> None:
+    if cache_dir is not None:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir))
+        os.environ.setdefault("TORCHINDUCTOR_FX_GRAPH_CACHE", "1")
+        os.environ.setdefault("TORCHINDUCTOR_AUTOGRAD_CACHE", "1")
+    import torch._inductor.config as inductor
+
+    # The settings diffusers' SDXL speed guide measured as helping the UNet's 1×1 convolutions.
+    inductor.conv_1x1_as_mm = True
+    inductor.coordinate_descent_tuning = True
+    inductor.epilogue_fusion = False
+    inductor.coordinate_descent_check_all_directions = True
+
+
+def apply_speedups(pipe: Any, denoiser: str, device: torch.device, options: SpeedOptions) -> None:
+    """channels_last + fused QKV + compiled denoiser, on CUDA only (CPU keeps the plain eager path)."""
+    if device.type != "cuda":
+        return
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    torch.backends.cudnn.benchmark = True
+    model = getattr(pipe, denoiser)
+    if options.channels_last:
+        model.to(memory_format=torch.channels_last)
+        pipe.vae.to(memory_format=torch.channels_last)
+    if options.fuse_qkv and hasattr(pipe, "fuse_qkv_projections"):
+        pipe.fuse_qkv_projections()
+    if options.compile:
+        _configure_inductor(options.compile_cache_dir)
+        setattr(pipe, denoiser, torch.compile(model, mode=options.compile_mode, fullgraph=True))
+
+
+@dataclass
+class Timing:
+    """What a model costs on one device, measured from real runs (exponential moving averages)."""
+
+    model: str
+    device: str
+    seconds_per_step: float = 0.0  # one denoising step of one item, CFG included
+    seconds_per_frame: float = 0.0  # decoding/encoding overhead per output frame (or image)
+    fixed_seconds: float = 0.0  # per-run overhead (text/image encoding, scheduler setup)
+    samples: int = 0
+    measured_at: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TimingRecorder:
+    """Thread-safe store of `Timing` for one generator; `alpha` weighs the newest run."""
+
+    model: str
+    device: str
+    alpha: float = 0.3
+    _timing: Timing | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, *, items: int, steps: int, frames: int, denoise_s: float, decode_s: float, total_s: float) -> None:
+        per_step = denoise_s / max(1, steps * items)
+        per_frame = decode_s / max(1, frames * items)
+        fixed = max(0.0, total_s - denoise_s - decode_s)
+        with self._lock:
+            old = self._timing
+            if old is None or old.samples == 0:
+                self._timing = Timing(self.model, self.device, per_step, per_frame, fixed, 1, time.time())
+                return
+            a = self.alpha
+            old.seconds_per_step = (1 - a) * old.seconds_per_step + a * per_step
+            old.seconds_per_frame = (1 - a) * old.seconds_per_frame + a * per_frame
+            old.fixed_seconds = (1 - a) * old.fixed_seconds + a * fixed
+            old.samples += 1
+            old.measured_at = time.time()
+
+    def timing(self) -> Timing | None:
+        with self._lock:
+            return None if self._timing is None else Timing(**asdict(self._timing))
+
+
+class StepClock:
+    """Splits a pipeline call into denoising and decoding time from the step callbacks."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.started = time.perf_counter()
+        self.first_step: float | None = None
+        self.last_step: float | None = None
+
+    def step(self) -> None:
+        now = time.perf_counter()
+        self.first_step = self.first_step or now
+        self.last_step = now
+
+    def split(self) -> tuple[float, float, float]:
+        """(denoise, decode, total) seconds; call after the pipeline returned."""
+        synchronize(self.device)
+        end = time.perf_counter()
+        last = self.last_step or end
+        return last - self.started, end - last, end - self.started
