@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.domain.jobs import claimable, transition
-from shared.domain.models import Job, JobError, JobStatus, PromptKey, SeenMarks, Variant
+from shared.domain.models import Job, JobError, JobStatus, Progress, PromptKey, SeenMarks, Variant
 from shared.domain.selection import pick_unseen
 from shared.errors import Conflict, NotFound
 from shared.ports import DocumentStore, Tx
@@ -158,12 +158,9 @@ def complete(store: DocumentStore, job_id: str, variant: Variant, *, now: float)
         for uid, seen in marks.items():
             _add_seen(tx, uid, seen, job.pk, variant.variant_id, now)
         _clear_inflight(tx, job, inflight)
+        total = job.progress.total or 1
         done = transition(job, JobStatus.SUCCEEDED, now).model_copy(
-            update={
-                "progress": {"step": job.progress.total, "total": job.progress.total}
-                if job.progress.total
-                else job.progress
-            }
+            update={"progress": Progress(step=total, total=total)}
         )
         tx.set(JOBS, job_id, done.doc())
         return done

@@ -9,6 +9,7 @@ fields that decide what gets generated.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 import unicodedata
 
 from shared.domain.models import Kind
@@ -34,9 +35,9 @@ def normalize(text: str) -> str:
 
 
 def prompt_key(
-    *, soul_id: str, kind: Kind, text: str, style_version: int, params: dict[str, object] | None = None
+    *, soul_id: str, kind: Kind, text: str, style_version: int, params: Mapping[str, object] | None = None
 ) -> tuple[str, str]:
     """(pk, params_digest) for a normalized text; `params` holds every other input that shapes output."""
-    params_digest = digest(params or {}, length=16)
+    params_digest = digest(dict(params or {}), length=16)
     pk = digest("pk/v1", soul_id, kind.value, text, style_version, params_digest, length=PK_LENGTH)
     return pk, params_digest

@@ -1,0 +1,182 @@
+"""The Flask app behind the `api` function: request parsing, error mapping, idempotency, static files.
+
+Every error leaves as JSON `{error: {code, message}}` with the right status; no traceback, file path
+or secret ever reaches a response.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, redirect, request, send_from_directory
+from flask_swagger_ui import get_swaggerui_blueprint
+from pydantic import BaseModel, ValidationError
+from werkzeug.exceptions import HTTPException
+
+from functions import routes_admin  # noqa: F401 - registers the admin routes on the router
+from functions.context import VERSION, Context
+from functions.idempotency import Idempotency
+from functions.routes import Call, router
+from functions.routing import Route, openapi
+from shared.errors import BadRequest, NotFound, PayloadTooLarge, SoulError
+from shared.logging import get_logger, redact
+
+log = get_logger("soul.api")
+WEB = Path(__file__).parent / "web"
+MEDIA_TYPES = {".png": "image/png", ".mp4": "video/mp4", ".gif": "image/gif"}
+
+
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    body = json.dumps({"error": {"code": code, "message": redact(message)}})
+    return Response(body, status=status, mimetype="application/json", headers=headers)
+
+
+def json_response(status: int, model: BaseModel) -> Response:
+    return Response(model.model_dump_json(), status=status, mimetype="application/json")
+
+
+def _validation_message(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err["loc"]) or "body"
+        msg = (
+            "unknown field (file paths and extra fields are not accepted)"
+            if err["type"] == "extra_forbidden"
+            else err["msg"]
+        )
+        parts.append(f"{where}: {msg}")
+    return "; ".join(parts)
+
+
+def _parse_body(route: Route) -> Any:
+    if route.body is None:
+        return None
+    raw = request.get_data(cache=True)
+    try:
+        data = json.loads(raw) if raw else None
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("request body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise BadRequest("request body must be a JSON object")
+    return route.body.model_validate(data)
+
+
+def _parse_query(route: Route) -> Any:
+    args = request.args.to_dict(flat=True)
+    if route.query is None:
+        return None
+    return route.query.model_validate(args)
+
+
+def _view(route: Route, ctx: Context) -> Callable[..., Response]:
+    idem = Idempotency(ctx.backend.store, ctx.backend.clock)
+
+    def view(**path: str) -> Response:
+        limit = ctx.backend.settings.soul_max_body_bytes
+        if request.content_length is not None and request.content_length > limit:
+            raise PayloadTooLarge(f"request body over {limit} bytes")
+        try:
+            call = Call(
+                ctx,
+                _parse_query(route),
+                _parse_body(route),
+                path,
+                request.headers.get("Authorization"),
+                request.headers.get("X-User-Id"),
+            )
+        except ValidationError as exc:
+            return error_response(422, "invalid_input", _validation_message(exc))
+        key = request.headers.get("Idempotency-Key") if route.method == "POST" else None
+        if key:
+            fingerprint = [route.path, path, request.args.to_dict(), request.get_data(as_text=True)]
+            return idem.run(key, fingerprint, lambda: _invoke(route, call))
+        return _invoke(route, call)
+
+    view.__name__ = route.handler.__name__
+    return view
+
+
+def _invoke(route: Route, call: Call) -> Response:
+    status, model = route.handler(call)
+    return json_response(status, model)
+
+
+def _errors(app: Flask) -> None:
+    @app.errorhandler(SoulError)
+    def soul_error(exc: SoulError) -> Response:
+        headers = {}
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after:
+            headers["Retry-After"] = str(max(1, round(retry_after)))
+        if exc.http_status >= 500:
+            log.warning("request failed", extra={"code": exc.code, "path": request.path})
+        return error_response(exc.http_status, exc.code, exc.message, headers)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        code = (exc.name or "error").lower().replace(" ", "_")
+        return error_response(exc.code or 500, code, exc.description or exc.name or "error")
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Response:
+        log.error("unhandled error", exc_info=True, extra={"path": request.path})
+        return error_response(500, "internal", "internal error")
+
+
+def _static(app: Flask, ctx: Context) -> None:
+    blobs = ctx.backend.blobs
+
+    @app.get("/artifacts/<path:name>")
+    def artifact(name: str) -> Response:
+        verify = getattr(blobs, "verify", None)
+        try:
+            expires = int(request.args.get("expires", "0"))
+        except ValueError:
+            expires = 0
+        if verify is None or not verify(name, expires, request.args.get("sig", "")):
+            raise NotFound("artifact link is invalid or expired")
+        data = blobs.get(name)
+        mimetype = MEDIA_TYPES.get(Path(name).suffix, "application/octet-stream")
+        return Response(data, mimetype=mimetype, headers={"Cache-Control": "private, max-age=300"})
+
+    @app.get("/static/image/<variant_id>")
+    @app.get("/static/videos/<variant_id>")
+    @app.get("/generated/<variant_id>")
+    def variant_file(variant_id: str) -> Any:
+        """Seed paths kept: `<variant_id>.png|.mp4|.gif` redirects to a short-lived signed URL."""
+        stem, _, ext = variant_id.rpartition(".")
+        variant = ctx.generation.records.variant(stem or variant_id)
+        art = variant.artifacts.get(ext or "png")
+        if art is None:
+            raise NotFound(f"variant has no {ext or 'png'} artifact")
+        return redirect(blobs.signed_url(art.name, ctx.backend.settings.soul_url_ttl_seconds), code=302)
+
+    @app.get("/")
+    def index() -> Response:
+        return send_from_directory(WEB, "index.html")
+
+    @app.get("/wan-video")
+    def wan_page() -> Response:
+        return send_from_directory(WEB, "wan_video.html")
+
+    @app.get("/ui/<path:name>")
+    def ui(name: str) -> Response:
+        return send_from_directory(WEB, name)
+
+
+def create_app(ctx: Context) -> Flask:
+    app = Flask("soul", static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = ctx.backend.settings.soul_max_body_bytes
+    for route in router.routes:
+        app.add_url_rule(
+            route.flask_path, endpoint=route.handler.__name__, view_func=_view(route, ctx), methods=[route.method]
+        )
+    spec = openapi(router, "Soul API", VERSION)
+    app.add_url_rule("/openapi.json", "openapi", lambda: Response(json.dumps(spec), mimetype="application/json"))
+    app.register_blueprint(get_swaggerui_blueprint("/docs", "/openapi.json", config={"app_name": "Soul API"}))
+    _static(app, ctx)
+    _errors(app)
+    return app

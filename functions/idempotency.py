@@ -1,0 +1,69 @@
+"""`Idempotency-Key` on POSTs: the same key and request replay the first response; the same key with
+a different request is refused (422); a concurrent duplicate while the first runs gets 409."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Response
+
+from shared.errors import Conflict, InvalidInput, SoulError
+from shared.ids import digest
+from shared.ports import Clock, DocumentStore, Tx
+from shared.records import IDEMPOTENCY
+
+MAX_KEY_LENGTH = 200
+PENDING_SECONDS = 120.0
+
+
+class Idempotency:
+    def __init__(self, store: DocumentStore, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+
+    def run(self, key: str, fingerprint: list[Any], fn: Callable[[], Response]) -> Response:
+        if len(key) > MAX_KEY_LENGTH:
+            raise InvalidInput(f"Idempotency-Key longer than {MAX_KEY_LENGTH} characters")
+        doc_id, fp = digest("idempotency", key), digest(fingerprint)
+        stored = self._reserve(doc_id, fp)
+        if stored is not None:
+            return Response(
+                stored["body"],
+                status=int(stored["status"]),
+                mimetype="application/json",
+                headers={"Idempotent-Replayed": "true"},
+            )
+        try:
+            response = fn()
+        except SoulError:
+            self._store.delete(IDEMPOTENCY, doc_id)  # nothing was done: let the client retry the key
+            raise
+        record = {
+            "fingerprint": fp,
+            "state": "done",
+            "status": response.status_code,
+            "body": response.get_data(as_text=True),
+            "created_at": self._clock.now(),
+        }
+        self._store.set(IDEMPOTENCY, doc_id, record)
+        return response
+
+    def _reserve(self, doc_id: str, fp: str) -> dict[str, Any] | None:
+        now = self._clock.now()
+
+        def run(tx: Tx) -> dict[str, Any] | None:
+            doc = tx.get(IDEMPOTENCY, doc_id)
+            stale = doc is not None and doc["state"] == "pending" and now - float(doc["created_at"]) > PENDING_SECONDS
+            if doc is not None and not stale:
+                if doc["fingerprint"] != fp:
+                    raise InvalidInput(
+                        "Idempotency-Key was already used with a different request", code="idempotency_key_reused"
+                    )
+                if doc["state"] == "pending":
+                    raise Conflict("a request with this Idempotency-Key is still in progress")
+                return doc
+            tx.set(IDEMPOTENCY, doc_id, {"fingerprint": fp, "state": "pending", "created_at": now})
+            return None
+
+        return self._store.transaction(run)

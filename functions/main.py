@@ -1,0 +1,30 @@
+"""Cloud Functions entry points (functions-framework). Thin: hand the request to the app."""
+
+from __future__ import annotations
+
+import threading
+
+import functions_framework
+from flask import Flask, Request, Response
+
+from functions.app import create_app
+from functions.context import default
+
+_lock = threading.Lock()
+_app: Flask | None = None
+
+
+def _flask() -> Flask:
+    global _app  # noqa: PLW0603 - built on first request, cached per process
+    with _lock:
+        if _app is None:
+            _app = create_app(default())
+        return _app
+
+
+@functions_framework.http
+def api(request: Request) -> Response:
+    """The HTTP API: every route of DESIGN §8."""
+    app = _flask()
+    with app.request_context(request.environ):
+        return app.full_dispatch_request()

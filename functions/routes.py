@@ -1,0 +1,277 @@
+"""The API's routes (DESIGN §8): parse → one service call → a response model. Nothing else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from functions import schemas as s
+from functions.context import Context
+from functions.routing import Router
+from functions.service import Outcome
+from shared.domain.models import Job, StyleProfile, Variant
+
+router = Router()
+
+
+@dataclass
+class Call:
+    ctx: Context
+    query: Any
+    body: Any
+    path: dict[str, str]
+    authorization: str | None
+    header_user: str | None
+
+    def user(self, claimed: str | None) -> str:
+        return self.ctx.identity.user(self.authorization, self.header_user, claimed)
+
+    def maybe_user(self, claimed: str | None) -> str | None:
+        return self.ctx.identity.optional(self.authorization, self.header_user, claimed)
+
+
+# -- conversions ---------------------------------------------------------------------------------
+def variant_out(ctx: Context, v: Variant) -> s.VariantOut:
+    ttl = ctx.backend.settings.soul_url_ttl_seconds
+    urls = {ext: ctx.backend.blobs.signed_url(a.name, ttl) for ext, a in v.artifacts.items()}
+    return s.VariantOut(
+        variant_id=v.variant_id,
+        pk_id=v.pk,
+        kind=v.kind.value,
+        soul_id=v.soul_id,
+        seed=v.seed,
+        generator=v.generator,
+        created_at=v.created_at,
+        urls=s.Urls(**urls),
+        label=v.label,
+    )
+
+
+def result_out(
+    ctx: Context, v: Variant, *, cache_hit: bool, task_id: str | None = None, landmark: str | None = None
+) -> s.ResultOut:
+    out = variant_out(ctx, v)
+    return s.ResultOut(
+        cache_hit=cache_hit,
+        variant_id=v.variant_id,
+        pk_id=v.pk,
+        variant=out,
+        image_url=out.urls.png,
+        mp4_url=out.urls.mp4,
+        gif_url=out.urls.gif,
+        task_id=task_id,
+        landmark_key=landmark,
+    )
+
+
+def task_out(ctx: Context, job: Job) -> s.TaskOut:
+    result = None
+    if job.status.value == "succeeded":
+        result = variant_out(ctx, ctx.generation.records.variant(job.variant_id))
+    error = s.ErrorBody(code=job.error.code, message=job.error.message) if job.error else None
+    return s.TaskOut(
+        task_id=job.job_id,
+        kind=job.kind.value,
+        lane=job.lane,
+        status=job.status.value,
+        progress=s.ProgressOut(**job.progress.model_dump()),
+        pk_id=job.pk,
+        attempts=job.attempts,
+        cancel_requested=job.cancel_requested,
+        created_at=job.created_at,
+        updated_at=job.updated_at,
+        error=error,
+        result=result,
+    )
+
+
+def style_out(style: StyleProfile) -> s.StyleOut:
+    return s.StyleOut.model_validate(style.model_dump())
+
+
+def respond(call: Call, outcome: Outcome, user_id: str, wait: float) -> tuple[int, BaseModel]:
+    """200 with the variant on a hit (or when the job finishes within `wait`), else 202 with the task."""
+    ctx, served = call.ctx, outcome.served
+    ctx.tasks.count_cache(served.variant is not None)
+    if served.variant is not None:
+        return 200, result_out(ctx, served.variant, cache_hit=True, landmark=outcome.landmark_key)
+    job = served.job
+    assert job is not None
+    if wait > 0:
+        job = ctx.tasks.wait(job.job_id, user_id, wait)
+        if job.status.value == "succeeded":
+            variant = ctx.generation.records.variant(job.variant_id)
+            return 200, result_out(ctx, variant, cache_hit=False, task_id=job.job_id, landmark=outcome.landmark_key)
+    return 202, s.AcceptedOut(
+        task_id=job.job_id,
+        status=job.status.value,
+        status_url=f"/tasks/{job.job_id}",
+        pk_id=outcome.pk,
+        landmark_key=outcome.landmark_key,
+    )
+
+
+ACCEPT: dict[int, type[BaseModel]] = {200: s.ResultOut, 202: s.AcceptedOut}
+
+
+# -- images --------------------------------------------------------------------------------------
+@router.add(
+    "GET",
+    "/image",
+    summary="Styled image for a cue (cached variant or a new task)",
+    tag="image",
+    query=s.ImageQuery,
+    responses=ACCEPT,
+)
+def get_image(call: Call) -> tuple[int, BaseModel]:
+    q: s.ImageQuery = call.query
+    user = call.user(q.user_id)
+    return respond(call, call.ctx.generation.image(user, q.soul_id, q.cue), user, q.wait)
+
+
+@router.add(
+    "POST",
+    "/image/selfie",
+    summary="Selfie of a soul at a landmark of a city",
+    tag="image",
+    body=s.SelfieBody,
+    responses=ACCEPT,
+)
+def post_selfie(call: Call) -> tuple[int, BaseModel]:
+    b: s.SelfieBody = call.body
+    user = call.user(b.user_id)
+    return respond(call, call.ctx.generation.selfie(user, b.soul_id, b.city_key, b.mood, video=False), user, b.wait)
+
+
+@router.add(
+    "POST",
+    "/image/mark-seen",
+    summary="Mark a variant as seen by the user",
+    tag="image",
+    query=s.MarkSeenQuery,
+    responses={200: s.MarkSeenOut},
+)
+def post_mark_seen(call: Call) -> tuple[int, BaseModel]:
+    q: s.MarkSeenQuery = call.query
+    user = call.user(q.user_id)
+    variant = call.ctx.generation.mark_seen(user, q.variant_id)
+    return 200, s.MarkSeenOut(user_id=user, variant_id=variant.variant_id, seen=True)
+
+
+@router.add(
+    "GET",
+    "/image/variants/{pk_id}",
+    summary="All ready variants of a prompt key",
+    tag="image",
+    responses={200: s.VariantListOut},
+)
+def get_variants(call: Call) -> tuple[int, BaseModel]:
+    pk = call.path["pk_id"]
+    variants = call.ctx.generation.variants(pk)
+    return 200, s.VariantListOut(pk_id=pk, variants=[variant_out(call.ctx, v) for v in variants])
+
+
+@router.add(
+    "GET",
+    "/image/user/{user_id}/seen",
+    summary="Variants the user has been shown",
+    tag="image",
+    responses={200: s.SeenOut},
+)
+def get_seen(call: Call) -> tuple[int, BaseModel]:
+    user = call.user(call.path["user_id"])
+    return 200, s.SeenOut(user_id=user, variant_ids=call.ctx.generation.records.seen_ids(user))
+
+
+# -- video (SVD) ---------------------------------------------------------------------------------
+@router.add(
+    "GET",
+    "/video/estimate",
+    summary="Estimated time to animate an image",
+    tag="video",
+    query=s.EstimateQuery,
+    responses={200: s.EstimateOut},
+)
+def get_estimate(call: Call) -> tuple[int, BaseModel]:
+    frames = call.query.num_frames or call.ctx.backend.settings.svd_num_frames
+    return 200, s.EstimateOut.model_validate(call.ctx.tasks.estimate(frames))
+
+
+@router.add(
+    "POST",
+    "/video/generate",
+    summary="Animate an image variant (SVD) into MP4 + GIF",
+    tag="video",
+    body=s.VideoBody,
+    responses=ACCEPT,
+)
+def post_video(call: Call) -> tuple[int, BaseModel]:
+    b: s.VideoBody = call.body
+    user = call.user(b.user_id)
+    return respond(call, call.ctx.generation.video(user, b.variant_id, b.num_frames, b.generate_gif), user, b.wait)
+
+
+@router.add(
+    "POST",
+    "/video/generate-from-variant",
+    summary="Animate a variant (query-parameter form)",
+    tag="video",
+    query=s.VideoFromVariantQuery,
+    responses=ACCEPT,
+)
+def post_video_from_variant(call: Call) -> tuple[int, BaseModel]:
+    q: s.VideoFromVariantQuery = call.query
+    user = call.user(q.user_id)
+    return respond(call, call.ctx.generation.video(user, q.variant_id, q.num_frames, q.generate_gif), user, q.wait)
+
+
+# -- Wan text-to-video ---------------------------------------------------------------------------
+@router.add(
+    "GET",
+    "/wan-video/",
+    summary="Soul-style video from text (Wan), with GIF",
+    tag="wan",
+    query=s.WanQuery,
+    responses=ACCEPT,
+)
+def get_wan(call: Call) -> tuple[int, BaseModel]:
+    q: s.WanQuery = call.query
+    user = call.user(q.user_id)
+    return respond(call, call.ctx.generation.wan(user, q.soul_id, q.cue), user, q.wait)
+
+
+@router.add(
+    "POST",
+    "/wan-video/selfie",
+    summary="Selfie video of a soul at a landmark (Wan)",
+    tag="wan",
+    body=s.SelfieBody,
+    responses=ACCEPT,
+)
+def post_wan_selfie(call: Call) -> tuple[int, BaseModel]:
+    b: s.SelfieBody = call.body
+    user = call.user(b.user_id)
+    return respond(call, call.ctx.generation.selfie(user, b.soul_id, b.city_key, b.mood, video=True), user, b.wait)
+
+
+@router.add(
+    "POST",
+    "/wan-video/generate-direct",
+    summary="Text-to-video from a raw prompt (uncached)",
+    tag="wan",
+    body=s.WanDirectBody,
+    responses={202: s.AcceptedOut, 200: s.TaskOut},
+)
+def post_wan_direct(call: Call) -> tuple[int, BaseModel]:
+    b: s.WanDirectBody = call.body
+    user = call.user(b.user_id)
+    job = call.ctx.generation.wan_direct(user, b.positive_prompt, b.negative_prompt, b.seed, b.generate_gif)
+    if b.wait > 0:
+        job = call.ctx.tasks.wait(job.job_id, user, b.wait)
+        if job.status.terminal:
+            return 200, task_out(call.ctx, job)
+    return 202, s.AcceptedOut(
+        task_id=job.job_id, status=job.status.value, status_url=f"/tasks/{job.job_id}", pk_id=job.pk
+    )

@@ -1,0 +1,249 @@
+"""Request and response models of the HTTP API: parsed once at the edge, strict, with limits.
+
+Unknown fields are rejected (a caller sending `image_path` learns that paths are not accepted).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from shared.domain.models import StyleParams
+
+Slug = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
+UserId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@:-]*$")]
+Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+Cue = Annotated[str, StringConstraints(min_length=1, max_length=300, strip_whitespace=True)]
+Mood = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[A-Za-z][A-Za-z -]*$")]
+Wait = Annotated[float, Field(ge=0, le=60, description="Seconds to wait for the result before answering 202")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+# -- requests ------------------------------------------------------------------------------------
+class ImageQuery(Strict):
+    soul_id: Slug
+    cue: Cue
+    user_id: UserId | None = None
+    wait: Wait = 0.0
+
+
+class SelfieBody(Strict):
+    soul_id: Slug
+    city_key: Slug
+    mood: Mood = "happy"
+    user_id: UserId | None = None
+    wait: Wait = 0.0
+
+
+class MarkSeenQuery(Strict):
+    variant_id: Id
+    user_id: UserId | None = None
+
+
+class UserQuery(Strict):
+    user_id: UserId | None = None
+
+
+class EstimateQuery(Strict):
+    num_frames: int | None = Field(default=None, ge=2, le=50)
+
+
+class VideoBody(Strict):
+    variant_id: Id = Field(description="The image variant to animate (paths are never accepted)")
+    num_frames: int | None = Field(default=None, ge=2, le=50)
+    generate_gif: bool = True
+    user_id: UserId | None = None
+    wait: Wait = 0.0
+
+
+class VideoFromVariantQuery(VideoBody):
+    pass
+
+
+class WanQuery(ImageQuery):
+    pass
+
+
+class WanDirectBody(Strict):
+    positive_prompt: Cue
+    negative_prompt: Annotated[str, StringConstraints(max_length=300)] = ""
+    seed: int | None = Field(default=None, ge=0, le=2_147_483_647)
+    generate_gif: bool = True
+    user_id: UserId | None = None
+    wait: Wait = 0.0
+
+
+class TasksQuery(Strict):
+    user_id: UserId | None = None
+    status: Literal["queued", "running", "succeeded", "failed", "canceled"] | None = None
+    limit: int = Field(default=50, ge=1, le=200)
+
+
+class TaskQuery(Strict):
+    user_id: UserId | None = None
+    wait: Wait = 0.0
+
+
+class StyleBody(Strict):
+    soul_id: Slug
+    display_name: Annotated[str, StringConstraints(max_length=80)] = ""
+    prompt_template: Annotated[str, StringConstraints(min_length=5, max_length=600, pattern=r"\{cue\}")]
+    negative_prompt: Annotated[str, StringConstraints(max_length=600)] = ""
+    params: StyleParams = Field(default_factory=StyleParams)
+
+
+# -- responses -----------------------------------------------------------------------------------
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody
+
+
+class Urls(BaseModel):
+    png: str | None = None
+    mp4: str | None = None
+    gif: str | None = None
+
+
+class VariantOut(BaseModel):
+    variant_id: str
+    pk_id: str
+    kind: str
+    soul_id: str
+    seed: int
+    generator: str
+    created_at: float
+    urls: Urls
+    label: str = ""
+
+
+class ResultOut(BaseModel):
+    """A ready result (200): the variant, its short-lived URLs, and whether it came from the cache."""
+
+    cache_hit: bool
+    variant_id: str
+    pk_id: str
+    variant: VariantOut
+    image_url: str | None = None
+    mp4_url: str | None = None
+    gif_url: str | None = None
+    task_id: str | None = None
+    landmark_key: str | None = None
+
+
+class ProgressOut(BaseModel):
+    step: int
+    total: int
+
+
+class TaskOut(BaseModel):
+    task_id: str
+    kind: str
+    lane: str
+    status: str
+    progress: ProgressOut
+    pk_id: str
+    attempts: int
+    cancel_requested: bool
+    created_at: float
+    updated_at: float
+    error: ErrorBody | None = None
+    result: VariantOut | None = None
+
+
+class AcceptedOut(BaseModel):
+    """A miss (202): the task making the variant and where to poll it."""
+
+    cache_hit: bool = False
+    task_id: str
+    status: str
+    status_url: str
+    pk_id: str
+    landmark_key: str | None = None
+
+
+class TaskListOut(BaseModel):
+    tasks: list[TaskOut]
+
+
+class StatsOut(BaseModel):
+    jobs_by_status: dict[str, int]
+    queued_by_lane: dict[str, int]
+    variants: int
+    cache: dict[str, Any]
+
+
+class StyleOut(BaseModel):
+    soul_id: str
+    display_name: str
+    prompt_template: str
+    negative_prompt: str
+    params: StyleParams
+    version: int
+    archived: bool
+
+
+class StyleListOut(BaseModel):
+    styles: list[StyleOut]
+
+
+class VariantListOut(BaseModel):
+    pk_id: str
+    variants: list[VariantOut]
+
+
+class SeenOut(BaseModel):
+    user_id: str
+    variant_ids: list[str]
+
+
+class MarkSeenOut(BaseModel):
+    user_id: str
+    variant_id: str
+    seen: bool
+
+
+class EstimateOut(BaseModel):
+    estimated_seconds: float
+    estimated_minutes: float
+    video_generation_seconds: float
+    gif_conversion_seconds: float
+    num_frames: int
+    basis: str
+
+
+class LandmarkOut(BaseModel):
+    key: str
+    name: str
+
+
+class CityOut(BaseModel):
+    city_key: str
+    name: str
+    landmarks: list[LandmarkOut]
+
+
+class PlacesOut(BaseModel):
+    cities: list[CityOut]
+
+
+class StatusOut(BaseModel):
+    status: str
+    checks: dict[str, str] = Field(default_factory=dict)
+
+
+class InfoOut(BaseModel):
+    name: str
+    version: str
+    backend: str
+    auth_mode: str
+    generators: dict[str, str]
+    real_today: list[str]
+    coming_later: list[str]

@@ -1,0 +1,203 @@
+"""The service layer the routes call: cache lookups, single-flight job submission, publishing.
+
+Each request becomes a prompt key (DESIGN §6); one transaction either hands the user a ready variant
+they have not seen or attaches them to the key's in-flight job (creating it if needed). Only the
+creator of a job publishes its message, after the job document exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared import lifecycle
+from shared.bootstrap import Backend
+from shared.domain.models import GenerationSpec, Job, Kind, PromptKey, StyleProfile, Variant
+from shared.domain.places import choose_landmark
+from shared.domain.prompts import normalize, prompt_key
+from shared.errors import InvalidInput, NotFound
+from shared.ids import new_id, seed_from
+from shared.logging import get_logger
+from shared.records import Records
+
+log = get_logger("soul.api")
+PLACES = "places"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    served: lifecycle.Served
+    pk: str
+    landmark_key: str | None = None
+
+
+class GenerationService:
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.settings = backend.settings
+        self.records = Records(backend.store)
+
+    # -- requests -------------------------------------------------------------------------------
+    def image(self, user_id: str, soul_id: str, cue: str) -> Outcome:
+        style = self.records.style(soul_id)
+        return self._request(user_id, style, Kind.IMAGE, cue, self._image_params(style))
+
+    def wan(self, user_id: str, soul_id: str, cue: str) -> Outcome:
+        style = self.records.style(soul_id)
+        return self._request(user_id, style, Kind.WAN, cue, self._wan_params())
+
+    def selfie(self, user_id: str, soul_id: str, city_key: str, mood: str, *, video: bool) -> Outcome:
+        style = self.records.style(soul_id)
+        city = self.records.city(city_key)
+        history_id = f"{user_id}:{soul_id}:{city_key}"
+        history = self.backend.store.get(PLACES, history_id) or {}
+        landmark = choose_landmark(city, history)
+        cue = f"selfie at {landmark.name} in {city.name}, {mood} mood"
+        kind = Kind.WAN if video else Kind.SELFIE
+        params = self._wan_params() if video else self._image_params(style)
+        outcome = self._request(user_id, style, kind, cue, {**params, "landmark": landmark.key})
+        self.backend.store.set(PLACES, history_id, {**history, landmark.key: self.backend.clock.now()})
+        return Outcome(outcome.served, outcome.pk, landmark.key)
+
+    def video(self, user_id: str, variant_id: str, num_frames: int | None, generate_gif: bool) -> Outcome:
+        source = self.records.variant(variant_id)
+        if source.kind not in (Kind.IMAGE, Kind.SELFIE) or "png" not in source.artifacts:
+            raise InvalidInput(f"variant '{variant_id}' is not an image; only image variants can be animated")
+        frames = num_frames or self.settings.svd_num_frames
+        params = {"frames": frames, "gif": generate_gif, "fps": self.settings.svd_fps}
+        text = f"variant {variant_id}"
+        pk, digest = prompt_key(soul_id=source.soul_id, kind=Kind.SVD, text=text, style_version=0, params=params)
+        key = PromptKey(
+            pk=pk,
+            soul_id=source.soul_id,
+            kind=Kind.SVD,
+            text=text,
+            style_version=0,
+            params_digest=digest,
+            created_at=self.backend.clock.now(),
+        )
+        spec = dict(
+            kind=Kind.SVD,
+            soul_id=source.soul_id,
+            prompt=source.label,
+            num_frames=frames,
+            fps=self.settings.svd_fps,
+            width=self.settings.svd_image_width,
+            height=self.settings.svd_image_height,
+            steps=self.settings.svd_steps,
+            source_variant_id=variant_id,
+            generate_gif=generate_gif,
+            label=f"animated: {source.label}",
+        )
+        return self._serve(user_id, key, spec)
+
+    def wan_direct(self, user_id: str, prompt: str, negative: str, seed: int | None, generate_gif: bool) -> Job:
+        now = self.backend.clock.now()
+        variant_id = new_id()
+        spec = GenerationSpec(
+            kind=Kind.WAN,
+            soul_id="direct",
+            prompt=prompt,
+            negative_prompt=negative,
+            generate_gif=generate_gif,
+            seed=seed if seed is not None else seed_from(variant_id),
+            label=prompt,
+            **self._wan_size(),
+        )
+        pk, _ = prompt_key(soul_id="direct", kind=Kind.WAN, text=f"direct {variant_id}", style_version=0)
+        job = self._job(user_id, pk, spec, variant_id, {"positive_prompt": prompt}, now)
+        lifecycle.submit_direct(self.backend.store, job)
+        self._publish(job)
+        return job
+
+    # -- internals ------------------------------------------------------------------------------
+    def _image_params(self, style: StyleProfile) -> dict[str, object]:
+        return style.params.model_dump()
+
+    def _wan_size(self) -> dict[str, int]:
+        width, height = (int(p) for p in self.settings.wan_size.split("*"))
+        return {"width": width, "height": height, "num_frames": self.settings.wan_duration * 24, "fps": 24}
+
+    def _wan_params(self) -> dict[str, object]:
+        s = self.settings
+        return {"model": s.wan_model, "size": s.wan_size, "duration": s.wan_duration, "extend": s.wan_prompt_extend}
+
+    def _request(self, user_id: str, style: StyleProfile, kind: Kind, cue: str, params: dict[str, object]) -> Outcome:
+        text = normalize(cue)
+        if not text:
+            raise InvalidInput("cue has no words left after normalization")
+        pk, digest = prompt_key(soul_id=style.soul_id, kind=kind, text=text, style_version=style.version, params=params)
+        key = PromptKey(
+            pk=pk,
+            soul_id=style.soul_id,
+            kind=kind,
+            text=text,
+            style_version=style.version,
+            params_digest=digest,
+            created_at=self.backend.clock.now(),
+        )
+        if kind is Kind.WAN:
+            size: dict[str, object] = {**self._wan_size(), "steps": 1}
+        else:
+            size = {
+                "width": style.params.width,
+                "height": style.params.height,
+                "steps": style.params.steps,
+                "guidance_scale": style.params.guidance_scale,
+            }
+        spec = dict(
+            kind=kind,
+            soul_id=style.soul_id,
+            prompt=style.render(text),
+            negative_prompt=style.negative_prompt,
+            label=cue,
+            **size,
+        )
+        return self._serve(user_id, key, spec)
+
+    def _serve(self, user_id: str, key: PromptKey, spec_fields: dict[str, object]) -> Outcome:
+        now = self.backend.clock.now()
+        variant_id = new_id()
+        spec = GenerationSpec.model_validate({**spec_fields, "seed": seed_from(key.pk, variant_id)})
+        candidate = self._job(user_id, key.pk, spec, variant_id, {"text": key.text}, now)
+        served = lifecycle.serve_or_submit(self.backend.store, user_id=user_id, candidate=candidate, key=key, now=now)
+        if served.created and served.job is not None:
+            self._publish(served.job)
+        return Outcome(served, key.pk)
+
+    def _job(
+        self, user_id: str, pk: str, spec: GenerationSpec, variant_id: str, request: dict[str, object], now: float
+    ) -> Job:
+        return Job(
+            job_id=new_id(),
+            kind=spec.kind,
+            lane=spec.kind.lane,
+            pk=pk,
+            spec=spec,
+            variant_id=variant_id,
+            request=request,
+            owner=user_id,
+            user_ids=[user_id],
+            created_at=now,
+            updated_at=now,
+        )
+
+    def _publish(self, job: Job) -> None:
+        from shared.domain.models import JobMessage
+
+        message = JobMessage(job_id=job.job_id, lane=job.lane)
+        self.backend.queue.publish(job.lane, message.model_dump_json().encode())
+        lifecycle.mark_published(self.backend.store, job.job_id)
+        self.backend.launcher.launch(job.lane)
+        log.info("job queued", extra={"job_id": job.job_id, "pk": job.pk, "lane": job.lane})
+
+    # -- reads ----------------------------------------------------------------------------------
+    def mark_seen(self, user_id: str, variant_id: str) -> Variant:
+        variant = self.records.variant(variant_id)
+        lifecycle.mark_seen(self.backend.store, user_id=user_id, variant=variant, now=self.backend.clock.now())
+        return variant
+
+    def variants(self, pk: str) -> list[Variant]:
+        variants = self.records.variants_for(pk)
+        if not variants and self.backend.store.get("prompt_keys", pk) is None:
+            raise NotFound(f"prompt key '{pk}' not found")
+        return variants

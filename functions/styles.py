@@ -1,0 +1,61 @@
+"""Style profiles: create / update (a content change bumps the version, so old cached variants stop
+matching new requests but stay readable), read, list, and delete (archives a soul that has variants,
+never orphans them)."""
+
+from __future__ import annotations
+
+from shared.bootstrap import Backend
+from shared.domain.models import StyleParams, StyleProfile
+from shared.ports import Tx
+from shared.records import STYLES, VARIANTS, Records
+
+
+class StyleService:
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.records = Records(backend.store)
+
+    def upsert(
+        self, soul_id: str, display_name: str, template: str, negative: str, params: StyleParams
+    ) -> StyleProfile:
+        now = self.backend.clock.now()
+
+        def run(tx: Tx) -> StyleProfile:
+            doc = tx.get(STYLES, soul_id)
+            current = StyleProfile.model_validate(doc) if doc else None
+            new = StyleProfile(
+                soul_id=soul_id,
+                display_name=display_name or soul_id,
+                prompt_template=template,
+                negative_prompt=negative,
+                params=params,
+                created_at=now,
+                updated_at=now,
+            )
+            if current is not None:
+                same = (current.prompt_template, current.negative_prompt, current.params) == (
+                    template,
+                    negative,
+                    params,
+                )
+                bump = 0 if same and not current.archived else 1
+                new = new.model_copy(update={"version": current.version + bump, "created_at": current.created_at})
+            tx.set(STYLES, soul_id, new.doc())
+            return new
+
+        return self.backend.store.transaction(run)
+
+    def get(self, soul_id: str) -> StyleProfile:
+        return self.records.style(soul_id)
+
+    def list(self) -> list[StyleProfile]:
+        return self.records.styles()
+
+    def delete(self, soul_id: str) -> str:
+        """'archived' when variants exist (they stay readable), else 'deleted'."""
+        self.records.style(soul_id)
+        if self.backend.store.count(VARIANTS, [("soul_id", "==", soul_id)]) > 0:
+            self.backend.store.update(STYLES, soul_id, {"archived": True, "updated_at": self.backend.clock.now()})
+            return "archived"
+        self.backend.store.delete(STYLES, soul_id)
+        return "deleted"

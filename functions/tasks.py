@@ -1,0 +1,97 @@
+"""Task reads, waits, cancels and statistics; the video time estimate; cache hit counters.
+
+Counters are sharded across documents (one random shard per increment) so no single document is a
+write hot spot under load.
+"""
+
+from __future__ import annotations
+
+import random
+
+from shared import lifecycle
+from shared.bootstrap import Backend
+from shared.config import LANES
+from shared.domain.models import Job, JobStatus
+from shared.errors import NotFound
+from shared.records import JOBS, VARIANTS, Records
+
+COUNTERS = "counters"
+TIMINGS = "timings"
+SHARDS = 8
+GIF_SECONDS_PER_FRAME = 0.05
+
+
+class TaskService:
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.records = Records(backend.store)
+
+    def get(self, job_id: str, user_id: str | None) -> Job:
+        job = self.records.job(job_id)
+        if user_id is not None and user_id not in job.user_ids:
+            raise NotFound(f"task '{job_id}' not found")  # never reveal another user's task
+        return job
+
+    def wait(self, job_id: str, user_id: str | None, seconds: float) -> Job:
+        clock = self.backend.clock
+        deadline = clock.now() + seconds
+        job = self.get(job_id, user_id)
+        while not job.status.terminal and clock.now() < deadline:
+            clock.sleep(min(0.1, deadline - clock.now()))
+            job = self.get(job_id, user_id)
+        return job
+
+    def cancel(self, job_id: str, user_id: str | None) -> Job:
+        self.get(job_id, user_id)
+        return lifecycle.request_cancel(self.backend.store, job_id, now=self.backend.clock.now())
+
+    def list(self, user_id: str | None, status: str | None, limit: int) -> list[Job]:
+        return self.records.jobs(user_id=user_id, status=JobStatus(status) if status else None, limit=limit)
+
+    def count_cache(self, hit: bool) -> None:
+        shard = f"cache-{random.randrange(SHARDS)}"
+        self.backend.store.increment(COUNTERS, shard, "hits" if hit else "misses")
+
+    def stats(self) -> dict[str, object]:
+        store = self.backend.store
+        by_status = {s.value: store.count(JOBS, [("status", "==", s.value)]) for s in JobStatus}
+        by_lane = {lane: store.count(JOBS, [("lane", "==", lane), ("status", "==", "queued")]) for lane in LANES}
+        shards = store.get_many(COUNTERS, [f"cache-{i}" for i in range(SHARDS)])
+        hits = sum(int(d.get("hits", 0)) for d in shards if d)
+        misses = sum(int(d.get("misses", 0)) for d in shards if d)
+        rate = round(hits / (hits + misses), 4) if hits + misses else 0.0
+        return {
+            "jobs_by_status": by_status,
+            "queued_by_lane": by_lane,
+            "variants": store.count(VARIANTS),
+            "cache": {"hits": hits, "misses": misses, "hit_rate": rate},
+        }
+
+    def estimate(self, num_frames: int) -> dict[str, object]:
+        """From the worker's measured seconds per frame when there is one, else the configured figure."""
+        settings = self.backend.settings
+        measured = self.backend.store.get(TIMINGS, "svd")
+        if measured and float(measured.get("seconds_per_frame", 0)) > 0:
+            per_frame = float(measured["seconds_per_frame"])
+            where = f"{measured.get('generator', '?')} ({measured.get('device', '?')})"
+            basis = f"measured on {where}, {measured.get('samples', 0)} runs"
+        else:
+            per_frame = settings.svd_estimated_seconds_per_frame
+            basis = "configured SVD_ESTIMATED_SECONDS_PER_FRAME (no measurement yet)"
+        video = per_frame * num_frames
+        gif = GIF_SECONDS_PER_FRAME * num_frames
+        total = video + gif
+        return {
+            "estimated_seconds": round(total, 2),
+            "estimated_minutes": round(total / 60, 2),
+            "video_generation_seconds": round(video, 2),
+            "gif_conversion_seconds": round(gif, 2),
+            "num_frames": num_frames,
+            "basis": basis,
+        }
+
+
+def ensure_found(job: Job | None, job_id: str) -> Job:
+    if job is None:
+        raise NotFound(f"task '{job_id}' not found")
+    return job

@@ -1,0 +1,1 @@
+"""How Soul runs: the `soul` CLI, the local all-in-one stack, emulator launcher, seed data, Dockerfiles."""

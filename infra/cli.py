@@ -1,0 +1,123 @@
+"""The `soul` command: `dev` (everything local), `generate` (one request through the pipeline),
+`worker` (a worker process, as the Cloud Run job runs it), `seed`, `reconcile`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+import time
+from collections.abc import Sequence
+
+from shared.config import LANES, Settings, get_settings
+from shared.logging import configure
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    if getattr(args, "backend", None) == "emulators":
+        from infra.emulators import ensure_running
+
+        os.environ.update(ensure_running())
+        os.environ["SOUL_BACKEND"] = "gcp"
+        get_settings.cache_clear()
+    settings = get_settings()
+    configure(settings.log_level)
+    return settings
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from infra.stack import serve
+
+    settings = _settings(args)
+    if settings.soul_auth_mode == "dev":
+        print("soul dev: DEV AUTH MODE - requests are trusted to name their user_id (never use in the cloud)")
+    print(f"soul dev: http://{args.host}:{args.port}  (backend={settings.soul_backend}, data={settings.soul_data_dir})")
+    serve(settings, args.host, args.port)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from gpu_jobs.bootstrap import Generators
+    from gpu_jobs.worker import Worker
+    from infra import seed
+    from shared.bootstrap import build_backend
+
+    settings = _settings(args)
+    backend = build_backend(settings)
+    seed.load(backend)
+    worker = Worker(backend, Generators(settings).for_kind)
+    lanes = [lane.strip() for lane in args.lanes.split(",") if lane.strip()]
+    unknown = set(lanes) - set(LANES)
+    if unknown:
+        print(f"unknown lanes: {', '.join(sorted(unknown))}; choose from {', '.join(LANES)}", file=sys.stderr)
+        return 2
+    worker.run(lanes, threading.Event(), exit_when_idle=args.exit_when_idle)
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    from infra import seed
+    from shared.bootstrap import build_backend
+
+    print(seed.load(build_backend(_settings(args))))
+    return 0
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    from gpu_jobs.reconcile import Reconciler
+    from shared.bootstrap import build_backend
+
+    print(Reconciler(build_backend(_settings(args)), grace=args.grace).run_once())
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from infra.generate import run
+
+    return run(_settings(args), args)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="soul", description="Soul: character images and videos")
+    sub = p.add_subparsers(dest="command", required=True)
+    dev = sub.add_parser("dev", help="run API, workers and web pages locally")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=8080)
+    dev.add_argument("--backend", choices=["local", "emulators"], default="local")
+    dev.set_defaults(fn=cmd_dev)
+    gen = sub.add_parser("generate", help="one request through the whole pipeline, in this process")
+    gen.add_argument("--soul", required=True)
+    gen.add_argument("--cue", required=True)
+    gen.add_argument("--user", default="cli-user")
+    gen.add_argument("--kind", choices=["image", "wan"], default="image")
+    gen.add_argument("--timeout", type=float, default=600.0)
+    gen.add_argument("--backend", choices=["local", "emulators"], default="local")
+    gen.set_defaults(fn=cmd_generate)
+    work = sub.add_parser("worker", help="run a worker (the Cloud Run job's command)")
+    work.add_argument("--lanes", default=",".join(LANES))
+    work.add_argument("--exit-when-idle", type=float, default=0.0, help="exit after this many idle seconds")
+    work.add_argument("--backend", choices=["local", "emulators"], default="local")
+    work.set_defaults(fn=cmd_worker)
+    seed = sub.add_parser("seed", help="load seed styles and places (create-if-absent)")
+    seed.add_argument("--backend", choices=["local", "emulators"], default="local")
+    seed.set_defaults(fn=cmd_seed)
+    rec = sub.add_parser("reconcile", help="republish lost jobs, delete orphan objects")
+    rec.add_argument("--grace", type=float, default=30.0)
+    rec.add_argument("--backend", choices=["local", "emulators"], default="local")
+    rec.set_defaults(fn=cmd_reconcile)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    started = time.monotonic()
+    try:
+        return int(args.fn(args))
+    except KeyboardInterrupt:
+        print(f"stopped after {time.monotonic() - started:.0f}s")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

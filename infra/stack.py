@@ -1,0 +1,75 @@
+"""The local all-in-one stack: the `api` function (through functions-framework, as deployed), worker
+threads for every lane, and the web pages, in one process on one machine."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gpu_jobs.bootstrap import Generators
+from gpu_jobs.reconcile import Reconciler
+from gpu_jobs.worker import Worker
+from shared.bootstrap import Backend, build_backend
+from shared.config import LANES, Settings
+from shared.logging import get_logger
+
+log = get_logger("soul.stack")
+MAIN = Path(__file__).resolve().parent.parent / "functions" / "main.py"
+
+
+@dataclass
+class WorkerPool:
+    """One worker thread per lane (times MAX_CONCURRENT_TASKS), sharing generators loaded once."""
+
+    backend: Backend
+    lanes: Sequence[str] = LANES
+    stop: threading.Event = field(default_factory=threading.Event)
+    threads: list[threading.Thread] = field(default_factory=list)
+    workers: list[Worker] = field(default_factory=list)
+
+    def start(self, exit_when_idle: float = 0.0) -> None:
+        generators = Generators(self.backend.settings)
+        Reconciler(self.backend).start(self.stop)
+        for lane in self.lanes:
+            for _ in range(self.backend.settings.max_concurrent_tasks):
+                worker = Worker(self.backend, generators.for_kind)
+                thread = threading.Thread(
+                    target=worker.run,
+                    args=([lane], self.stop),
+                    kwargs={"exit_when_idle": exit_when_idle},
+                    daemon=True,
+                    name=f"worker-{lane}",
+                )
+                thread.start()
+                self.workers.append(worker)
+                self.threads.append(thread)
+
+    def close(self) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=10)
+
+
+def api_app() -> object:
+    """The WSGI app exactly as Cloud Functions serves it (functions-framework, target `api`)."""
+    import functions_framework
+
+    return functions_framework.create_app(target="api", source=str(MAIN), signature_type="http")
+
+
+def serve(settings: Settings, host: str, port: int) -> None:
+    from waitress import serve as waitress_serve
+
+    from infra import seed
+
+    backend = build_backend(settings)
+    created = seed.load(backend)
+    log.info("seed data loaded", extra=created)
+    pool = WorkerPool(backend)
+    pool.start()
+    try:
+        waitress_serve(api_app(), host=host, port=port, threads=8, ident="soul")
+    finally:
+        pool.close()
