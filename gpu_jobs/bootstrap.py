@@ -52,7 +52,10 @@ class Generators:
             return self._svd
         if slot == "wan":
             return self._wan if s.dashscope_api_key else WanNotConfigured
-        return PreviewGenerator
+        return self._preview
+
+    def _preview(self) -> Generator:
+        return PreviewGenerator(self.settings.soul_preview_step_seconds)
 
     def _sdxl(self) -> Generator:
         from gpu_jobs.generators.sdxl import build_from_settings

@@ -8,6 +8,7 @@ the same card with a moving marker. It is not, and does not pretend to be, a mod
 from __future__ import annotations
 
 import colorsys
+import time
 import textwrap
 from collections.abc import Sequence
 
@@ -56,7 +57,13 @@ def _clip(card: Image.Image, frames: int) -> list[Image.Image]:
 
 
 class PreviewGenerator:
+    """`step_seconds` > 0 paces the card over `spec.steps` steps (progress and cancel then behave as a
+    model's would; used by `soul dev` demos and the crash tests)."""
+
     name = "preview"
+
+    def __init__(self, step_seconds: float = 0.0) -> None:
+        self.step_seconds = step_seconds
 
     def setup(self) -> None:
         """Nothing to load."""
@@ -67,8 +74,13 @@ class PreviewGenerator:
         outputs = []
         for request in requests:
             spec = request.spec
-            total = max(1, spec.num_frames) if spec.kind.is_video else 1
+            total = max(1, spec.steps if self.step_seconds else 1)
             request.hooks.progress(0, total)
+            for step in range(1, total if self.step_seconds else 0):
+                time.sleep(self.step_seconds)
+                if all(r.hooks.canceled() for r in requests):
+                    raise JobCanceled("canceled between steps")
+                request.hooks.progress(step, total)
             card = _card(spec)
             frames = _clip(card, spec.num_frames or 8) if spec.kind.is_video else [card]
             request.hooks.progress(total, total)

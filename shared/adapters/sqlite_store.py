@@ -29,21 +29,40 @@ def _bind(value: Any) -> Any:
     return json.dumps(value) if isinstance(value, dict | list) else value
 
 
+def _type_of(name: str, value: Any) -> str:
+    """SQL matching the JSON type of `value`: Firestore compares values within one type only."""
+    kind = f"json_type(data, '$.{name}')"
+    if isinstance(value, bool):
+        return f"{kind} = '{'true' if value else 'false'}'"
+    if isinstance(value, int | float):
+        return f"{kind} IN ('integer', 'real')"
+    if isinstance(value, str):
+        return f"{kind} = 'text'"
+    return "1"
+
+
+def _clause(name: str, op: str, value: Any) -> tuple[str, list[Any]]:
+    field = _field(name)
+    if op == "array_contains":
+        return f"EXISTS (SELECT 1 FROM json_each(data, '$.{name}') WHERE value = ?)", [value]
+    if op == "in":
+        marks = ",".join("?" for _ in value)
+        return f"{field} IN ({marks})", [_bind(v) for v in value]
+    if value is None and op in ("==", "!="):
+        # `== None` matches an explicit null only; `!= None` any present non-null value.
+        return f"json_type(data, '$.{name}') {'=' if op == '==' else '!='} 'null'", []
+    if op == "!=":
+        # Firestore: the field must exist and be non-null; a value of another type is "not equal".
+        return f"{field} IS NOT NULL AND NOT ({_type_of(name, value)} AND {field} = ?)", [_bind(value)]
+    return f"{_type_of(name, value)} AND {field} {_OPS[op]} ?", [_bind(value)]
+
+
 def _where(collection: str, filters: Sequence[Filter]) -> tuple[str, list[Any]]:
     clauses, params = ["collection = ?"], [collection]
     for name, op, value in filters:
-        if op == "array_contains":
-            clauses.append(f"EXISTS (SELECT 1 FROM json_each(data, '$.{name}') WHERE value = ?)")
-            params.append(value)
-        elif op == "in":
-            marks = ",".join("?" for _ in value)
-            clauses.append(f"{_field(name)} IN ({marks})")
-            params.extend(_bind(v) for v in value)
-        elif op == "==" and value is None:
-            clauses.append(f"{_field(name)} IS NULL")
-        else:
-            clauses.append(f"{_field(name)} {_OPS[op]} ?")
-            params.append(_bind(value))
+        sql, args = _clause(name, op, value)
+        clauses.append(f"({sql})")
+        params.extend(args)
     return " AND ".join(clauses), params
 
 
@@ -56,9 +75,14 @@ def _select(
     limit: int | None = None,
 ) -> list[Doc]:
     where, params = _where(collection, filters)
-    sql = f"SELECT data FROM docs WHERE {where}"
+    direction = "DESC" if descending else "ASC"
     if order_by:
-        sql += f" ORDER BY {_field(order_by)} {'DESC' if descending else 'ASC'}"
+        # As Firestore: documents without the field are left out; ties are broken by document id.
+        where += f" AND json_type(data, '$.{order_by}') IS NOT NULL"
+        order = f"{_field(order_by)} {direction}, id {direction}"
+    else:
+        order = "id ASC"
+    sql = f"SELECT data FROM docs WHERE {where} ORDER BY {order}"
     if limit is not None:
         sql += " LIMIT ?"
         params.append(limit)

@@ -17,21 +17,17 @@ from shared.ids import digest
 
 ARTICLES = frozenset({"a", "an", "the"})
 FILLER = frozenset({"please", "pls", "plz", "kindly", "just"})
-_PUNCT = re.compile(r"[^\w\s]|_", re.UNICODE)
-_SPACE = re.compile(r"\s+")
+# A token is a number (decimals kept: "3.5" is not "35") or a word (inner apostrophes dropped: "don't").
+_TOKEN = re.compile(r"\d+(?:[.,]\d+)+|[^\W_]+(?:['’][^\W_]+)*")
+_APOSTROPHE = re.compile(r"['’]")
 PK_LENGTH = 32
 
 
 def normalize(text: str) -> str:
     """The canonical form of a cue. Idempotent: normalize(normalize(x)) == normalize(x)."""
-    folded = unicodedata.normalize("NFKC", text).casefold()
-    folded = unicodedata.normalize("NFKC", folded)
-    # Keep decimal points and apostrophes inside words ("3.5", "don't") from splitting the token.
-    folded = re.sub(r"(?<=\d)[.,](?=\d)", "", folded)
-    folded = re.sub(r"(?<=\w)['’](?=\w)", "", folded)
-    words = _SPACE.split(_PUNCT.sub(" ", folded).strip())
-    kept = [w for w in words if w and w not in ARTICLES and w not in FILLER]
-    return " ".join(kept)
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+    tokens = (_APOSTROPHE.sub("", t) for t in _TOKEN.findall(folded))
+    return " ".join(t for t in tokens if t not in ARTICLES and t not in FILLER)
 
 
 def prompt_key(

@@ -1,0 +1,44 @@
+# Soul — two commands on a fresh machine:
+#   make dev    set up (first run) and run Soul on the embedded default at http://127.0.0.1:8080
+#   make test   set up (first run) and run the gate: ruff, mypy, import-linter, pytest
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check
+
+.PHONY: dev test lint typecheck imports pytest setup-local setup-test bench-requests clean
+
+$(VENV)/bin/python:
+	python3 -m venv $(VENV)
+
+$(VENV)/.local-installed: pyproject.toml | $(VENV)/bin/python
+	$(PIP) -e ".[local]"
+	touch $@
+
+$(VENV)/.test-installed: pyproject.toml | $(VENV)/bin/python
+	$(PIP) -e ".[dev,gpu]"
+	touch $@ $(VENV)/.local-installed
+
+setup-local: $(VENV)/.local-installed
+setup-test: $(VENV)/.test-installed
+	bash infra/setup-test-machine.sh
+
+dev: setup-local
+	$(VENV)/bin/soul dev
+
+lint: setup-test
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+
+typecheck: setup-test
+	$(VENV)/bin/mypy
+
+imports: setup-test
+	$(VENV)/bin/lint-imports
+
+pytest: setup-test
+	$(PY) -m pytest -m "not slow and not gpu" $(PYTEST_ARGS)
+
+test: lint typecheck imports pytest
+
+clean:
+	rm -rf $(VENV) .soul-data test-artifacts

@@ -1,0 +1,128 @@
+"""Shared fixtures: a fresh local backend per test, the API's Flask test client, a worker, and a real
+`soul dev` server on a free loopback port for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from flask.testing import FlaskClient
+
+from functions.app import create_app
+from functions.context import Context
+from gpu_jobs.bootstrap import Generators
+from gpu_jobs.worker import Worker
+from infra import seed
+from shared.bootstrap import Backend, build_backend
+from shared.config import Settings
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def make_settings(data_dir: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "soul_data_dir": data_dir,
+        "soul_retry_base_seconds": 0.05,
+        "soul_retry_cap_seconds": 0.2,
+        "soul_lease_seconds": 30,
+        "log_level": "WARNING",
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path / "data")
+
+
+@pytest.fixture
+def backend(settings: Settings) -> Backend:
+    backend = build_backend(settings)
+    seed.load(backend)
+    return backend
+
+
+@pytest.fixture
+def ctx(backend: Backend) -> Context:
+    return Context.build(backend)
+
+
+@pytest.fixture
+def client(ctx: Context) -> FlaskClient:
+    return create_app(ctx).test_client()
+
+
+@pytest.fixture
+def worker(backend: Backend) -> Worker:
+    return Worker(backend, Generators(backend.settings).for_kind)
+
+
+def drain(worker: Worker, lanes: tuple[str, ...] = ("image", "video", "wan"), rounds: int = 20) -> int:
+    """Run the worker until its lanes are empty; returns messages handled."""
+    handled = 0
+    for _ in range(rounds):
+        got = sum(worker.run_once(lane) for lane in lanes)
+        handled += got
+        if not got:
+            break
+    return handled
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1.0).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer within {timeout}s")
+
+
+class SoulDev:
+    """`soul dev` in a subprocess (its own process group), on a free port, with its own data dir."""
+
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = data_dir.parent / "soul-dev.log"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        full_env = {**os.environ, "SOUL_DATA_DIR": str(data_dir), "LOG_LEVEL": "INFO", **(env or {})}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "infra.cli", "dev", "--port", str(self.port)],
+            cwd=ROOT, env=full_env, stdout=self.log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        wait_http(f"{self.url}/healthz")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, 15)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, 9)
+                self.proc.wait()
+
+
+@pytest.fixture
+def soul_dev(tmp_path: Path) -> Iterator[SoulDev]:
+    server = SoulDev(tmp_path / "data", {"SOUL_PREVIEW_STEP_SECONDS": "0.02"})
+    yield server
+    server.stop()
