@@ -82,6 +82,44 @@ resource "google_firestore_index" "jobs_lane_status" {
   }
 }
 
+# GET /tasks?status=… for one user: both filters of Records.jobs at once.
+resource "google_firestore_index" "jobs_user_status_created" {
+  project     = var.project_id
+  database    = google_firestore_database.this.name
+  collection  = "jobs"
+  query_scope = "COLLECTION"
+
+  fields {
+    field_path   = "user_ids"
+    array_config = "CONTAINS"
+  }
+  fields {
+    field_path = "status"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "created_at"
+    order      = "DESCENDING"
+  }
+}
+
+# The reconciler: queued jobs whose message was never published.
+resource "google_firestore_index" "jobs_status_published" {
+  project     = var.project_id
+  database    = google_firestore_database.this.name
+  collection  = "jobs"
+  query_scope = "COLLECTION"
+
+  fields {
+    field_path = "status"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "published"
+    order      = "ASCENDING"
+  }
+}
+
 output "database" {
   value = google_firestore_database.this.name
 }
