@@ -142,11 +142,11 @@ def _static(app: Flask, ctx: Context) -> None:
         mimetype = MEDIA_TYPES.get(Path(name).suffix, "application/octet-stream")
         return Response(data, mimetype=mimetype, headers={"Cache-Control": "private, max-age=300"})
 
-    @app.get("/static/image/<variant_id>")
-    @app.get("/static/videos/<variant_id>")
+    @app.get("/media/<variant_id>")
     @app.get("/generated/<variant_id>")
     def variant_file(variant_id: str) -> Any:
-        """Seed paths kept: `<variant_id>.png|.mp4|.gif` redirects to a short-lived signed URL."""
+        """`<variant_id>.png|.mp4|.gif` redirects to a short-lived signed URL. (The seed's `/static/...`
+        prefix is taken by functions-framework's own static folder, so Soul serves these paths.)"""
         stem, _, ext = variant_id.rpartition(".")
         variant = ctx.generation.records.variant(stem or variant_id)
         art = variant.artifacts.get(ext or "png")
