@@ -1,0 +1,150 @@
+"""Transaction contract: all-or-nothing, reads before writes, create conflicts, no lost updates."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from shared.errors import AlreadyExists, NotFound
+
+pytestmark = pytest.mark.contract
+
+
+class Boom(Exception):
+    pass
+
+
+def test_a_failing_function_writes_nothing(backend: Any) -> None:
+    store = backend.store
+    store.set("jobs", "j", {"status": "queued"})
+
+    def fn(tx: Any) -> None:
+        tx.get("jobs", "j")
+        tx.update("jobs", "j", {"status": "running"})
+        tx.create("variants", "v", {"pk": "p"})
+        raise Boom
+
+    with pytest.raises(Boom):
+        store.transaction(fn)
+    assert store.get("jobs", "j") == {"status": "queued"}
+    assert store.get("variants", "v") is None
+
+
+def test_commit_applies_every_write_and_returns_the_result(backend: Any) -> None:
+    store = backend.store
+    store.set("jobs", "j", {"status": "queued", "n": 1})
+    store.set("old", "o", {"x": 1})
+
+    def fn(tx: Any) -> str:
+        job = tx.get("jobs", "j")
+        queued = tx.query("jobs", [("status", "==", "queued")], limit=5)
+        tx.update("jobs", "j", {"status": "running", "n": job["n"] + len(queued)})
+        tx.create("variants", "v", {"pk": "p"})
+        tx.set("seen", "s", {"ids": ["v"]})
+        tx.delete("old", "o")
+        return "done"
+
+    assert store.transaction(fn) == "done"
+    assert store.get("jobs", "j") == {"status": "running", "n": 2}
+    assert store.get("variants", "v") == {"pk": "p"}
+    assert store.get("seen", "s") == {"ids": ["v"]}
+    assert store.get("old", "o") is None
+
+
+def test_reads_must_come_before_writes(backend: Any) -> None:
+    store = backend.store
+
+    def fn(tx: Any) -> None:
+        tx.set("jobs", "a", {"x": 1})
+        tx.get("jobs", "b")
+
+    with pytest.raises(RuntimeError, match="reads must come before writes"):
+        store.transaction(fn)
+    assert store.get("jobs", "a") is None
+
+
+def test_create_on_an_existing_document_fails_the_whole_transaction(backend: Any) -> None:
+    store = backend.store
+    store.set("variants", "v", {"pk": "first"})
+
+    def fn(tx: Any) -> None:
+        tx.set("jobs", "j", {"status": "succeeded"})
+        tx.create("variants", "v", {"pk": "second"})
+
+    with pytest.raises(AlreadyExists):
+        store.transaction(fn)
+    assert store.get("variants", "v") == {"pk": "first"}
+    assert store.get("jobs", "j") is None
+
+
+def test_update_of_a_missing_document_fails_the_transaction(backend: Any) -> None:
+    store = backend.store
+
+    def fn(tx: Any) -> None:
+        tx.set("jobs", "other", {"x": 1})
+        tx.update("jobs", "missing", {"status": "running"})
+
+    with pytest.raises(NotFound):
+        store.transaction(fn)
+    assert store.get("jobs", "other") is None
+
+
+def test_concurrent_read_modify_write_loses_no_update(backend: Any) -> None:
+    """4 threads each add 1 to one counter in a transaction: the function re-runs on contention."""
+    store = backend.store
+    store.set("counters", "hot", {"n": 0, "writers": []})
+    runs: list[int] = []
+    errors: list[BaseException] = []
+
+    def bump(i: int) -> None:
+        def fn(tx: Any) -> None:
+            runs.append(i)
+            doc = tx.get("counters", "hot")
+            time.sleep(0.05)  # widen the race window
+            tx.update("counters", "hot", {"n": doc["n"] + 1, "writers": [*doc["writers"], i]})
+
+        try:
+            store.transaction(fn)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=bump, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    doc = store.get("counters", "hot")
+    assert doc["n"] == 4
+    assert sorted(doc["writers"]) == [0, 1, 2, 3]
+    assert len(runs) >= 4
+
+
+def test_first_creator_wins_under_concurrency(backend: Any) -> None:
+    """Single-flight shape: 4 threads try to create the same in-flight record; exactly one wins."""
+    store = backend.store
+    wins: list[int] = []
+
+    def claim(i: int) -> None:
+        def fn(tx: Any) -> bool:
+            if tx.get("inflight", "pk") is not None:
+                return False
+            tx.create("inflight", "pk", {"job_id": f"j{i}"})
+            return True
+
+        try:
+            if store.transaction(fn):
+                wins.append(i)
+        except AlreadyExists:
+            pass
+
+    threads = [threading.Thread(target=claim, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert len(wins) == 1
+    assert store.get("inflight", "pk") == {"job_id": f"j{wins[0]}"}
