@@ -82,7 +82,10 @@ def _local(tmp_path: Path) -> Adapters:
         assert blobs.verify(name, int(query["expires"][0]), query["sig"][0]), "local signature rejected"
         return blobs.get(name)
 
-    return Adapters("local", Settings(soul_data_dir=tmp_path), SqliteDocumentStore(db), queue, blobs, fetch)
+    settings = Settings(
+        soul_data_dir=tmp_path, soul_max_delivery_attempts=MAX_ATTEMPTS, soul_ack_deadline_seconds=ACK_DEADLINE
+    )
+    return Adapters("local", settings, SqliteDocumentStore(db), queue, blobs, fetch)
 
 
 def _gcp(env: dict[str, str]) -> Adapters:
