@@ -117,7 +117,12 @@ _OPEN_CLIP_TOP = {
     "text_model.final_layer_norm.weight": "ln_final.weight",
     "text_model.final_layer_norm.bias": "ln_final.bias",
 }
-_OPEN_CLIP_LAYER = [("layer_norm1", "ln_1"), ("layer_norm2", "ln_2"), ("mlp.fc1", "mlp.c_fc"), ("mlp.fc2", "mlp.c_proj")]
+_OPEN_CLIP_LAYER = [
+    ("layer_norm1", "ln_1"),
+    ("layer_norm2", "ln_2"),
+    ("mlp.fc1", "mlp.c_fc"),
+    ("mlp.fc2", "mlp.c_proj"),
+]
 
 
 def open_clip_to_ldm(state: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -125,8 +130,8 @@ def open_clip_to_ldm(state: dict[str, Tensor]) -> dict[str, Tensor]:
     prefix = "conditioner.embedders.1.model."
     out: dict[str, Tensor] = {}
     qkv: dict[str, dict[str, Tensor]] = {}
-    for key, value in state.items():
-        key = _with_text_model(key) if not key.startswith("text_projection") else key
+    for name, value in state.items():
+        key = name if name.startswith("text_projection") else _with_text_model(name)
         if key == "text_projection.weight":
             out[prefix + "text_projection"] = value.T.contiguous()
         elif key in _OPEN_CLIP_TOP:

@@ -13,7 +13,7 @@ import atexit
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -37,6 +37,9 @@ class TinySdxl:
 
 @cache
 def _root() -> Path:
+    # Tiny models gain nothing from intra-op threads, and on a busy 2-core CI box spinning threads make
+    # them ~5x slower: the whole test process runs torch single-threaded once tiny models are used.
+    torch.set_num_threads(1)
     root = Path(tempfile.mkdtemp(prefix="soul-tiny-models-"))
     atexit.register(shutil.rmtree, root, True)
     return root
@@ -172,3 +175,22 @@ def tiny_svd() -> Path:
     folder = _root() / "svd"
     svd_pipeline().save_pretrained(folder)  # type: ignore[attr-defined]
     return folder
+
+
+@dataclass
+class ScriptedHooks:
+    """Job hooks for tests: records progress and reports canceled once `cancel_at_step` was reached."""
+
+    cancel_at_step: int | None = None
+    steps: list[tuple[int, int]] = field(default_factory=list)
+    remote_task_id: str | None = None
+
+    def progress(self, step: int, total: int) -> None:
+        self.steps.append((step, total))
+
+    def canceled(self) -> bool:
+        reached = self.steps[-1][0] if self.steps else 0
+        return self.cancel_at_step is not None and reached >= self.cancel_at_step
+
+    def save_remote_task_id(self, task_id: str) -> None:
+        self.remote_task_id = task_id

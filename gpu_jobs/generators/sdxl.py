@@ -54,7 +54,9 @@ def load_sdxl(model_path: Path, config_dir: Path | None, dtype: torch.dtype) -> 
             str(model_path), config=str(config_dir), local_files_only=True, torch_dtype=dtype
         )
     if (model_path / "model_index.json").is_file():
-        return StableDiffusionXLPipeline.from_pretrained(str(model_path), local_files_only=True, torch_dtype=dtype)
+        return StableDiffusionXLPipeline.from_pretrained(  # type: ignore[no-untyped-call]
+            str(model_path), local_files_only=True, torch_dtype=dtype
+        )
     raise NotConfigured(f"no SDXL checkpoint or diffusers folder at {model_path}")
 
 
@@ -184,19 +186,25 @@ class SdxlGenerator:
         denoise, decode, total = clock.split()
         self._timings.record(items=len(requests), steps=spec.steps, frames=1, denoise_s=denoise, decode_s=decode,
                              total_s=total)  # fmt: skip
-        return [Output(frames=[image], fps=r.spec.fps, generator=self.name) for image, r in zip(images, requests)]
+        return [
+            Output(frames=[image], fps=r.spec.fps, generator=self.name)
+            for image, r in zip(images, requests, strict=True)
+        ]
 
     def _encode(self, specs: Sequence[GenerationSpec], cfg: bool) -> dict[str, torch.Tensor | None]:
         """Per-request embeddings, so batching never changes a request's conditioning."""
-        parts = [
-            self._pipe.encode_prompt(
-                prompt=s.prompt, device=self.device, num_images_per_prompt=1, do_classifier_free_guidance=cfg,
-                negative_prompt=s.negative_prompt or None,
-            )  # fmt: skip
-            for s in specs
-        ]
+        parts = [self._encode_one(s, cfg) for s in specs]
         names = ("prompt_embeds", "negative_prompt_embeds", "pooled_prompt_embeds", "negative_pooled_prompt_embeds")
         return {name: _cat([p[i] for p in parts]) for i, name in enumerate(names)}
+
+    def _encode_one(self, spec: GenerationSpec, cfg: bool) -> tuple[torch.Tensor | None, ...]:
+        # An empty negative prompt stays None, so SDXL zeroes it (`force_zeros_for_empty_prompt`).
+        negative = spec.negative_prompt or None
+        return tuple(
+            self._pipe.encode_prompt(
+                prompt=spec.prompt, device=self.device, do_classifier_free_guidance=cfg, negative_prompt=negative
+            )
+        )
 
 
 def _cat(tensors: list[torch.Tensor | None]) -> torch.Tensor | None:

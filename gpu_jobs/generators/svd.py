@@ -45,7 +45,9 @@ def load_svd(model_path: Path, dtype: torch.dtype) -> Any:
 
     if not (model_path / "model_index.json").is_file():
         raise NotConfigured(f"no SVD diffusers folder at {model_path}")
-    return StableVideoDiffusionPipeline.from_pretrained(str(model_path), local_files_only=True, torch_dtype=dtype)
+    return StableVideoDiffusionPipeline.from_pretrained(  # type: ignore[no-untyped-call]
+        str(model_path), local_files_only=True, torch_dtype=dtype
+    )
 
 
 class _StepCallback:
@@ -147,10 +149,10 @@ class SvdGenerator:
         if request.hooks.canceled():
             raise JobCanceled("canceled before generation")
         spec, frames = request.spec, request.spec.num_frames or self.num_frames
-        if self._fault is not None:
-            self._fault(1)
         clock = StepClock(self.device)
         try:
+            if self._fault is not None:
+                self._fault(1)
             with torch.inference_mode():
                 video = self._pipe(
                     image=_source(request, spec), height=spec.height, width=spec.width, num_frames=frames,
