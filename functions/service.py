@@ -17,10 +17,9 @@ from shared.domain.prompts import normalize, prompt_key
 from shared.errors import InvalidInput, NotFound
 from shared.ids import new_id, seed_from
 from shared.logging import get_logger
-from shared.records import Records
+from shared.records import PLACES, PROMPT_KEYS, Records
 
 log = get_logger("soul.api")
-PLACES = "places"
 
 
 @dataclass(frozen=True)
@@ -198,6 +197,6 @@ class GenerationService:
 
     def variants(self, pk: str) -> list[Variant]:
         variants = self.records.variants_for(pk)
-        if not variants and self.backend.store.get("prompt_keys", pk) is None:
+        if not variants and self.backend.store.get(PROMPT_KEYS, pk) is None:
             raise NotFound(f"prompt key '{pk}' not found")
         return variants

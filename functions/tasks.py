@@ -13,10 +13,8 @@ from shared.bootstrap import Backend
 from shared.config import LANES
 from shared.domain.models import Job, JobStatus
 from shared.errors import NotFound
-from shared.records import JOBS, VARIANTS, Records
+from shared.records import COUNTERS, JOBS, TIMINGS, VARIANTS, Records
 
-COUNTERS = "counters"
-TIMINGS = "timings"
 SHARDS = 8
 GIF_SECONDS_PER_FRAME = 0.05
 

@@ -15,6 +15,7 @@ from gpu_jobs.generators.preview import PreviewGenerator
 from shared.config import Settings
 from shared.domain.models import Kind
 from shared.errors import NotConfigured
+from shared.ports import DocumentStore
 
 
 class WanNotConfigured:
@@ -30,8 +31,11 @@ class WanNotConfigured:
 class Generators:
     """Builds each generator on first use; `setup()` runs once, under a lock."""
 
-    def __init__(self, settings: Settings, overrides: dict[str, Generator] | None = None) -> None:
+    def __init__(
+        self, settings: Settings, store: DocumentStore | None = None, overrides: dict[str, Generator] | None = None
+    ) -> None:
         self.settings = settings
+        self.store = store
         self._built: dict[str, Generator] = dict(overrides or {})
         self._lock = threading.Lock()
 
@@ -58,19 +62,50 @@ class Generators:
         return PreviewGenerator(self.settings.soul_preview_step_seconds)
 
     def _sdxl(self) -> Generator:
-        from gpu_jobs.generators.sdxl import build_from_settings
+        from gpu_jobs.generators.sdxl import SdxlGenerator
 
-        return build_from_settings(self.settings)
+        s = self.settings
+        assert s.sdxl_model_path is not None
+        return SdxlGenerator(
+            s.sdxl_model_path,
+            config_dir=s.sdxl_config_dir,
+            force_cpu=s.force_cpu,
+            memory_fraction=s.device_memory_fraction,
+        )
 
     def _svd(self) -> Generator:
-        from gpu_jobs.generators.svd import build_from_settings
+        from gpu_jobs.generators.svd import SvdGenerator
 
-        return build_from_settings(self.settings)
+        s = self.settings
+        assert s.svd_model_path is not None
+        return SvdGenerator(
+            s.svd_model_path,
+            num_frames=s.svd_num_frames,
+            fps=s.svd_fps,
+            motion_bucket_id=s.svd_motion_bucket_id,
+            decode_chunk_size=s.svd_decode_chunk_size,
+            force_cpu=s.force_cpu,
+            memory_fraction=s.device_memory_fraction,
+        )
 
     def _wan(self) -> Generator:
-        from gpu_jobs.generators.wan import build_from_settings
+        from gpu_jobs.generators.wan import WanGenerator
 
-        return build_from_settings(self.settings)
+        s = self.settings
+        if self.store is None:
+            raise NotConfigured("the Wan generator needs the record store for account limits")
+        return WanGenerator(
+            store=self.store,
+            api_key=s.dashscope_api_key,
+            base_url=s.wan_api_base_url,
+            model=s.wan_model,
+            size=s.wan_size,
+            duration=s.wan_duration,
+            prompt_extend=s.wan_prompt_extend,
+            watermark=s.wan_watermark,
+            allowed_hosts=s.wan_allowed_hosts,
+            max_concurrent=s.wan_max_concurrent_tasks,
+        )
 
 
 __all__ = ["GenRequest", "Generators"]

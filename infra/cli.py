@@ -46,7 +46,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     settings = _settings(args)
     backend = build_backend(settings)
     seed.load(backend)
-    worker = Worker(backend, Generators(settings).for_kind)
+    worker = Worker(backend, Generators(settings, backend.store).for_kind)
     lanes = [lane.strip() for lane in args.lanes.split(",") if lane.strip()]
     unknown = set(lanes) - set(LANES)
     if unknown:

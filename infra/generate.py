@@ -49,7 +49,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     job = outcome.served.job
     assert job is not None
     stop = threading.Event()
-    worker = Worker(backend, Generators(settings).for_kind)
+    worker = Worker(backend, Generators(settings, backend.store).for_kind)
     thread = threading.Thread(target=worker.run, args=([job.lane], stop), daemon=True)
     thread.start()
     with Progress(

@@ -30,7 +30,7 @@ class WorkerPool:
     workers: list[Worker] = field(default_factory=list)
 
     def start(self, exit_when_idle: float = 0.0) -> None:
-        generators = Generators(self.backend.settings)
+        generators = Generators(self.backend.settings, self.backend.store)
         Reconciler(self.backend).start(self.stop)
         for lane in self.lanes:
             for _ in range(self.backend.settings.max_concurrent_tasks):

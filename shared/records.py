@@ -5,8 +5,6 @@ Collection names live here and nowhere else; the Terraform consistency test read
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from shared.domain.models import City, Job, JobStatus, SeenMarks, StyleProfile, Variant
 from shared.errors import NotFound
 from shared.ports import DocumentStore, Filter
@@ -20,7 +18,29 @@ INFLIGHT = "inflight"
 IDEMPOTENCY = "idempotency"
 QUOTAS = "quotas"
 USERS = "users"
-COLLECTIONS = (STYLES, CITIES, PROMPT_KEYS, VARIANTS, JOBS, INFLIGHT, IDEMPOTENCY, QUOTAS, USERS)
+PLACES = "places"  # per user + soul + city: when each landmark was last used (selfie LRU)
+COUNTERS = "counters"  # sharded cache hit / miss counters
+TIMINGS = "timings"  # measured generator timings (video estimates)
+WAN_SLOTS = "wan_slots"  # DashScope account limits shared by all workers
+DISPATCH = "dispatch"  # dispatcher: one worker launch per lane per interval
+DISPATCH_STATS = "dispatch_stats"  # dispatcher: launches counted per lane
+COLLECTIONS = (
+    STYLES,
+    CITIES,
+    PROMPT_KEYS,
+    VARIANTS,
+    JOBS,
+    INFLIGHT,
+    IDEMPOTENCY,
+    QUOTAS,
+    USERS,
+    PLACES,
+    COUNTERS,
+    TIMINGS,
+    WAN_SLOTS,
+    DISPATCH,
+    DISPATCH_STATS,
+)
 
 
 def seen_collection(user_id: str) -> str:
@@ -81,6 +101,3 @@ class Records:
 
     def seen_ids(self, user_id: str) -> list[str]:
         return [vid for marks in self.seen_marks(user_id) for vid in marks.variant_ids]
-
-    def count_jobs(self, filters: Sequence[Filter]) -> int:
-        return self.store.count(JOBS, filters)

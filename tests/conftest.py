@@ -64,7 +64,7 @@ def client(ctx: Context) -> FlaskClient:
 
 @pytest.fixture
 def worker(backend: Backend) -> Worker:
-    return Worker(backend, Generators(backend.settings).for_kind)
+    return Worker(backend, Generators(backend.settings, backend.store).for_kind)
 
 
 def drain(worker: Worker, lanes: tuple[str, ...] = ("image", "video", "wan"), rounds: int = 20) -> int:
@@ -107,7 +107,11 @@ class SoulDev:
         full_env = {**os.environ, "SOUL_DATA_DIR": str(data_dir), "LOG_LEVEL": "INFO", **(env or {})}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "infra.cli", "dev", "--port", str(self.port)],
-            cwd=ROOT, env=full_env, stdout=self.log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=ROOT,
+            env=full_env,
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         wait_http(f"{self.url}/healthz")
 

@@ -8,8 +8,8 @@ the same card with a moving marker. It is not, and does not pretend to be, a mod
 from __future__ import annotations
 
 import colorsys
-import time
 import textwrap
+import time
 from collections.abc import Sequence
 
 from PIL import Image, ImageDraw, ImageFont

@@ -9,8 +9,8 @@ fields that decide what gets generated.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 import unicodedata
+from collections.abc import Mapping
 
 from shared.domain.models import Kind
 from shared.ids import digest

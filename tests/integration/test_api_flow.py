@@ -142,7 +142,7 @@ def test_wait_returns_the_result(client: FlaskClient, backend: Backend) -> None:
     stop = threading.Event()
     from gpu_jobs.bootstrap import Generators
 
-    w = Worker(backend, Generators(backend.settings).for_kind)
+    w = Worker(backend, Generators(backend.settings, backend.store).for_kind)
     thread = threading.Thread(target=w.run, args=(["image"], stop), daemon=True)
     thread.start()
     try:

@@ -54,8 +54,9 @@ CASES = [
 
 
 @pytest.mark.parametrize("method,path,query,body", CASES)
-def test_bad_input_is_a_clean_4xx(client: FlaskClient, backend: Backend, method: str, path: str, query: dict | None,
-                                  body: object) -> None:
+def test_bad_input_is_a_clean_4xx(
+    client: FlaskClient, backend: Backend, method: str, path: str, query: dict | None, body: object
+) -> None:
     jobs, styles = backend.store.count(JOBS), backend.store.count(STYLES)
     data = body if isinstance(body, str) else (json.dumps(body) if body is not None else None)
     r = client.open(path, method=method, query_string=query, data=data, content_type="application/json")
@@ -75,10 +76,27 @@ def test_oversized_body_is_413(client: FlaskClient) -> None:
 def test_openapi_describes_every_route(client: FlaskClient) -> None:
     spec = client.get("/openapi.json").get_json()
     paths = spec["paths"]
-    for path in ["/image", "/image/selfie", "/image/mark-seen", "/image/variants/{pk_id}", "/image/user/{user_id}/seen",
-                 "/video/estimate", "/video/generate", "/video/generate-from-variant", "/wan-video/",
-                 "/wan-video/selfie", "/wan-video/generate-direct", "/tasks/{task_id}", "/tasks",
-                 "/tasks/stats/summary", "/style", "/style/{soul_id}", "/healthz", "/ready", "/info"]:
+    for path in [
+        "/image",
+        "/image/selfie",
+        "/image/mark-seen",
+        "/image/variants/{pk_id}",
+        "/image/user/{user_id}/seen",
+        "/video/estimate",
+        "/video/generate",
+        "/video/generate-from-variant",
+        "/wan-video/",
+        "/wan-video/selfie",
+        "/wan-video/generate-direct",
+        "/tasks/{task_id}",
+        "/tasks",
+        "/tasks/stats/summary",
+        "/style",
+        "/style/{soul_id}",
+        "/healthz",
+        "/ready",
+        "/info",
+    ]:
         assert path in paths, path
     assert "delete" in paths["/tasks/{task_id}"] and "delete" in paths["/style/{soul_id}"]
     docs = client.get("/docs/")

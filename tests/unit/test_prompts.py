@@ -17,14 +17,32 @@ def key(text: str, **kw: object) -> str:
     return prompt_key(text=normalize(text), **args)[0]  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("a,b", [("A Penguin!!", "penguin"), ("a penguin", "penguin"), ("  THE   penguin. ", "penguin"),
-                                 ("ｐｅｎｇｕｉｎ", "penguin"), ("please, a penguin", "penguin"), ("don't stop", "dont stop")])
+@pytest.mark.parametrize(
+    "a,b",
+    [
+        ("A Penguin!!", "penguin"),
+        ("a penguin", "penguin"),
+        ("  THE   penguin. ", "penguin"),
+        ("ｐｅｎｇｕｉｎ", "penguin"),
+        ("please, a penguin", "penguin"),
+        ("don't stop", "dont stop"),
+    ],
+)
 def test_surface_forms_share_a_key(a: str, b: str) -> None:
     assert key(a) == key(b)
 
 
-@pytest.mark.parametrize("a,b", [("a cat chasing a dog", "a dog chasing a cat"), ("penguin with hat", "penguin without hat"),
-                                 ("penguin", "no penguin"), ("3 cats", "4 cats"), ("red hat", "blue hat"), ("3.5 cats", "35 cats")])
+@pytest.mark.parametrize(
+    "a,b",
+    [
+        ("a cat chasing a dog", "a dog chasing a cat"),
+        ("penguin with hat", "penguin without hat"),
+        ("penguin", "no penguin"),
+        ("3 cats", "4 cats"),
+        ("red hat", "blue hat"),
+        ("3.5 cats", "35 cats"),
+    ],
+)
 def test_meaning_changes_change_the_key(a: str, b: str) -> None:
     assert key(a) != key(b)
 
