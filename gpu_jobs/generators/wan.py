@@ -99,15 +99,6 @@ class WanGenerator:
         self._slot_wait = (slot_wait_s, max_slot_wait_s)
         self._client: DashScopeClient | None = None
 
-    @classmethod
-    def from_settings(cls, settings: Settings, store: DocumentStore, clock: Clock | None = None) -> WanGenerator:
-        return cls(
-            store=store, api_key=settings.dashscope_api_key, base_url=settings.wan_api_base_url,
-            model=settings.wan_model, size=settings.wan_size, duration=settings.wan_duration,
-            prompt_extend=settings.wan_prompt_extend, watermark=settings.wan_watermark,
-            allowed_hosts=settings.wan_allowed_hosts, max_concurrent=settings.wan_max_concurrent_tasks, clock=clock,
-        )  # fmt: skip
-
     @property
     def configured(self) -> bool:
         return self._key is not None and bool(self._key.get_secret_value().strip())
@@ -282,3 +273,13 @@ def _succeeded(task: TaskOutput) -> TaskOutput:
     if task.task_status == "CANCELED":
         raise GenerationFailed(f"Wan task {task.task_id} was canceled at the provider")
     raise GenerationFailed(f"Wan task {task.task_id} is unknown to the provider (expired or never created)")
+
+
+def build_from_settings(settings: Settings, store: DocumentStore, clock: Clock | None = None) -> WanGenerator:
+    """The worker's Wan generator: settings from the environment, limits on the backend's store."""
+    return WanGenerator(
+        store=store, api_key=settings.dashscope_api_key, base_url=settings.wan_api_base_url,
+        model=settings.wan_model, size=settings.wan_size, duration=settings.wan_duration,
+        prompt_extend=settings.wan_prompt_extend, watermark=settings.wan_watermark,
+        allowed_hosts=settings.wan_allowed_hosts, max_concurrent=settings.wan_max_concurrent_tasks, clock=clock,
+    )  # fmt: skip

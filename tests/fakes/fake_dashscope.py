@@ -111,7 +111,7 @@ class FakeDashScope:
     @property
     def origin(self) -> str:
         host, port = self._httpd.server_address[:2]
-        return f"{self.scheme}://{host}:{port}"
+        return f"{self.scheme}://{host!s}:{port}"
 
     @property
     def base_url(self) -> str:
@@ -131,7 +131,9 @@ class FakeDashScope:
             self._failures.setdefault(kind, deque()).extend(failures)
 
     def start(self) -> FakeDashScope:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-dashscope", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, args=(0.05,), name="fake-dashscope", daemon=True
+        )
         self._thread.start()
         return self
 
