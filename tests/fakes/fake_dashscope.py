@@ -15,6 +15,7 @@ Standalone, for `soul dev` demos: `python -m tests.fakes.fake_dashscope --port 8
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import ssl
@@ -106,7 +107,6 @@ class FakeDashScope:
         if tls is not None:
             self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
         self.scheme = "https" if tls else "http"
-        self._thread: threading.Thread | None = None
 
     @property
     def origin(self) -> str:
@@ -131,10 +131,7 @@ class FakeDashScope:
             self._failures.setdefault(kind, deque()).extend(failures)
 
     def start(self) -> FakeDashScope:
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, args=(0.05,), name="fake-dashscope", daemon=True
-        )
-        self._thread.start()
+        threading.Thread(target=self._httpd.serve_forever, args=(0.05,), name="fake-dashscope", daemon=True).start()
         return self
 
     def stop(self) -> None:
@@ -310,14 +307,12 @@ def main() -> None:
     args = parser.parse_args()
     fake = FakeDashScope(args.api_key, args.host, args.port)
     fake.default_script = TaskScript(["PENDING", *["RUNNING"] * args.running_polls, "SUCCEEDED"])
-    print(f"fake DashScope at {fake.base_url}", flush=True)
-    print(f"  WAN_API_BASE_URL={fake.base_url} DASHSCOPE_API_KEY=<your --api-key> WAN_ALLOWED_HOSTS={args.host}")
-    try:
+    print(
+        f"WAN_API_BASE_URL={fake.base_url} DASHSCOPE_API_KEY={args.api_key} WAN_ALLOWED_HOSTS={args.host}", flush=True
+    )
+    with contextlib.suppress(KeyboardInterrupt):
         fake._httpd.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        fake._httpd.server_close()
+    fake._httpd.server_close()
 
 
 if __name__ == "__main__":

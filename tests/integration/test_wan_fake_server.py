@@ -258,6 +258,13 @@ def test_cancel_before_start_makes_no_remote_call(fake: FakeDashScope, store: Sq
     assert remote_calls(fake) == {}
 
 
+def test_a_partly_canceled_batch_finishes_the_rest(fake: FakeDashScope, store: SqliteDocumentStore) -> None:
+    requests = [GenRequest(SPEC, Hooks(cancel_on_check=1)), GenRequest(SPEC, Hooks())]
+    dropped, made = make(fake, store).generate(requests)
+    assert dropped.video is None and made.video == fake.files["/files/video.mp4"]
+    assert remote_calls(fake) == {"submit": 1, "poll": 3, "download": 1}
+
+
 def test_no_key_is_not_configured_never_a_fake_success(fake: FakeDashScope, store: SqliteDocumentStore) -> None:
     generator = make(fake, store, api_key=None)
     generator.setup()  # a worker serving other lanes still starts
