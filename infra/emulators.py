@@ -195,6 +195,28 @@ def running(project: str = DEFAULT_PROJECT, log_dir: Path = Path(".soul-data/emu
         stop(emus)
 
 
+@contextlib.contextmanager
+def environment(log_dir: Path) -> Iterator[dict[str, str]]:
+    """Emulator env vars for a test session: the running ones named in os.environ, else fresh servers
+    (exported into os.environ while the block runs, stopped and unexported after it)."""
+    names = ("FIRESTORE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST", "STORAGE_EMULATOR_HOST")
+    if all(os.environ.get(k) for k in names):
+        yield {k: os.environ[k] for k in (*names, "GOOGLE_CLOUD_PROJECT") if k in os.environ}
+        return
+    emus = start(log_dir=log_dir)
+    saved = {k: os.environ.get(k) for k in emus.env()}
+    os.environ.update(emus.env())
+    try:
+        yield emus.env()
+    finally:
+        stop(emus)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def save_state(emus: Emulators, path: Path = DEFAULT_STATE) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"project": emus.project, "servers": [asdict(s) for s in emus.servers.values()]}))

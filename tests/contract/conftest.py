@@ -31,7 +31,6 @@ from shared.config import Settings
 
 MAX_ATTEMPTS = 5  # Pub/Sub's minimum for a dead-letter policy
 ACK_DEADLINE = 10  # Pub/Sub's minimum ack deadline
-_ENV = ("FIRESTORE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST", "STORAGE_EMULATOR_HOST")
 
 
 @dataclass
@@ -49,26 +48,13 @@ class Adapters:
 @pytest.fixture(scope="session")
 def gcp_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """Emulator env vars for the session: reused from the environment or started here."""
-    if all(os.environ.get(k) for k in _ENV):
-        yield {k: os.environ[k] for k in (*_ENV, "GOOGLE_CLOUD_PROJECT") if k in os.environ}
-        return
     try:
-        emus = emulators.start(log_dir=tmp_path_factory.mktemp("emulator-logs"))
+        with emulators.environment(tmp_path_factory.mktemp("emulator-logs")) as env:
+            yield env
     except emulators.EmulatorsUnavailable as exc:
         if os.environ.get("SOUL_SKIP_EMULATORS") == "1":
             pytest.skip(f"gcp adapters skipped (SOUL_SKIP_EMULATORS=1): {exc}")
         pytest.fail(f"cannot start the emulators for the gcp contract tests: {exc} (SOUL_SKIP_EMULATORS=1 skips)")
-    saved = {k: os.environ.get(k) for k in emus.env()}
-    os.environ.update(emus.env())
-    try:
-        yield emus.env()
-    finally:
-        emulators.stop(emus)
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _local(tmp_path: Path) -> Adapters:

@@ -1,0 +1,68 @@
+"""The dispatcher: a Pub/Sub-triggered CloudEvent function that makes sure a worker runs for a lane.
+
+Cloud Run jobs cannot receive Pub/Sub pushes, so every message on `soul-jobs` also reaches this
+function (an Eventarc trigger on the topic), which asks the WorkerLauncher to start an execution for
+the message's lane; the launcher allows at most one launch per lane per interval and counts them.
+The message itself stays in the lane's pull subscription for the worker.
+
+Retry contract (functions-framework): a malformed event or an unknown lane is logged and dropped
+(return), since a retry cannot fix it; a transient launch failure raises, so the event is redelivered;
+a refused launch (job missing, no permission) is logged and dropped: the next message retries it.
+Entry point: `functions.main.dispatch` calls `handle(event.data, lambda: default().backend.launcher)`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from shared.config import LANES
+from shared.domain.models import JobMessage
+from shared.errors import PermanentError
+from shared.logging import get_logger
+from shared.ports import WorkerLauncher
+
+log = get_logger("soul.dispatch")
+
+
+class BadEvent(ValueError):
+    """The event is not a Pub/Sub message carrying a Soul job reference."""
+
+
+def parse(data: Mapping[str, Any] | None) -> JobMessage:
+    """The job reference inside a Pub/Sub CloudEvent's data (`message.data` is base64 JSON)."""
+    message = (data or {}).get("message")
+    if not isinstance(message, Mapping):
+        raise BadEvent("no Pub/Sub message in the event")
+    try:
+        payload = base64.b64decode(message.get("data") or "", validate=True)
+        job = JobMessage.model_validate_json(payload)
+    except (binascii.Error, ValidationError) as exc:
+        raise BadEvent(f"not a job message: {exc}") from None
+    lane = (message.get("attributes") or {}).get("lane", job.lane)
+    if lane != job.lane or lane not in LANES:
+        raise BadEvent(f"lane attribute {lane!r} does not match the job's lane {job.lane!r}")
+    return job
+
+
+def handle(data: Mapping[str, Any] | None, launcher: Callable[[], WorkerLauncher]) -> str | None:
+    """Launch a worker for the event's lane; returns the lane, or None when the event was dropped.
+
+    `launcher` is called only for a well-formed event, so a malformed one never builds a client.
+    Retryable errors from the launcher propagate (the platform redelivers the event).
+    """
+    try:
+        job = parse(data)
+    except BadEvent as exc:
+        log.warning("dropping event", extra={"reason": str(exc)})
+        return None
+    try:
+        launcher().launch(job.lane)
+    except PermanentError as exc:
+        log.error("worker launch refused", extra={"lane": job.lane, "job_id": job.job_id, "code": exc.code})
+        return None
+    return job.lane
