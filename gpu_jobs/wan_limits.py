@@ -15,10 +15,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from shared.records import WAN_SLOTS, WAN_SUBMIT_PERMITS
 from shared.ports import Clock, DocumentStore, Tx
 
-SLOTS = "wan_slots"
-PERMITS = "wan_submit_permits"
+SLOTS = WAN_SLOTS
+PERMITS = WAN_SUBMIT_PERMITS
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,8 +30,8 @@ from shared.domain.models import Artifact, Job, JobError, JobMessage, JobStatus,
 from shared.errors import JobCanceled, OutOfMemory, PermanentError, RetryableError, SoulError
 from shared.ids import new_id
 from shared.logging import get_logger
-from shared.ports import Delivery
-from shared.records import Records
+from shared.ports import Delivery, DocumentStore, Tx
+from shared.records import TIMINGS, Records
 
 log = get_logger("soul.worker")
 GeneratorFor = Callable[[Kind], Generator]
@@ -66,7 +67,9 @@ class Worker:
                 return
 
     def run_once(self, lane: str, timeout: float = 0.0) -> int:
-        deliveries = self.backend.queue.pull(lane, self.settings.soul_batch_size, timeout)
+        # Wan requests are remote and sequential: batching them would only delay the first.
+        batch = 1 if lane == "wan" else self.settings.soul_batch_size
+        deliveries = self.backend.queue.pull(lane, batch, timeout)
         if deliveries:
             self.handle(lane, deliveries)
         return len(deliveries)
@@ -135,7 +138,13 @@ class Worker:
         if not todo:
             return
         generator = self.generator_for(todo[0].job.kind)
+        started = time.monotonic()
         outputs = self._run_generator(generator, todo)
+        if todo[0].job.kind is Kind.SVD:
+            frames = sum(max(1, c.job.spec.num_frames) for c in todo)
+            record_timing(
+                self.backend.store, generator, (time.monotonic() - started) / frames, self.backend.clock.now()
+            )
         for item, output in zip(todo, outputs, strict=True):
             if item.hooks.refresh_cancel():
                 self._finish(item, JobStatus.CANCELED, JobError(code="canceled", message="canceled by the user"))
@@ -215,6 +224,30 @@ class Worker:
             delay = max(delay, exc.retry_after)
         log.warning("transient error; retrying", extra={"job_id": item.job.job_id, "delay": round(delay, 2)})
         self.backend.queue.nack(lane, item.delivery.ack_id, delay_seconds=delay)
+
+
+def record_timing(store: DocumentStore, generator: Generator, seconds_per_frame: float, now: float) -> None:
+    """Fold one measured SVD run into `timings/svd` (moving average) for `/video/estimate`."""
+    device = str(getattr(generator, "device", "cpu"))
+
+    def run(tx: Tx) -> None:
+        doc = tx.get(TIMINGS, "svd") or {}
+        same = doc.get("generator") == generator.name and doc.get("device") == device
+        old, samples = float(doc.get("seconds_per_frame", 0.0)), int(doc.get("samples", 0)) if same else 0
+        value = seconds_per_frame if samples == 0 else 0.7 * old + 0.3 * seconds_per_frame
+        tx.set(
+            TIMINGS,
+            "svd",
+            {
+                "generator": generator.name,
+                "device": device,
+                "seconds_per_frame": value,
+                "samples": samples + 1,
+                "measured_at": now,
+            },
+        )
+
+    store.transaction(run)
 
 
 class _Heartbeat:

@@ -55,6 +55,8 @@ def configure(level: str = "INFO") -> None:
     handler.setFormatter(JsonFormatter())
     root.handlers = [handler]
     root.setLevel(level.upper())
+    for chatty in ("httpx", "httpcore", "urllib3", "werkzeug", "waitress"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
 
 
 def get_logger(name: str) -> logging.Logger:
