@@ -106,13 +106,25 @@ class SdxlGenerator:
         self.warmup_shapes = tuple(warmup_shapes)
         self._fault = fault_hook
         self._pipe: Any = None
+        self._preloaded: Any = None
         self._timings = TimingRecorder(self.name, str(self.device))
+
+    @classmethod
+    def from_pipeline(cls, pipe: Any, **kwargs: Any) -> SdxlGenerator:
+        """Wrap an already built pipeline (benchmarks with random full-size weights); `setup()` still runs."""
+        gen = cls(Path("<in-memory>"), **kwargs)
+        gen._preloaded = pipe
+        return gen
 
     def setup(self) -> None:
         if self._pipe is not None:
             return
         limit_memory(self.device, self.memory_fraction)
-        pipe = load_sdxl(self.model_path, self.config_dir, self.dtype).to(self.device)
+        pipe = (
+            self._preloaded if self._preloaded is not None else load_sdxl(self.model_path, self.config_dir, self.dtype)
+        )
+        pipe = pipe.to(self.device)
+        self._preloaded = None
         if self.device.type == "cuda" and self.dtype == torch.float16:
             # bf16 has fp32's range: the VAE decodes without its (slow) fp32 upcast and without NaNs.
             pipe.vae.to(torch.bfloat16)

@@ -100,13 +100,23 @@ class SvdGenerator:
         self.warmup_shapes = tuple(warmup_shapes)
         self._fault = fault_hook
         self._pipe: Any = None
+        self._preloaded: Any = None
         self._timings = TimingRecorder(self.name, str(self.device))
+
+    @classmethod
+    def from_pipeline(cls, pipe: Any, **kwargs: Any) -> SvdGenerator:
+        """Wrap an already built pipeline (benchmarks with random full-size weights); `setup()` still runs."""
+        gen = cls(Path("<in-memory>"), **kwargs)
+        gen._preloaded = pipe
+        return gen
 
     def setup(self) -> None:
         if self._pipe is not None:
             return
         limit_memory(self.device, self.memory_fraction)
-        pipe = load_svd(self.model_path, self.dtype).to(self.device)
+        pipe = self._preloaded if self._preloaded is not None else load_svd(self.model_path, self.dtype)
+        pipe = pipe.to(self.device)
+        self._preloaded = None
         pipe.set_progress_bar_config(disable=True)
         apply_speedups(pipe, "unet", self.device, self.speed)
         self._pipe = pipe

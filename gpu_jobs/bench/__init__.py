@@ -1,0 +1,1 @@
+"""Benchmarks that print Soul beside its peer baseline measured in the same run (DESIGN.md §9)."""
