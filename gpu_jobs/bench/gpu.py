@@ -11,6 +11,10 @@ On the device machine (one model per command keeps each under the 10-minute limi
   python -m gpu_jobs.bench.gpu sdxl --compile --cfg-cutoff 0.6
   python -m gpu_jobs.bench.gpu svd --compile
   python -m gpu_jobs.bench.gpu --smoke   # CPU, tiny models: what the unit test runs
+The device image has torch and transformers but not diffusers, pydantic(-settings) or imageio-ffmpeg:
+carry them as wheels (`.whl`, see /work/.library/device/README.md): diffusers==0.42.1 pydantic==2.14.4
+pydantic-core==2.50.5 pydantic-settings==2.16.3 annotated-types==0.8.0 typing-inspection==0.4.5
+python-dotenv==1.2.4 python-ulid==4.1.0 imageio-ffmpeg==0.8.1.
 """
 
 from __future__ import annotations
