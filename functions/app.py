@@ -7,6 +7,7 @@ or secret ever reaches a response.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from shared.logging import get_logger, redact
 
 log = get_logger("soul.api")
 WEB = Path(__file__).parent / "web"
+PATH_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@:-]{0,127}")  # ids, keys, slugs: never a path or `..`
 MEDIA_TYPES = {".png": "image/png", ".mp4": "video/mp4", ".gif": "image/gif"}
 
 
@@ -89,9 +91,12 @@ def _view(route: Route, ctx: Context) -> Callable[..., Response]:
             )
         except ValidationError as exc:
             return error_response(422, "invalid_input", _validation_message(exc))
+        if not all(PATH_ID.fullmatch(value) for value in path.values()):
+            raise NotFound("no such resource")
         key = request.headers.get("Idempotency-Key") if route.method == "POST" else None
         if key:
-            fingerprint = [route.path, path, request.args.to_dict(), request.get_data(as_text=True)]
+            # The caller is part of the fingerprint: another user's key never replays their response.
+            fingerprint = [route.path, path, request.args.to_dict(), request.get_data(as_text=True), _caller(call)]
             return idem.run(key, fingerprint, lambda: _invoke(route, call))
         return _invoke(route, call)
 
@@ -99,7 +104,17 @@ def _view(route: Route, ctx: Context) -> Callable[..., Response]:
     return view
 
 
+def _caller(call: Call) -> str:
+    try:
+        return call.maybe_user(None) or ""
+    except SoulError:
+        return ""  # unauthenticated: the route itself refuses the call
+
+
 def _invoke(route: Route, call: Call) -> Response:
+    if 202 in route.responses:  # a route that may enqueue work: the caller's quota first
+        claimed = getattr(call.body if call.body is not None else call.query, "user_id", None)
+        call.ctx.quota.take(call.user(claimed))
     status, model = route.handler(call)
     return json_response(status, model)
 

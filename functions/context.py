@@ -9,14 +9,16 @@ import threading
 from dataclasses import dataclass
 
 from functions.identity import Identity, TokenVerifier
+from functions.quota import Limits, Quota, RedisQuota, StoreQuota
 from functions.service import GenerationService
 from functions.styles import StyleService
 from functions.tasks import TaskService
 from shared.bootstrap import Backend, build_backend
-from shared.config import get_settings
-from shared.logging import configure, register_secret
+from shared.config import Settings, get_settings
+from shared.logging import configure, get_logger, register_secret
 
 VERSION = "0.1.0"
+log = get_logger("soul.api")
 
 
 @dataclass
@@ -26,19 +28,27 @@ class Context:
     tasks: TaskService
     styles: StyleService
     identity: Identity
+    quota: Quota
 
     @classmethod
-    def build(cls, backend: Backend, verifier: TokenVerifier | None = None) -> Context:
+    def build(cls, backend: Backend, verifier: TokenVerifier | None = None, quota: Quota | None = None) -> Context:
+        """Nothing here connects: the JWKS is fetched and Redis reached on the first request needing them."""
         settings = backend.settings
-        key = settings.dashscope_api_key
-        register_secret(key.get_secret_value() if key else None)
-        register_secret(settings.soul_signing_key.get_secret_value())
+        for secret in (settings.dashscope_api_key, settings.redis_url, settings.soul_signing_key):
+            register_secret(secret.get_secret_value() if secret else None)
+        if settings.soul_auth_mode == "dev":
+            log.warning("DEV AUTH MODE: requests name their own user_id; never deploy this to the cloud")
+        elif verifier is None:
+            from functions.tokens import JwtVerifier
+
+            verifier = JwtVerifier.from_settings(settings)
         return cls(
             backend,
             GenerationService(backend),
             TaskService(backend),
             StyleService(backend),
             Identity(settings, verifier),
+            quota or _quota(backend, settings),
         )
 
     def info(self) -> dict[str, object]:
@@ -57,11 +67,20 @@ class Context:
                 "durable job queue with leases, retries, dead-lettering; create-only artifacts",
                 "PNG, H.264 MP4 and palette GIF encoding (ffmpeg)",
                 "preview generator: labelled placeholders when no model weights are configured",
+                "identity from verified ID tokens (SOUL_AUTH_MODE=token); per-user rate limit and daily cap",
             ],
-            "coming_later": [
-                "Identity from verified ID tokens and per-user quotas (dev mode trusts user_id)",
-            ],
+            "coming_later": [],
         }
+
+
+def _quota(backend: Backend, settings: Settings) -> Quota:
+    limits = Limits(settings.soul_rate_limit_per_minute, settings.soul_daily_generation_cap)
+    if settings.redis_url is not None:
+        import redis
+
+        client = redis.Redis.from_url(settings.redis_url.get_secret_value(), socket_timeout=2, socket_connect_timeout=2)
+        return RedisQuota(client, limits, backend.clock)
+    return StoreQuota(backend.store, limits, backend.clock)
 
 
 _lock = threading.Lock()

@@ -1,16 +1,26 @@
 """Who is calling. Dev mode (local only) takes the `user_id` the request names, or `X-User-Id`;
-token mode takes the subject of a verified ID token and ignores or checks a claimed `user_id`."""
+token mode takes the subject of a verified ID token and refuses (403) a claimed `user_id` that differs.
+
+Whatever its source, a user id must look like one (it becomes part of record paths), and style
+writes in token mode need a token carrying the `soul_admin: true` custom claim.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+import re
+from typing import Any, Protocol
 
 from shared.config import Settings
 from shared.errors import Forbidden, InvalidInput, Unauthenticated
 
+USER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@:-]{0,127}")
+ADMIN_CLAIM = "soul_admin"
+
 
 class TokenVerifier(Protocol):
-    def subject(self, token: str) -> str: ...
+    def claims(self, token: str) -> dict[str, Any]:
+        """The verified claims of an ID token, `sub` included; Unauthenticated if it does not verify."""
+        ...
 
 
 class Identity:
@@ -23,12 +33,12 @@ class Identity:
             user = claimed or header_user
             if not user:
                 raise InvalidInput("user_id is required (dev mode: pass ?user_id= or the X-User-Id header)")
+            if not USER_ID.fullmatch(user):
+                raise InvalidInput("user_id must be 1-128 letters, digits or _.@:- (starting with a letter or digit)")
             return user
-        if self._verifier is None:
-            raise Unauthenticated("token verification is not configured")
-        if not authorization or not authorization.lower().startswith("bearer "):
-            raise Unauthenticated("missing bearer token")
-        subject = self._verifier.subject(authorization[7:].strip())
+        subject = str(self._claims(authorization)["sub"])
+        if not USER_ID.fullmatch(subject):
+            raise Unauthenticated("token subject is not a usable user id")
         if claimed and claimed != subject:
             raise Forbidden("user_id does not match the authenticated user")
         return subject
@@ -38,3 +48,15 @@ class Identity:
         if self.mode == "dev" and not (claimed or header_user):
             return None
         return self.user(authorization, header_user, claimed)
+
+    def admin(self, authorization: str | None) -> None:
+        """Token mode: the caller's token must carry `soul_admin: true`. Dev mode trusts everyone."""
+        if self.mode != "dev" and self._claims(authorization).get(ADMIN_CLAIM) is not True:
+            raise Forbidden("this operation needs an administrator")
+
+    def _claims(self, authorization: str | None) -> dict[str, Any]:
+        if self._verifier is None:
+            raise Unauthenticated("token verification is not configured")
+        if not authorization or not authorization.lower().startswith("bearer "):
+            raise Unauthenticated("missing bearer token")
+        return self._verifier.claims(authorization[7:].strip())

@@ -11,7 +11,9 @@ from functions import schemas as s
 from functions.context import Context
 from functions.routing import Router
 from functions.service import Outcome
-from shared.domain.models import Job, StyleProfile, Variant
+from shared.domain.models import Job, SeenMarks, StyleProfile, Variant
+from shared.errors import NotFound
+from shared.records import seen_collection
 
 router = Router()
 
@@ -30,6 +32,14 @@ class Call:
 
     def maybe_user(self, claimed: str | None) -> str | None:
         return self.ctx.identity.optional(self.authorization, self.header_user, claimed)
+
+
+def served_to(call: Call, user_id: str, variant_id: str) -> None:
+    """Ownership: a user animates only a variant they have been served (it is in their seen list)."""
+    variant = call.ctx.generation.records.variant(variant_id)
+    marks = call.ctx.backend.store.get(seen_collection(user_id), variant.pk)
+    if marks is None or variant_id not in SeenMarks.model_validate(marks).variant_ids:
+        raise NotFound(f"variant '{variant_id}' not found")
 
 
 # -- conversions ---------------------------------------------------------------------------------
@@ -210,6 +220,7 @@ def get_estimate(call: Call) -> tuple[int, BaseModel]:
 def post_video(call: Call) -> tuple[int, BaseModel]:
     b: s.VideoBody = call.body
     user = call.user(b.user_id)
+    served_to(call, user, b.variant_id)
     return respond(call, call.ctx.generation.video(user, b.variant_id, b.num_frames, b.generate_gif), user, b.wait)
 
 
@@ -224,6 +235,7 @@ def post_video(call: Call) -> tuple[int, BaseModel]:
 def post_video_from_variant(call: Call) -> tuple[int, BaseModel]:
     q: s.VideoFromVariantQuery = call.query
     user = call.user(q.user_id)
+    served_to(call, user, q.variant_id)
     return respond(call, call.ctx.generation.video(user, q.variant_id, q.num_frames, q.generate_gif), user, q.wait)
 
 

@@ -75,6 +75,7 @@ def list_tasks(call: Call) -> tuple[int, BaseModel]:
 )
 def post_style(call: Call) -> tuple[int, BaseModel]:
     b: s.StyleBody = call.body
+    call.ctx.identity.admin(call.authorization)
     style = call.ctx.styles.upsert(b.soul_id, b.display_name, b.prompt_template, b.negative_prompt, b.params)
     return 200, style_out(style)
 
@@ -97,6 +98,7 @@ def get_style(call: Call) -> tuple[int, BaseModel]:
     responses={200: s.StatusOut},
 )
 def delete_style(call: Call) -> tuple[int, BaseModel]:
+    call.ctx.identity.admin(call.authorization)
     return 200, s.StatusOut(status=call.ctx.styles.delete(call.path["soul_id"]))
 
 

@@ -64,6 +64,8 @@ class Router:
 def _errors(route: Route) -> dict[str, Any]:
     codes = {
         "400": "Malformed request",
+        "401": "Missing or invalid ID token (token mode)",
+        "403": "Not the caller's to read or change",
         "404": "Not found",
         "422": "Invalid input",
         "429": "Quota exceeded",

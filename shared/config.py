@@ -90,6 +90,19 @@ class Settings(BaseSettings):
     soul_max_cue_chars: int = Field(default=300, ge=1)
     soul_max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     soul_public_base_url: str = ""
+    # Tier-2 prompt matching (DESIGN §6): near-duplicate cues of one soul and kind share a prompt key.
+    soul_similarity_tier2: bool = False
+
+    # Identity (token mode): ID tokens from Firebase Auth unless told otherwise.
+    soul_jwks_url: str = "https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com"
+    soul_jwks_file: Path | None = None  # a local JWKS instead of the URL (tests, offline setups)
+    soul_token_issuer: str = ""  # empty: https://securetoken.google.com/<GOOGLE_CLOUD_PROJECT>
+    soul_token_audience: str = ""  # empty: GOOGLE_CLOUD_PROJECT
+
+    # Quotas, per user, checked before anything is enqueued. REDIS_URL set: Redis; else the record store.
+    redis_url: SecretStr | None = None
+    soul_rate_limit_per_minute: int = Field(default=30, ge=1, le=100_000)
+    soul_daily_generation_cap: int = Field(default=500, ge=1, le=1_000_000)
 
     @property
     def sqlite_path(self) -> Path:
