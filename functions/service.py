@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from shared import lifecycle
 from shared.bootstrap import Backend
+from shared.domain import similarity
 from shared.domain.models import GenerationSpec, Job, Kind, PromptKey, StyleProfile, Variant
 from shared.domain.places import choose_landmark
 from shared.domain.prompts import normalize, prompt_key
@@ -124,12 +125,15 @@ class GenerationService:
         text = normalize(cue)
         if not text:
             raise InvalidInput("cue has no words left after normalization")
-        pk, digest = prompt_key(soul_id=style.soul_id, kind=kind, text=text, style_version=style.version, params=params)
+        # The key is made from the matching form (tier 2 when enabled); the generator gets the cue itself.
+        match = similarity.canonical(text) if self.settings.soul_similarity_tier2 else text
+        version = style.version
+        pk, digest = prompt_key(soul_id=style.soul_id, kind=kind, text=match, style_version=version, params=params)
         key = PromptKey(
             pk=pk,
             soul_id=style.soul_id,
             kind=kind,
-            text=text,
+            text=match,
             style_version=style.version,
             params_digest=digest,
             created_at=self.backend.clock.now(),
