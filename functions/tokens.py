@@ -26,13 +26,21 @@ ALGORITHMS = ["RS256"]  # Firebase and Google sign ID tokens with RS256; never "
 LEEWAY_SECONDS = 30  # clock skew tolerated on exp / iat / nbf
 MAX_TOKEN_CHARS = 8192
 JWKS_CACHE_SECONDS = 3600.0
+REFETCH_COOLDOWN_SECONDS = 30.0  # unknown `kid`s cannot make us fetch the JWKS more often than this
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 class KeySource:
     """Signing keys by `kid`, from a JWKS URL (cached) or a JWKS file (read once)."""
 
-    def __init__(self, *, url: str = "", file: Path | None = None, cache_seconds: float = JWKS_CACHE_SECONDS) -> None:
+    def __init__(
+        self,
+        *,
+        url: str = "",
+        file: Path | None = None,
+        cache_seconds: float = JWKS_CACHE_SECONDS,
+        refetch_cooldown: float = REFETCH_COOLDOWN_SECONDS,
+    ) -> None:
         if file is None and not url:
             raise NotConfigured("token mode needs SOUL_JWKS_URL or SOUL_JWKS_FILE")
         if file is None:
@@ -40,7 +48,11 @@ class KeySource:
             if parsed.scheme != "https" and not (parsed.scheme == "http" and parsed.hostname in LOOPBACK):
                 raise NotConfigured("SOUL_JWKS_URL must be https (plain http only on loopback)")
         self._file = file
-        self._client = None if file else jwt.PyJWKClient(url, cache_jwk_set=True, lifespan=cache_seconds, timeout=5)
+        self._client = None
+        if file is None:
+            self._client = jwt.PyJWKClient(
+                url, cache_jwk_set=True, lifespan=cache_seconds, timeout=5, cooldown_duration=refetch_cooldown
+            )
         self._keys: jwt.PyJWKSet | None = None
         self._lock = threading.Lock()
 
