@@ -177,6 +177,10 @@ def _static(app: Flask, ctx: Context) -> None:
     def wan_page() -> Response:
         return send_from_directory(WEB, "wan_video.html")
 
+    @app.get("/status")
+    def status_page() -> Response:
+        return send_from_directory(WEB, "status.html")
+
     @app.get("/ui/<path:name>")
     def ui(name: str) -> Response:
         return send_from_directory(WEB, name)

@@ -1,0 +1,135 @@
+/* The image page: generate a soul image from a cue (or a landmark selfie), follow the task's real
+ * progress, show the image, "Transform to GIF" (SVD on that variant → MP4 + GIF), and the user's
+ * "seen" history. Uses window.Soul from common.js. */
+"use strict";
+
+(function () {
+  const S = window.Soul;
+  const SEEN_SHOWN = 24;
+  let current = null; // the image variant on screen, the one "Transform to GIF" animates
+
+  const $ = (id) => document.getElementById(id);
+
+  function showImage(variant, info) {
+    current = variant;
+    const figure = $("image-figure");
+    const img = $("result-image");
+    img.src = S.url(variant.urls.png);
+    img.alt = `${variant.soul_id}: ${variant.label || "generated image"} (${variant.generator})`;
+    const origin = info.cacheHit ? "from the cache" : "newly made";
+    $("image-caption").textContent =
+      `${variant.label || "Image"}, soul ${variant.soul_id}, seed ${variant.seed}, ${origin} by the ${variant.generator} generator.`;
+    figure.hidden = false;
+    figure.dataset.variant = variant.variant_id;
+    $("to-gif").disabled = false;
+    $("video-out").hidden = true;
+    estimate();
+    loadSeen();
+  }
+
+  function showVideo(variant) {
+    const out = $("video-out");
+    const video = $("result-video");
+    video.src = S.url(variant.urls.mp4);
+    video.setAttribute("aria-label", `MP4 of ${variant.label || "the image"}`);
+    const gif = $("result-gif");
+    if (variant.urls.gif) {
+      gif.src = S.url(variant.urls.gif);
+      gif.alt = `Animated GIF of ${variant.label || "the image"}`;
+      gif.closest("figure").hidden = false;
+    } else {
+      gif.closest("figure").hidden = true;
+    }
+    const mp4Link = $("mp4-link");
+    mp4Link.href = video.src;
+    out.dataset.variant = variant.variant_id;
+    out.hidden = false;
+    loadSeen();
+  }
+
+  function thumb(id) {
+    const li = document.createElement("li");
+    const img = document.createElement("img");
+    img.loading = "lazy";
+    img.alt = `Variant ${id}`;
+    img.src = S.url(`/media/${id}.png`);
+    // Video variants have no PNG: fall back to their GIF, then to the bare id.
+    img.addEventListener("error", () => {
+      if (img.src.includes(".png")) {
+        img.src = S.url(`/media/${id}.gif`);
+        img.alt = `Animated variant ${id}`;
+      } else {
+        img.replaceWith(document.createTextNode(id));
+      }
+    });
+    li.append(img);
+    const code = document.createElement("code");
+    code.textContent = id.slice(-8);
+    code.title = id;
+    li.append(code);
+    return li;
+  }
+
+  async function loadSeen() {
+    const list = $("seen-list");
+    const summary = $("seen-summary");
+    const uid = S.user();
+    try {
+      const { data } = await S.api("GET", `/image/user/${encodeURIComponent(uid)}/seen`);
+      const ids = [...data.variant_ids].sort().reverse(); // ULIDs: newest first
+      list.replaceChildren(...ids.slice(0, SEEN_SHOWN).map(thumb));
+      const more = ids.length > SEEN_SHOWN ? `, showing the newest ${SEEN_SHOWN}` : "";
+      summary.textContent = ids.length
+        ? `${uid} has seen ${ids.length} variant${ids.length === 1 ? "" : "s"}${more}.`
+        : `${uid} has not seen any variant yet.`;
+    } catch (err) {
+      summary.textContent = `Could not load the history: ${err.message}`;
+    }
+  }
+
+  async function estimate() {
+    const el = $("gif-estimate");
+    const frames = parseInt($("frames").value, 10);
+    try {
+      const { data } = await S.api("GET", "/video/estimate", { query: { num_frames: frames || "" } });
+      el.textContent = `About ${data.estimated_seconds.toFixed(1)} s for ${data.num_frames} frames (${data.basis}).`;
+    } catch (err) {
+      el.textContent = `No estimate: ${err.message}`;
+    }
+  }
+
+  function init() {
+    S.initUser();
+    S.loadInfo();
+    S.loadSouls([$("soul"), $("selfie-soul")]);
+    S.loadPlaces([$("city")]);
+
+    const imageJob = new S.JobPanel($("image-job"), "Image", showImage);
+    const videoJob = new S.JobPanel($("video-job"), "GIF", showVideo);
+
+    S.onSubmit($("image-form"), (f) =>
+      imageJob.start(() => S.api("GET", "/image", { query: { soul_id: f.soul_id, cue: f.cue, user_id: S.user() } })),
+    );
+    S.onSubmit($("selfie-form"), (f) =>
+      imageJob.start(() =>
+        S.api("POST", "/image/selfie", {
+          body: { soul_id: f.soul_id, city_key: f.city_key, mood: f.mood, user_id: S.user() },
+        }),
+      ),
+    );
+    $("to-gif").addEventListener("click", () => {
+      if (!current) return;
+      S.clearError();
+      const frames = parseInt($("frames").value, 10);
+      const body = { variant_id: current.variant_id, user_id: S.user() };
+      if (frames) body.num_frames = frames;
+      videoJob.start(() => S.api("POST", "/video/generate", { body }));
+    });
+    $("frames").addEventListener("change", estimate);
+    $("seen-refresh").addEventListener("click", loadSeen);
+    document.addEventListener("soul:user", loadSeen);
+    loadSeen();
+  }
+
+  document.addEventListener("DOMContentLoaded", init);
+})();

@@ -1,0 +1,328 @@
+/* Soul web pages: what both pages share — the API client, the dev-mode user id, the alert region,
+ * the soul / city pickers, and the job panel that follows a task (queued → running step i/N → result).
+ * Plain browser JavaScript, no build step, no external URL. Exposed as `window.Soul`. */
+"use strict";
+
+(function () {
+  const USER_KEY = "soul.user_id";
+  const DEFAULT_USER = "web-user";
+  const USER_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.@:-]*$/;
+  const POLL_MS = 300;
+  // Deployed as static files, the pages can point at the API elsewhere: <meta name="soul-api" content="https://…">.
+  const meta = document.querySelector('meta[name="soul-api"]');
+  const BASE = ((meta && meta.content) || "").replace(/\/$/, "");
+
+  class ApiError extends Error {
+    constructor(status, code, message) {
+      super(message);
+      this.status = status;
+      this.code = code;
+    }
+  }
+
+  const HINTS = {
+    not_configured: "The server has no DashScope API key (DASHSCOPE_API_KEY), so Wan video cannot run here.",
+    network: "Check that `soul dev` (or the API) is running and reachable.",
+    invalid_input: "Check the form fields and try again.",
+    rate_limited: "Too many requests: wait a moment and try again.",
+  };
+
+  function url(path) {
+    return path && path.startsWith("/") ? BASE + path : path;
+  }
+
+  async function api(method, path, options = {}) {
+    const target = new URL(url(path), location.href);
+    for (const [key, value] of Object.entries(options.query || {})) {
+      if (value !== undefined && value !== null && value !== "") target.searchParams.set(key, value);
+    }
+    const init = { method, headers: { Accept: "application/json" } };
+    if (options.body) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(options.body);
+    }
+    let response;
+    try {
+      response = await fetch(target, init);
+    } catch (err) {
+      throw new ApiError(0, "network", `Could not reach the Soul API (${err.message}).`);
+    }
+    const text = await response.text();
+    let data = null;
+    try {
+      data = text ? JSON.parse(text) : null;
+    } catch (_err) {
+      data = null;
+    }
+    if (!response.ok) {
+      const error = data && data.error;
+      const message = (error && error.message) || `The server answered ${response.status} ${response.statusText}.`;
+      throw new ApiError(response.status, (error && error.code) || `http_${response.status}`, message);
+    }
+    if (data === null) throw new ApiError(response.status, "bad_response", "The server's answer was not JSON.");
+    return { status: response.status, data };
+  }
+
+  // -- alert region (role="alert": screen readers announce each new message) ------------------------
+  function showError(err, context) {
+    const region = document.getElementById("alerts");
+    const code = err.code || "error";
+    const item = document.createElement("div");
+    item.className = "alert";
+    item.dataset.code = code;
+    const text = document.createElement("p");
+    const strong = document.createElement("strong");
+    strong.textContent = context ? `${context}: ` : "Error: ";
+    text.append(strong, err.message || String(err), " ");
+    const codeEl = document.createElement("code");
+    codeEl.textContent = `(${code})`;
+    text.append(codeEl);
+    item.append(text);
+    if (HINTS[code]) {
+      const hint = document.createElement("p");
+      hint.className = "hint";
+      hint.textContent = HINTS[code];
+      item.append(hint);
+    }
+    const close = document.createElement("button");
+    close.type = "button";
+    close.className = "link";
+    close.textContent = "Dismiss";
+    close.addEventListener("click", () => item.remove());
+    item.append(close);
+    region.replaceChildren(item);
+  }
+
+  function clearError() {
+    document.getElementById("alerts").replaceChildren();
+  }
+
+  // -- dev-mode identity: a text field remembered in localStorage ------------------------------------
+  function initUser() {
+    const input = document.getElementById("user-id");
+    input.value = localStorage.getItem(USER_KEY) || DEFAULT_USER;
+    input.addEventListener("change", () => {
+      const value = input.value.trim();
+      if (!USER_PATTERN.test(value)) {
+        input.setAttribute("aria-invalid", "true");
+        showError(new ApiError(0, "invalid_input", "User id: letters, digits and _ . @ : - only."), "User id");
+        return;
+      }
+      input.removeAttribute("aria-invalid");
+      localStorage.setItem(USER_KEY, value);
+      document.dispatchEvent(new CustomEvent("soul:user", { detail: value }));
+    });
+  }
+
+  function user() {
+    return document.getElementById("user-id").value.trim() || DEFAULT_USER;
+  }
+
+  // -- pickers -----------------------------------------------------------------------------------
+  function option(value, label) {
+    const el = document.createElement("option");
+    el.value = value;
+    el.textContent = label;
+    return el;
+  }
+
+  async function loadSouls(selects) {
+    try {
+      const { data } = await api("GET", "/style");
+      const styles = data.styles.filter((s) => !s.archived);
+      for (const select of selects) {
+        select.replaceChildren(...styles.map((s) => option(s.soul_id, `${s.display_name || s.soul_id} (${s.soul_id})`)));
+      }
+    } catch (err) {
+      showError(err, "Loading the souls");
+    }
+  }
+
+  async function loadPlaces(selects) {
+    try {
+      const { data } = await api("GET", "/places");
+      for (const select of selects) {
+        select.replaceChildren(...data.cities.map((c) => option(c.city_key, c.name)));
+        const hint = document.getElementById(select.getAttribute("aria-describedby"));
+        const describe = () => {
+          const city = data.cities.find((c) => c.city_key === select.value);
+          if (hint && city) hint.textContent = `Landmarks: ${city.landmarks.map((l) => l.name).join(", ")}`;
+        };
+        select.addEventListener("change", describe);
+        describe();
+      }
+    } catch (err) {
+      showError(err, "Loading the places");
+    }
+  }
+
+  /* The footer says which generators run (a preview placeholder is never passed off as a model). */
+  async function loadInfo() {
+    const el = document.getElementById("generators");
+    try {
+      const { data } = await api("GET", "/info");
+      const parts = Object.entries(data.generators).map(([kind, what]) => `${kind}: ${what}`);
+      el.textContent = `Generators: ${parts.join(" · ")} — backend ${data.backend}, auth ${data.auth_mode}.`;
+      return data;
+    } catch (_err) {
+      el.textContent = "Generator info unavailable.";
+      return null;
+    }
+  }
+
+  function describeStatus(task) {
+    const { step, total } = task.progress;
+    switch (task.status) {
+      case "queued":
+        return "Queued: waiting for a worker…";
+      case "running":
+        if (task.cancel_requested) return `Canceling… (stopped at step ${step}/${total})`;
+        return total ? `Running: step ${step}/${total} (${Math.round((100 * step) / total)}%)` : "Running…";
+      case "succeeded":
+        return total ? `Done: step ${total}/${total}.` : "Done.";
+      case "failed":
+        return `Failed: ${task.error ? task.error.message : "no reason given"}`;
+      case "canceled":
+        return "Canceled.";
+      default:
+        return task.status;
+    }
+  }
+
+  /* One task at a time per panel. `root` holds [data-status], [data-progress] and [data-cancel].
+   * `onResult(variant, info)` receives the ready variant (cache hit or finished task). */
+  class JobPanel {
+    constructor(root, label, onResult) {
+      this.root = root;
+      this.label = label;
+      this.onResult = onResult;
+      this.statusEl = root.querySelector("[data-status]");
+      this.bar = root.querySelector("[data-progress]");
+      this.cancelButton = root.querySelector("[data-cancel]");
+      this.run = 0;
+      this.taskId = null;
+      this.cancelButton.addEventListener("click", () => this.cancel());
+    }
+
+    say(text, state) {
+      this.statusEl.textContent = text;
+      this.root.dataset.state = state;
+    }
+
+    progress(step, total) {
+      this.bar.hidden = false;
+      if (total) {
+        this.bar.max = total;
+        this.bar.value = step;
+        this.bar.setAttribute("aria-valuetext", `step ${step} of ${total}`);
+      } else {
+        this.bar.removeAttribute("value"); // indeterminate while queued
+        this.bar.setAttribute("aria-valuetext", "waiting");
+      }
+    }
+
+    async start(request) {
+      const run = ++this.run;
+      this.taskId = null;
+      this.cancelButton.hidden = true;
+      this.bar.hidden = true;
+      this.say("Sending the request…", "sending");
+      let answer;
+      try {
+        answer = await request();
+      } catch (err) {
+        if (run === this.run) this.fail(err);
+        return;
+      }
+      if (run !== this.run) return;
+      const { status, data } = answer;
+      if (status === 200 && data.variant) {
+        this.say(data.cache_hit ? "Ready: served from the cache (a variant you had not seen)." : "Ready.", "succeeded");
+        this.onResult(data.variant, { cacheHit: data.cache_hit });
+        return;
+      }
+      this.taskId = data.task_id;
+      this.root.dataset.task = data.task_id;
+      this.cancelButton.hidden = false;
+      this.cancelButton.disabled = false;
+      this.poll(run, data.task_id); // not awaited: the form is free again once the task exists
+    }
+
+    async poll(run, taskId) {
+      let misses = 0;
+      while (run === this.run) {
+        let task;
+        try {
+          task = (await api("GET", `/tasks/${taskId}`, { query: { user_id: user() } })).data;
+          misses = 0;
+        } catch (err) {
+          if (run !== this.run) return;
+          if (++misses < 3 && err.code === "network") {
+            await sleep(POLL_MS * 3);
+            continue;
+          }
+          this.fail(err);
+          return;
+        }
+        if (run !== this.run) return;
+        const terminal = ["succeeded", "failed", "canceled"].includes(task.status);
+        const queued = task.status === "queued";
+        this.progress(queued ? 0 : task.progress.step, queued ? 0 : task.progress.total);
+        this.say(describeStatus(task), task.status);
+        if (terminal) {
+          this.cancelButton.hidden = true;
+          this.bar.hidden = !task.progress.total; // no steps were ever reported (e.g. failed before starting)
+          if (task.status === "succeeded") this.onResult(task.result, { cacheHit: false });
+          if (task.status === "failed") {
+            const error = task.error || { code: "failed", message: "the task failed" };
+            showError(new ApiError(200, error.code, error.message), `${this.label} failed`);
+          }
+          return;
+        }
+        await sleep(POLL_MS);
+      }
+    }
+
+    async cancel() {
+      if (!this.taskId) return;
+      this.cancelButton.disabled = true;
+      try {
+        await api("DELETE", `/tasks/${this.taskId}`, { query: { user_id: user() } });
+        this.say("Cancel requested…", "canceling");
+      } catch (err) {
+        showError(err, `Canceling the ${this.label.toLowerCase()}`);
+        this.cancelButton.disabled = false;
+      }
+    }
+
+    fail(err) {
+      this.cancelButton.hidden = true;
+      this.bar.hidden = true;
+      this.say(`Failed: ${err.message}`, "failed");
+      showError(err, this.label);
+    }
+  }
+
+  function sleep(ms) {
+    return new Promise((resolve) => setTimeout(resolve, ms));
+  }
+
+  /* Pages use a <form>; this reads its named fields and ignores a second submit while the request is
+   * out. The button is not disabled, so keyboard focus stays where it was. */
+  function onSubmit(form, handler) {
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      if (form.getAttribute("aria-busy") === "true") return;
+      clearError();
+      form.setAttribute("aria-busy", "true");
+      try {
+        await handler(Object.fromEntries(new FormData(form).entries()));
+      } finally {
+        form.setAttribute("aria-busy", "false");
+      }
+    });
+  }
+
+  window.Soul = { ApiError, api, url, user, initUser, showError, clearError, loadSouls, loadPlaces, loadInfo };
+  Object.assign(window.Soul, { JobPanel, onSubmit, sleep });
+})();
