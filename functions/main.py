@@ -5,10 +5,12 @@ from __future__ import annotations
 import threading
 
 import functions_framework
+from cloudevents.http import CloudEvent
 from flask import Flask, Request, Response
 
 from functions.app import create_app
 from functions.context import default
+from functions.dispatch import handle
 
 _lock = threading.Lock()
 _app: Flask | None = None
@@ -28,3 +30,9 @@ def api(request: Request) -> Response:
     app = _flask()
     with app.request_context(request.environ):
         return app.full_dispatch_request()
+
+
+@functions_framework.cloud_event
+def dispatch(event: CloudEvent) -> None:
+    """Pub/Sub → make sure a worker execution runs for the message's lane (raises to be retried)."""
+    handle(event.data, lambda: default().backend.launcher)

@@ -53,8 +53,21 @@ def encode_mp4(frames: Sequence[Image.Image], fps: int) -> bytes:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.mp4"  # the moov atom rewrite of faststart needs a seekable file
         _ffmpeg(
-            [*args, "-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", "veryfast", "-crf", "20",
-             "-movflags", "+faststart", "-y", str(out)],
+            [
+                *args,
+                "-c:v",
+                "libx264",
+                "-pix_fmt",
+                "yuv420p",
+                "-preset",
+                "veryfast",
+                "-crf",
+                "20",
+                "-movflags",
+                "+faststart",
+                "-y",
+                str(out),
+            ],
             raw,
         )
         return out.read_bytes()
@@ -65,7 +78,7 @@ def encode_gif(frames: Sequence[Image.Image], fps: int, max_width: int = 512) ->
     args, raw = _raw_input(_even(frames), fps)
     graph = (
         f"[0:v]scale='min({max_width},iw)':-2:flags=lanczos,split[a][b];"
-        "[a]palettegen=stats_mode=diff[p];[b][p]paletteuse=dither=sierra2_4a:diff_mode=rectangle"
+        "[a]palettegen[p];[b][p]paletteuse=dither=sierra2_4a"
     )
     return _ffmpeg([*args, "-filter_complex", graph, "-loop", "0", "-f", "gif", "pipe:1"], raw)
 

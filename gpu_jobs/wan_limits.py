@@ -15,11 +15,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from shared.records import WAN_SLOTS, WAN_SUBMIT_PERMITS
 from shared.ports import Clock, DocumentStore, Tx
-
-SLOTS = WAN_SLOTS
-PERMITS = WAN_SUBMIT_PERMITS
+from shared.records import WAN_SLOTS, WAN_SUBMIT_PERMITS
 
 
 @dataclass(frozen=True)
@@ -51,14 +48,14 @@ class WanAccountLimits:
         now = self._clock.now()
 
         def claim(tx: Tx) -> str | None:
-            docs = [tx.get(SLOTS, slot_id) for slot_id in self._slot_ids]
+            docs = [tx.get(WAN_SLOTS, slot_id) for slot_id in self._slot_ids]
             mine = [
                 s for s, d in zip(self._slot_ids, docs, strict=True) if task_id and d and d.get("task_id") == task_id
             ]
             free = [s for s, d in zip(self._slot_ids, docs, strict=True) if d is None or d["expires_at"] <= now]
             chosen = (mine + free)[0] if mine or free else None
             if chosen is not None:
-                tx.set(SLOTS, chosen, {"token": token, "task_id": task_id, "expires_at": now + self._ttl})
+                tx.set(WAN_SLOTS, chosen, {"token": token, "task_id": task_id, "expires_at": now + self._ttl})
             return chosen
 
         slot_id = self._store.transaction(claim)
@@ -73,18 +70,18 @@ class WanAccountLimits:
 
     def release(self, slot: Slot) -> None:
         def drop(tx: Tx) -> None:
-            doc = tx.get(SLOTS, slot.slot_id)
+            doc = tx.get(WAN_SLOTS, slot.slot_id)
             if doc is not None and doc.get("token") == slot.token:
-                tx.delete(SLOTS, slot.slot_id)
+                tx.delete(WAN_SLOTS, slot.slot_id)
 
         self._store.transaction(drop)
 
     def _update_if_owner(self, slot: Slot, fields: dict[str, object]) -> None:
         # Only the holder may touch its slot: after expiry another worker may own it.
         def update(tx: Tx) -> None:
-            doc = tx.get(SLOTS, slot.slot_id)
+            doc = tx.get(WAN_SLOTS, slot.slot_id)
             if doc is not None and doc.get("token") == slot.token:
-                tx.update(SLOTS, slot.slot_id, dict(fields))
+                tx.update(WAN_SLOTS, slot.slot_id, dict(fields))
 
         self._store.transaction(update)
 
@@ -93,7 +90,7 @@ class WanAccountLimits:
         now = self._clock.now()
         second = math.floor(now)
         for k in range(self._per_second):
-            if self._store.create(PERMITS, f"{second}-{k}", {"at": now, "expires_at": second + 3600}):
+            if self._store.create(WAN_SUBMIT_PERMITS, f"{second}-{k}", {"at": now, "expires_at": second + 3600}):
                 return True
         return False
 

@@ -27,7 +27,7 @@ from shared import lifecycle
 from shared.bootstrap import Backend
 from shared.domain.jobs import backoff_seconds
 from shared.domain.models import Artifact, Job, JobError, JobMessage, JobStatus, Kind
-from shared.errors import JobCanceled, OutOfMemory, PermanentError, RetryableError, SoulError
+from shared.errors import JobCanceled, PermanentError, RetryableError, SoulError
 from shared.ids import new_id
 from shared.logging import get_logger
 from shared.ports import Delivery, DocumentStore, Tx
@@ -157,21 +157,9 @@ class Worker:
         requests = [GenRequest(spec=c.job.spec, hooks=c.hooks, source=self._source(c.job)) for c in todo]
         with self._lock:
             self.generations += 1
-        try:
-            return generator.generate(requests)
-        except OutOfMemory:
-            if len(requests) == 1:
-                raise PermanentError("out of accelerator memory even at batch size 1", code="out_of_memory") from None
-            log.warning("out of memory; retrying one job at a time", extra={"batch": len(requests)})
-            return [out for r in requests for out in self._single(generator, r)]
-
-    def _single(self, generator: Generator, request: GenRequest) -> list[Output]:
-        with self._lock:
-            self.generations += 1
-        try:
-            return generator.generate([request])
-        except OutOfMemory:
-            raise PermanentError("out of accelerator memory even at batch size 1", code="out_of_memory") from None
+        # Out-of-memory is the generator's to handle (SDXL retries once with the batch split, then fails
+        # the batch permanently with code out_of_memory), since only it knows what a smaller batch is.
+        return generator.generate(requests)
 
     def _source(self, job: Job) -> Image.Image | None:
         if job.kind is not Kind.SVD or not job.spec.source_variant_id:

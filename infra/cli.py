@@ -18,12 +18,26 @@ def _settings(args: argparse.Namespace) -> Settings:
     if getattr(args, "backend", None) == "emulators":
         from infra.emulators import ensure_running
 
-        os.environ.update(ensure_running())
+        os.environ.update(ensure_running().env())
         os.environ["SOUL_BACKEND"] = "gcp"
         get_settings.cache_clear()
     settings = get_settings()
     configure(settings.log_level)
+    if getattr(args, "backend", None) == "emulators":
+        _prepare_emulators(settings)
     return settings
+
+
+def _prepare_emulators(settings: Settings) -> None:
+    """Topics, subscriptions and the bucket on the emulators (idempotent)."""
+    from shared.adapters.gcp_pubsub import ensure_topology
+    from shared.bootstrap import build_backend
+
+    ensure_topology(settings)
+    blobs = build_backend(settings).blobs
+    ensure_bucket = getattr(blobs, "ensure_bucket", None)
+    if ensure_bucket is not None:
+        ensure_bucket()
 
 
 def cmd_dev(args: argparse.Namespace) -> int:

@@ -117,9 +117,3 @@ class RateLimited(RetryableError):
 class Unavailable(RetryableError):
     code = "unavailable"
     http_status = 503
-
-
-class OutOfMemory(RetryableError):
-    """The accelerator ran out of memory; the worker retries once with a smaller batch."""
-
-    code = "out_of_memory"

@@ -19,9 +19,8 @@ from google.cloud import run_v2
 from shared.config import Settings
 from shared.errors import InvalidInput, NotConfigured, Unavailable
 from shared.ports import Clock, DocumentStore
+from shared.records import DISPATCH, DISPATCH_STATS
 
-DISPATCH = "dispatch"
-DISPATCH_STATS = "dispatch_stats"
 _TRANSIENT = (gexc.ServiceUnavailable, gexc.InternalServerError, gexc.TooManyRequests, gexc.DeadlineExceeded)
 _MISCONFIGURED = (gexc.NotFound, gexc.PermissionDenied, gexc.Unauthenticated, gexc.InvalidArgument)
 

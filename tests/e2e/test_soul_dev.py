@@ -55,10 +55,22 @@ def test_soul_dev_end_to_end(soul_dev: SoulDev) -> None:
 
 
 def _worker(data_dir: Path, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "SOUL_DATA_DIR": str(data_dir), "SOUL_PREVIEW_STEP_SECONDS": "0.2",
-           "SOUL_LEASE_SECONDS": "6", "SOUL_ACK_DEADLINE_SECONDS": "10", "LOG_LEVEL": "INFO"}
-    return subprocess.Popen([sys.executable, "-m", "infra.cli", "worker", "--lanes", "image"], cwd=ROOT, env=env,
-                            stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+    env = {
+        **os.environ,
+        "SOUL_DATA_DIR": str(data_dir),
+        "SOUL_PREVIEW_STEP_SECONDS": "0.2",
+        "SOUL_LEASE_SECONDS": "6",
+        "SOUL_ACK_DEADLINE_SECONDS": "10",
+        "LOG_LEVEL": "INFO",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "infra.cli", "worker", "--lanes", "image"],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def test_sigkill_mid_job_finishes_once(tmp_path: Path) -> None:

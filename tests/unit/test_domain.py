@@ -15,8 +15,19 @@ pytestmark = pytest.mark.unit
 
 def job(status: JobStatus = JobStatus.QUEUED, **kw: object) -> Job:
     spec = GenerationSpec(kind=Kind.IMAGE, soul_id="nova", prompt="p", seed=1)
-    return Job(job_id="j", kind=Kind.IMAGE, lane="image", pk="pk", spec=spec, variant_id="v", owner="u",
-               status=status, created_at=0, updated_at=0, **kw)  # type: ignore[arg-type]
+    return Job(
+        job_id="j",
+        kind=Kind.IMAGE,
+        lane="image",
+        pk="pk",
+        spec=spec,
+        variant_id="v",
+        owner="u",
+        status=status,
+        created_at=0,
+        updated_at=0,
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def test_status_only_moves_forward() -> None:
@@ -39,8 +50,17 @@ def test_claimable_when_queued_or_lease_expired() -> None:
 
 
 def variant(vid: str, created: float, status: str = "ready") -> Variant:
-    return Variant(variant_id=vid, pk="pk", kind=Kind.IMAGE, soul_id="nova", seed=1, status=status,
-                   generator="preview", job_id="j", created_at=created)
+    return Variant(
+        variant_id=vid,
+        pk="pk",
+        kind=Kind.IMAGE,
+        soul_id="nova",
+        seed=1,
+        status=status,
+        generator="preview",
+        job_id="j",
+        created_at=created,
+    )
 
 
 def test_pick_unseen_oldest_first_never_seen() -> None:
