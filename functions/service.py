@@ -190,7 +190,7 @@ class GenerationService:
         message = JobMessage(job_id=job.job_id, lane=job.lane)
         self.backend.queue.publish(job.lane, message.model_dump_json().encode())
         lifecycle.mark_published(self.backend.store, job.job_id)
-        self.backend.launcher.launch(job.lane)
+        # Starting a worker is the dispatcher's job (Pub/Sub → CloudEvent function), not the request's.
         log.info("job queued", extra={"job_id": job.job_id, "pk": job.pk, "lane": job.lane})
 
     # -- reads ----------------------------------------------------------------------------------
