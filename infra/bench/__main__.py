@@ -1,0 +1,20 @@
+"""`python -m infra.bench requests|trace [options]`."""
+
+from __future__ import annotations
+
+import sys
+
+from infra.bench import requests, trace
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    commands = {"requests": requests.main, "trace": trace.main}
+    if not args or args[0] not in commands:
+        print("usage: python -m infra.bench requests|trace [--help]", file=sys.stderr)
+        return 2
+    return commands[args[0]](args[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
