@@ -37,7 +37,7 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
 
 
 def json_response(status: int, model: BaseModel) -> Response:
-    return Response(model.model_dump_json(), status=status, mimetype="application/json")
+    return Response(redact(model.model_dump_json()), status=status, mimetype="application/json")
 
 
 def _validation_message(exc: ValidationError) -> str:

@@ -7,6 +7,8 @@ codes; the middle of the code raises, and never catches `Exception` wholesale.
 
 from __future__ import annotations
 
+from shared.logging import redact
+
 
 class SoulError(Exception):
     """Base of every error Soul raises on purpose."""
@@ -16,6 +18,7 @@ class SoulError(Exception):
     retryable = False
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
+        message = redact(message)  # provider messages can echo a key back: scrub registered secrets here
         super().__init__(message)
         self.message = message
         if code is not None:
