@@ -38,15 +38,15 @@ class GenerationService:
 
     # -- requests -------------------------------------------------------------------------------
     def image(self, user_id: str, soul_id: str, cue: str) -> Outcome:
-        style = self.records.style(soul_id)
+        style = self.records.cached_style(soul_id)
         return self._request(user_id, style, Kind.IMAGE, cue, self._image_params(style))
 
     def wan(self, user_id: str, soul_id: str, cue: str) -> Outcome:
-        style = self.records.style(soul_id)
+        style = self.records.cached_style(soul_id)
         return self._request(user_id, style, Kind.WAN, cue, self._wan_params())
 
     def selfie(self, user_id: str, soul_id: str, city_key: str, mood: str, *, video: bool) -> Outcome:
-        style = self.records.style(soul_id)
+        style = self.records.cached_style(soul_id)
         city = self.records.city(city_key)
         history_id = f"{user_id}:{soul_id}:{city_key}"
         history = self.backend.store.get(PLACES, history_id) or {}

@@ -43,7 +43,9 @@ class StyleService:
             tx.set(STYLES, soul_id, new.doc())
             return new
 
-        return self.backend.store.transaction(run)
+        style = self.backend.store.transaction(run)
+        self.records.forget_style(soul_id)
+        return style
 
     def get(self, soul_id: str) -> StyleProfile:
         return self.records.style(soul_id)
@@ -54,8 +56,11 @@ class StyleService:
     def delete(self, soul_id: str) -> str:
         """'archived' when variants exist (they stay readable), else 'deleted'."""
         self.records.style(soul_id)
-        if self.backend.store.count(VARIANTS, [("soul_id", "==", soul_id)]) > 0:
-            self.backend.store.update(STYLES, soul_id, {"archived": True, "updated_at": self.backend.clock.now()})
-            return "archived"
-        self.backend.store.delete(STYLES, soul_id)
-        return "deleted"
+        try:
+            if self.backend.store.count(VARIANTS, [("soul_id", "==", soul_id)]) > 0:
+                self.backend.store.update(STYLES, soul_id, {"archived": True, "updated_at": self.backend.clock.now()})
+                return "archived"
+            self.backend.store.delete(STYLES, soul_id)
+            return "deleted"
+        finally:
+            self.records.forget_style(soul_id)

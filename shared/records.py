@@ -5,6 +5,10 @@ Collection names live here and nowhere else; the Terraform consistency test read
 
 from __future__ import annotations
 
+import threading
+import time
+import weakref
+
 from shared.domain.models import City, Job, JobStatus, SeenMarks, StyleProfile, Variant
 from shared.errors import NotFound
 from shared.ports import DocumentStore, Filter
@@ -44,6 +48,16 @@ COLLECTIONS = (
 )
 
 
+# Style profiles read on every request, cached per process and per store for a few seconds: a write
+# through StyleService forgets the entry at once; another process sees it within STYLE_TTL_SECONDS
+# (the style version is in the prompt key, so a stale read only serves what was current seconds ago).
+STYLE_TTL_SECONDS = 5.0
+_style_cache: weakref.WeakKeyDictionary[DocumentStore, dict[str, tuple[float, StyleProfile]]] = (
+    weakref.WeakKeyDictionary()
+)
+_style_lock = threading.Lock()
+
+
 def seen_collection(user_id: str) -> str:
     return f"{USERS}/{user_id}/seen"
 
@@ -58,6 +72,22 @@ class Records:
         if style is None or (style.archived and not include_archived):
             raise NotFound(f"unknown soul '{soul_id}'; GET /style lists the souls")
         return style
+
+    def cached_style(self, soul_id: str) -> StyleProfile:
+        """`style(soul_id)` through the per-process TTL cache (the request path's one read it can skip)."""
+        now = time.monotonic()
+        with _style_lock:
+            hit = _style_cache.get(self.store, {}).get(soul_id)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        style = self.style(soul_id)
+        with _style_lock:
+            _style_cache.setdefault(self.store, {})[soul_id] = (now + STYLE_TTL_SECONDS, style)
+        return style
+
+    def forget_style(self, soul_id: str) -> None:
+        with _style_lock:
+            _style_cache.get(self.store, {}).pop(soul_id, None)
 
     def styles(self) -> list[StyleProfile]:
         docs = self.store.query(STYLES, [("archived", "==", False)])
