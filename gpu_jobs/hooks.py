@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gpu_jobs import failpoints
 from shared import lifecycle
 from shared.domain.models import Job
 from shared.ports import Clock, DocumentStore
@@ -28,6 +29,8 @@ class StoreHooks:
 
     def progress(self, step: int, total: int) -> None:
         self.steps_seen += 1
+        if total > 1 and step == total // 2:
+            failpoints.hit("mid_generation")
         now = self._clock.now()
         if step < total and now - self._last_write < PROGRESS_INTERVAL:
             return

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from PIL import Image
 from pydantic import ValidationError
 
-from gpu_jobs import artifacts
+from gpu_jobs import artifacts, failpoints
 from gpu_jobs.generators.base import Generator, GenRequest, Output
 from gpu_jobs.hooks import StoreHooks
 from gpu_jobs.media import decode_png
@@ -100,6 +100,7 @@ class Worker:
             lease_seconds=self.settings.soul_lease_seconds,
         )
         if job is not None:
+            failpoints.hit("after_claim")
             queue.extend(lane, delivery.ack_id, self.settings.soul_lease_seconds)
             return Claimed(job, delivery, StoreHooks(self.backend.store, job, clock))
         current = self.backend.store.get("jobs", message.job_id)
@@ -117,6 +118,7 @@ class Worker:
         beat.start()
         try:
             self._generate_and_store(group)
+            failpoints.hit("after_record")
             for item in group:
                 self.backend.queue.ack(lane, [item.delivery.ack_id])
         except SoulError as exc:
@@ -151,6 +153,7 @@ class Worker:
                 continue
             encoded = artifacts.encode(item.job, output)
             uploaded = artifacts.upload(self.backend.blobs, item.job, encoded)
+            failpoints.hit("after_upload")
             self._complete(item, uploaded, output.generator or generator.name)
 
     def _run_generator(self, generator: Generator, todo: list[Claimed]) -> list[Output]:

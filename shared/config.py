@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     soul_batch_size: int = Field(default=4, ge=1, le=16)
     soul_worker_idle_exit_seconds: float = Field(default=0.0, ge=0)
     soul_preview_step_seconds: float = Field(default=0.0, ge=0, le=10)
+    soul_failpoints: str = ""  # recovery tests only: gpu_jobs/failpoints.py
     force_cpu: bool = False
     device_memory_fraction: float = Field(default=0.8, gt=0, le=1)
 
