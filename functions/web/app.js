@@ -125,7 +125,7 @@
       if (frames) body.num_frames = frames;
       videoJob.start(() => S.api("POST", "/video/generate", { body }));
     });
-    $("frames").addEventListener("change", estimate);
+    $("frames").addEventListener("input", estimate);
     $("seen-refresh").addEventListener("click", loadSeen);
     document.addEventListener("soul:user", loadSeen);
     loadSeen();

@@ -1,0 +1,157 @@
+"""The image page in real Chromium against `soul dev`: generate with live progress, Transform to GIF,
+cancel (running and queued), and API errors rendered in words."""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+from playwright.sync_api import Page, expect
+
+from tests.conftest import SoulDev
+
+pytestmark = pytest.mark.browser
+
+# Ember's style has 30 steps; read text and bar at one instant so the check cannot race the job.
+MIDWAY_BAR = """() => {
+  const bar = document.querySelector('#image-job progress');
+  const text = document.querySelector('#image-job [data-status]').textContent;
+  const midway = !bar.hidden && bar.max === 30 && bar.value > 0 && bar.value < 30;
+  return midway && text.startsWith(`Running: step ${bar.value}/30 `);
+}"""
+
+
+def media_loaded(page: Page, selector: str) -> bool:
+    """The element's bytes were fetched and decoded (an <img> with pixels, a <video> with frames)."""
+    return bool(
+        page.eval_on_selector(
+            selector,
+            "el => el.tagName === 'VIDEO' ? el.readyState >= 1 && el.videoWidth > 0 && el.duration > 0"
+            " : el.complete && el.naturalWidth > 0",
+        )
+    )
+
+
+def wait_status(task_url: str, until: set[str], timeout: float = 20.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = str(httpx.get(task_url, timeout=5).json()["status"])
+        if status in until:
+            return status
+        time.sleep(0.05)
+    raise TimeoutError(f"{task_url} never reached {until}")
+
+
+def generate(page: Page, soul: str, cue: str) -> None:
+    page.goto("/")
+    page.get_by_label("Soul", exact=True).first.select_option(soul)
+    page.get_by_label("Cue").fill(cue)
+    page.get_by_role("button", name="Generate").click()
+
+
+def test_generate_shows_progress_then_image_then_gif(
+    page: Page, web: SoulDev, user_id: str, screenshot: Callable[[Page, str], Path]
+) -> None:
+    generate(page, "ember", "penguin on an iceberg")
+    status = page.locator("#image-job [data-status]")
+    # The job's real step i/N, seen while it runs: text and bar agree on one step strictly inside (0, 30).
+    page.wait_for_function(MIDWAY_BAR)
+    screenshot(page, "running")
+
+    figure = page.locator("#image-figure")
+    expect(figure).to_be_visible()
+    expect(status).to_have_text("Done: step 30/30.")
+    expect(page.locator("#image-caption")).to_contain_text("penguin on an iceberg")
+    expect(page.locator("#image-caption")).to_contain_text("preview generator")
+    page.wait_for_function("() => document.querySelector('#result-image').naturalWidth > 0")
+    variant = figure.get_attribute("data-variant")
+    assert variant
+    # The history now lists what this user was shown.
+    expect(page.locator(f"#seen-list code[title='{variant}']")).to_be_visible()
+
+    page.get_by_label("Frames").fill("8")
+    expect(page.locator("#gif-estimate")).to_contain_text("8 frames")
+    page.get_by_role("button", name="Transform to GIF").click()
+    video_status = page.locator("#video-job [data-status]")
+    expect(page.locator("#video-out")).to_be_visible()
+    expect(video_status).to_have_text(re.compile(r"^Done: step (\d+)/\1\.$"))
+    page.wait_for_function("() => document.querySelector('#result-video').readyState >= 1")
+    page.wait_for_function("() => document.querySelector('#result-gif').naturalWidth > 0")
+    assert media_loaded(page, "#result-video")  # H.264 MP4 decoded by Chromium
+    assert media_loaded(page, "#result-gif")
+    screenshot(page, "gif")
+
+    # End state on the server: the SVD task succeeded with both files, made from this image.
+    video_variant = page.locator("#video-out").get_attribute("data-variant")
+    seen = httpx.get(f"{web.url}/image/user/{user_id}/seen", timeout=5).json()["variant_ids"]
+    assert {variant, video_variant} <= set(seen)
+    gif = httpx.get(f"{web.url}{page.locator('#result-gif').get_attribute('src')}", timeout=5)
+    assert gif.status_code == 200 and gif.content[:6] == b"GIF89a"
+    assert Image.open(io.BytesIO(gif.content)).n_frames == 8  # the Frames field reached the worker
+
+
+def test_cancel_a_running_job(page: Page, web: SoulDev, user_id: str, screenshot: Callable[[Page, str], Path]) -> None:
+    generate(page, "ember", "owl reading a map")
+    status = page.locator("#image-job [data-status]")
+    expect(status).to_have_text(re.compile(r"Running: step \d+/30"))
+    page.get_by_role("button", name="Cancel").click()
+    expect(status).to_have_text("Canceled.")
+    expect(page.get_by_role("button", name="Cancel")).to_be_hidden()
+    expect(page.locator("#image-figure")).to_be_hidden()
+    screenshot(page, "canceled")
+    task_id = page.locator("#image-job").get_attribute("data-task")
+    task = httpx.get(f"{web.url}/tasks/{task_id}", params={"user_id": user_id}, timeout=5).json()
+    assert task["status"] == "canceled"
+    assert task["progress"]["step"] < 30
+
+
+def test_cancel_a_queued_job(page: Page, web: SoulDev, user_id: str) -> None:
+    page.goto("/")
+    expect(page.locator("#soul option")).not_to_have_count(0)
+    # One image worker: another user's two jobs hold it (one running, one waiting), so ours queues.
+    blockers = [
+        httpx.get(f"{web.url}/image", params={"soul_id": "kai", "cue": f"blocker {i}", "user_id": "other"}, timeout=5)
+        for i in (1, 2)
+    ]
+    assert [b.status_code for b in blockers] == [202, 202]
+    tasks = [f"{web.url}/tasks/{b.json()['task_id']}" for b in blockers]
+    wait_status(tasks[0], {"running"})
+    page.get_by_label("Cue").fill("fox in the snow")
+    page.get_by_role("button", name="Generate").click()
+    status = page.locator("#image-job [data-status]")
+    expect(status).to_have_text(re.compile("^Queued"))
+    page.get_by_role("button", name="Cancel").click()
+    expect(status).to_have_text("Canceled.")
+    task_id = page.locator("#image-job").get_attribute("data-task")
+    task = httpx.get(f"{web.url}/tasks/{task_id}", params={"user_id": user_id}, timeout=5).json()
+    assert (task["status"], task["attempts"]) == ("canceled", 0)  # never claimed: no generator work
+    # The other user's jobs were not touched (and the worker is free again for the next test).
+    assert [wait_status(t, {"succeeded", "failed", "canceled"}) for t in tasks] == ["succeeded", "succeeded"]
+
+
+def test_api_errors_are_rendered_in_words(page: Page, screenshot: Callable[[Page, str], Path]) -> None:
+    page.goto("/")
+    alert = page.get_by_role("alert")
+    # A cue of blanks passes the browser's `required` check; the API rejects it (422).
+    page.get_by_label("Cue").fill("   ")
+    page.get_by_role("button", name="Generate").click()
+    expect(alert).to_contain_text("cue: String should have at least 1 character")
+    expect(alert).to_contain_text("(invalid_input)")
+    expect(page.locator("#image-job [data-status]")).to_contain_text("Failed")
+
+    # A city the server does not know (a stale place list): 404 with the API's own explanation.
+    expect(page.locator("#city option")).not_to_have_count(0)
+    page.eval_on_selector("#city", "s => s.add(new Option('Atlantis', 'atlantis'))")
+    page.get_by_label("City").select_option("atlantis")
+    page.get_by_role("button", name="Take selfie").click()
+    expect(alert).to_contain_text("unknown city 'atlantis'")
+    expect(alert).to_contain_text("(not_found)")
+    screenshot(page, "error")
+    page.get_by_role("button", name="Dismiss").click()
+    expect(page.locator("#alerts .alert")).to_have_count(0)
