@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gpu_jobs.generators.base import Generator, GenRequest, Output
 from gpu_jobs.generators.preview import PreviewGenerator
@@ -16,6 +16,9 @@ from shared.config import Settings
 from shared.domain.models import Kind
 from shared.errors import NotConfigured
 from shared.ports import DocumentStore
+
+if TYPE_CHECKING:
+    from gpu_jobs.torch_runtime import SpeedOptions
 
 
 class WanNotConfigured:
@@ -71,6 +74,8 @@ class Generators:
             config_dir=s.sdxl_config_dir,
             force_cpu=s.force_cpu,
             memory_fraction=s.device_memory_fraction,
+            speed=self._speed(),
+            warmup_shapes=[(s.soul_batch_size, s.sdxl_width, s.sdxl_height)] if s.soul_warmup else [],
         )
 
     def _svd(self) -> Generator:
@@ -86,7 +91,23 @@ class Generators:
             decode_chunk_size=s.svd_decode_chunk_size,
             force_cpu=s.force_cpu,
             memory_fraction=s.device_memory_fraction,
+            speed=self._speed(),
+            warmup_shapes=[(s.svd_image_width, s.svd_image_height)] if s.soul_warmup else [],
         )
+
+    def _speed(self) -> SpeedOptions:
+        from gpu_jobs import torch_runtime
+
+        s = self.settings
+        return torch_runtime.SpeedOptions(
+            compile=s.soul_torch_compile, compile_cache_dir=s.soul_compile_cache_dir, cfg_cutoff=s.soul_cfg_cutoff
+        )
+
+    def warm(self, lanes: list[str]) -> None:
+        """Load (and compile) every generator these lanes use, before the first job arrives."""
+        kinds = {"image": Kind.IMAGE, "video": Kind.SVD, "wan": Kind.WAN}
+        for lane in lanes:
+            self.for_kind(kinds[lane])
 
     def _wan(self) -> Generator:
         from gpu_jobs.generators.wan import WanGenerator

@@ -60,12 +60,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
     settings = _settings(args)
     backend = build_backend(settings)
     seed.load(backend)
-    worker = Worker(backend, Generators(settings, backend.store).for_kind)
     lanes = [lane.strip() for lane in args.lanes.split(",") if lane.strip()]
     unknown = set(lanes) - set(LANES)
     if unknown:
         print(f"unknown lanes: {', '.join(sorted(unknown))}; choose from {', '.join(LANES)}", file=sys.stderr)
         return 2
+    generators = Generators(settings, backend.store)
+    generators.warm(lanes)  # load weights and compile now, not on the first user's request
+    worker = Worker(backend, generators.for_kind)
     worker.run(lanes, threading.Event(), exit_when_idle=args.exit_when_idle)
     return 0
 

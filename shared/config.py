@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     soul_worker_idle_exit_seconds: float = Field(default=0.0, ge=0)
     soul_preview_step_seconds: float = Field(default=0.0, ge=0, le=10)
     soul_failpoints: str = ""  # recovery tests only: gpu_jobs/failpoints.py
+    # GPU speed (issue 4): torch.compile is warmed at worker start, never on a user request.
+    soul_torch_compile: bool = False
+    soul_compile_cache_dir: Path | None = None
+    soul_cfg_cutoff: float = Field(default=1.0, gt=0, le=1)
+    soul_warmup: bool = True
     force_cpu: bool = False
     device_memory_fraction: float = Field(default=0.8, gt=0, le=1)
 

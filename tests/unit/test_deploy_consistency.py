@@ -69,6 +69,7 @@ NOT_SET_IN_CLOUD: dict[str, str] = {
     "soul_public_base_url": "the api's own URL is known only after it is created; empty = derive it from the request",
     "soul_signer_email": "set for the api only; the workers never sign URLs",
     "soul_failpoints": "crash injection for the recovery tests only; must stay empty in the cloud",
+    "soul_compile_cache_dir": "optional inductor cache path; unset compiles from scratch at worker start",
 }
 STORE_METHODS = {"get", "get_many", "query", "count", "create", "set", "update", "delete", "increment"}
 CODE_DIRS = ("shared", "functions", "gpu_jobs")
