@@ -115,6 +115,7 @@
         S.api("POST", "/image/selfie", {
           body: { soul_id: f.soul_id, city_key: f.city_key, mood: f.mood, user_id: S.user() },
         }),
+        "Selfie",
       ),
     );
     $("to-gif").addEventListener("click", () => {

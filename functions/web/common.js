@@ -1,5 +1,5 @@
-/* Soul web pages: what both pages share — the API client, the dev-mode user id, the alert region,
- * the soul / city pickers, and the job panel that follows a task (queued → running step i/N → result).
+/* Soul web pages: what every page shares — the API client, the dev-mode user id, the alert region,
+ * the soul / city pickers and the generator info. (job.js follows a task; status.js is the status view.)
  * Plain browser JavaScript, no build step, no external URL. Exposed as `window.Soul`. */
 "use strict";
 
@@ -7,7 +7,6 @@
   const USER_KEY = "soul.user_id";
   const DEFAULT_USER = "web-user";
   const USER_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.@:-]*$/;
-  const POLL_MS = 300;
   // Deployed as static files, the pages can point at the API elsewhere: <meta name="soul-api" content="https://…">.
   const meta = document.querySelector('meta[name="soul-api"]');
   const BASE = ((meta && meta.content) || "").replace(/\/$/, "");
@@ -170,139 +169,6 @@
     }
   }
 
-  function describeStatus(task) {
-    const { step, total } = task.progress;
-    switch (task.status) {
-      case "queued":
-        return "Queued: waiting for a worker…";
-      case "running":
-        if (task.cancel_requested) return `Canceling… (stopped at step ${step}/${total})`;
-        return total ? `Running: step ${step}/${total} (${Math.round((100 * step) / total)}%)` : "Running…";
-      case "succeeded":
-        return total ? `Done: step ${total}/${total}.` : "Done.";
-      case "failed":
-        return `Failed: ${task.error ? task.error.message : "no reason given"}`;
-      case "canceled":
-        return "Canceled.";
-      default:
-        return task.status;
-    }
-  }
-
-  /* One task at a time per panel. `root` holds [data-status], [data-progress] and [data-cancel].
-   * `onResult(variant, info)` receives the ready variant (cache hit or finished task). */
-  class JobPanel {
-    constructor(root, label, onResult) {
-      this.root = root;
-      this.label = label;
-      this.onResult = onResult;
-      this.statusEl = root.querySelector("[data-status]");
-      this.bar = root.querySelector("[data-progress]");
-      this.cancelButton = root.querySelector("[data-cancel]");
-      this.run = 0;
-      this.taskId = null;
-      this.cancelButton.addEventListener("click", () => this.cancel());
-    }
-
-    say(text, state) {
-      this.statusEl.textContent = text;
-      this.root.dataset.state = state;
-    }
-
-    progress(step, total) {
-      this.bar.hidden = false;
-      if (total) {
-        this.bar.max = total;
-        this.bar.value = step;
-        this.bar.setAttribute("aria-valuetext", `step ${step} of ${total}`);
-      } else {
-        this.bar.removeAttribute("value"); // indeterminate while queued
-        this.bar.setAttribute("aria-valuetext", "waiting");
-      }
-    }
-
-    async start(request) {
-      const run = ++this.run;
-      this.taskId = null;
-      this.cancelButton.hidden = true;
-      this.bar.hidden = true;
-      this.say("Sending the request…", "sending");
-      let answer;
-      try {
-        answer = await request();
-      } catch (err) {
-        if (run === this.run) this.fail(err);
-        return;
-      }
-      if (run !== this.run) return;
-      const { status, data } = answer;
-      if (status === 200 && data.variant) {
-        this.say(data.cache_hit ? "Ready: served from the cache (a variant you had not seen)." : "Ready.", "succeeded");
-        this.onResult(data.variant, { cacheHit: data.cache_hit });
-        return;
-      }
-      this.taskId = data.task_id;
-      this.root.dataset.task = data.task_id;
-      this.cancelButton.hidden = false;
-      this.cancelButton.disabled = false;
-      this.poll(run, data.task_id); // not awaited: the form is free again once the task exists
-    }
-
-    async poll(run, taskId) {
-      let misses = 0;
-      while (run === this.run) {
-        let task;
-        try {
-          task = (await api("GET", `/tasks/${taskId}`, { query: { user_id: user() } })).data;
-          misses = 0;
-        } catch (err) {
-          if (run !== this.run) return;
-          if (++misses < 3 && err.code === "network") {
-            await sleep(POLL_MS * 3);
-            continue;
-          }
-          this.fail(err);
-          return;
-        }
-        if (run !== this.run) return;
-        const terminal = ["succeeded", "failed", "canceled"].includes(task.status);
-        const queued = task.status === "queued";
-        this.progress(queued ? 0 : task.progress.step, queued ? 0 : task.progress.total);
-        this.say(describeStatus(task), task.status);
-        if (terminal) {
-          this.cancelButton.hidden = true;
-          this.bar.hidden = !task.progress.total; // no steps were ever reported (e.g. failed before starting)
-          if (task.status === "succeeded") this.onResult(task.result, { cacheHit: false });
-          if (task.status === "failed") {
-            const error = task.error || { code: "failed", message: "the task failed" };
-            showError(new ApiError(200, error.code, error.message), `${this.label} failed`);
-          }
-          return;
-        }
-        await sleep(POLL_MS);
-      }
-    }
-
-    async cancel() {
-      if (!this.taskId) return;
-      this.cancelButton.disabled = true;
-      try {
-        await api("DELETE", `/tasks/${this.taskId}`, { query: { user_id: user() } });
-        this.say("Cancel requested…", "canceling");
-      } catch (err) {
-        showError(err, `Canceling the ${this.label.toLowerCase()}`);
-        this.cancelButton.disabled = false;
-      }
-    }
-
-    fail(err) {
-      this.cancelButton.hidden = true;
-      this.bar.hidden = true;
-      this.say(`Failed: ${err.message}`, "failed");
-      showError(err, this.label);
-    }
-  }
-
   function sleep(ms) {
     return new Promise((resolve) => setTimeout(resolve, ms));
   }
@@ -324,5 +190,5 @@
   }
 
   window.Soul = { ApiError, api, url, user, initUser, showError, clearError, loadSouls, loadPlaces, loadInfo };
-  Object.assign(window.Soul, { JobPanel, onSubmit, sleep });
+  Object.assign(window.Soul, { onSubmit, sleep });
 })();

@@ -52,6 +52,7 @@
         S.api("POST", "/wan-video/selfie", {
           body: { soul_id: f.soul_id, city_key: f.city_key, mood: f.mood, user_id: S.user() },
         }),
+        "Selfie video",
       ),
     );
   }

@@ -105,7 +105,8 @@ def screenshot(request: pytest.FixtureRequest) -> Callable[[Page, str], Path]:
     SHOTS.mkdir(parents=True, exist_ok=True)
 
     def save(page: Page, name: str) -> Path:
-        path = SHOTS / f"{request.node.name}-{name}.png"
+        stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{request.node.name}-{name}")
+        path = SHOTS / f"{stem}.png"
         page.screenshot(path=str(path), full_page=True)
         return path
 

@@ -69,7 +69,7 @@ def test_keyboard_only_generate(page: Page, screenshot: Callable[[Page, str], Pa
     screenshot(page, "done")
 
 
-@pytest.mark.parametrize("path", ["/", "/wan-video", "/status"])
+@pytest.mark.parametrize("path", ["/", "/wan-video", "/status"], ids=["images", "video", "status"])
 def test_pages_fit_a_phone(
     path: str, page_factory: Callable[..., Page], screenshot: Callable[[Page, str], Path]
 ) -> None:

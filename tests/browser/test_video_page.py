@@ -43,6 +43,7 @@ def test_wan_selfie_video_reaches_the_api(page: Page, web: SoulDev, user_id: str
     expect(page.locator("#wan-city-hint")).to_contain_text("Eiffel")
     page.get_by_label("Mood").fill("excited")
     page.get_by_role("button", name="Make selfie video").click()
+    expect(page.get_by_role("alert")).to_contain_text("Selfie video failed: Wan text-to-video is not configured")
     expect(page.get_by_role("alert")).to_contain_text("(not_configured)")
     task_id = page.locator("#wan-job").get_attribute("data-task")
     task = httpx.get(f"{web.url}/tasks/{task_id}", params={"user_id": user_id}, timeout=5).json()
