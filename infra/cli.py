@@ -94,6 +94,16 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return run(_settings(args), args)
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    if args.what == "requests":
+        from infra.bench.requests import main as bench_requests
+
+        return bench_requests(args.rest)
+    from infra.bench.trace import main as bench_trace
+
+    return bench_trace(args.rest)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="soul", description="Soul: character images and videos")
     sub = p.add_subparsers(dest="command", required=True)
@@ -122,6 +132,10 @@ def parser() -> argparse.ArgumentParser:
     rec.add_argument("--grace", type=float, default=30.0)
     rec.add_argument("--backend", choices=["local", "emulators"], default="local")
     rec.set_defaults(fn=cmd_reconcile)
+    bench = sub.add_parser("bench", help="request-path benchmark or the cache trace simulation")
+    bench.add_argument("what", choices=["requests", "trace"])
+    bench.add_argument("rest", nargs=argparse.REMAINDER, help="options for the benchmark (see --help of each)")
+    bench.set_defaults(fn=cmd_bench)
     return p
 
 
