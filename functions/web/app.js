@@ -27,6 +27,14 @@
     loadSeen();
   }
 
+  function clearResult() {
+    current = null;
+    $("image-figure").hidden = true;
+    $("video-out").hidden = true;
+    $("to-gif").disabled = true;
+    $("gif-estimate").textContent = "Generate an image first.";
+  }
+
   function showVideo(variant) {
     const out = $("video-out");
     const video = $("result-video");
@@ -107,17 +115,22 @@
     const imageJob = new S.JobPanel($("image-job"), "Image", showImage);
     const videoJob = new S.JobPanel($("video-job"), "GIF", showVideo);
 
-    S.onSubmit($("image-form"), (f) =>
-      imageJob.start(() => S.api("GET", "/image", { query: { soul_id: f.soul_id, cue: f.cue, user_id: S.user() } })),
-    );
-    S.onSubmit($("selfie-form"), (f) =>
-      imageJob.start(() =>
-        S.api("POST", "/image/selfie", {
-          body: { soul_id: f.soul_id, city_key: f.city_key, mood: f.mood, user_id: S.user() },
-        }),
-        "Selfie",
-      ),
-    );
+    // A new image request: the old image and its GIF leave the screen, so a failure cannot sit above
+    // them (a GIF still being made lands in the history).
+    const fresh = () => {
+      clearResult();
+      videoJob.reset("");
+    };
+    S.onSubmit($("image-form"), (f) => {
+      fresh();
+      const query = { soul_id: f.soul_id, cue: f.cue, user_id: S.user() };
+      return imageJob.start(() => S.api("GET", "/image", { query }));
+    });
+    S.onSubmit($("selfie-form"), (f) => {
+      fresh();
+      const body = { soul_id: f.soul_id, city_key: f.city_key, mood: f.mood, user_id: S.user() };
+      return imageJob.start(() => S.api("POST", "/image/selfie", { body }), "Selfie");
+    });
     $("to-gif").addEventListener("click", () => {
       if (!current) return;
       S.clearError();

@@ -104,7 +104,8 @@
       const value = input.value.trim();
       if (!USER_PATTERN.test(value)) {
         input.setAttribute("aria-invalid", "true");
-        showError(new ApiError(0, "invalid_input", "User id: letters, digits and _ . @ : - only."), "User id");
+        const rule = "letters, digits and _ . @ : - only, starting with a letter or digit.";
+        showError(new ApiError(0, "invalid_input", rule), "User id");
         return;
       }
       input.removeAttribute("aria-invalid");

@@ -43,7 +43,8 @@
     }
 
     say(text, state) {
-      this.statusEl.textContent = text;
+      // Only on change: re-setting the same words would make screen readers announce them again.
+      if (this.statusEl.textContent !== text) this.statusEl.textContent = text;
       this.root.dataset.state = state;
     }
 
@@ -59,10 +60,20 @@
       }
     }
 
+    /* Stop following the current task (it goes on on the server) and show `text`. */
+    reset(text) {
+      this.run++;
+      this.taskId = null;
+      this.cancelButton.hidden = true;
+      this.bar.hidden = true;
+      this.say(text, "idle");
+    }
+
     /* `label` names this task in messages ("Selfie failed: …"); the panel's own label by default. */
     async start(request, label) {
       const run = ++this.run;
       this.current = label || this.label;
+      this.owner = user(); // the task is this user's, even if the field changes while it runs
       this.taskId = null;
       this.cancelButton.hidden = true;
       this.bar.hidden = true;
@@ -93,7 +104,7 @@
       while (run === this.run) {
         let task;
         try {
-          task = (await api("GET", `/tasks/${taskId}`, { query: { user_id: user() } })).data;
+          task = (await api("GET", `/tasks/${taskId}`, { query: { user_id: this.owner } })).data;
           misses = 0;
         } catch (err) {
           if (run !== this.run) return;
@@ -127,7 +138,7 @@
       if (!this.taskId) return;
       this.cancelButton.disabled = true;
       try {
-        await api("DELETE", `/tasks/${this.taskId}`, { query: { user_id: user() } });
+        await api("DELETE", `/tasks/${this.taskId}`, { query: { user_id: this.owner } });
         this.say("Cancel requested…", "canceling");
       } catch (err) {
         showError(err, `Canceling the ${this.current.toLowerCase()}`);

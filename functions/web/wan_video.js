@@ -44,17 +44,16 @@
     S.loadPlaces([$("wan-city")]);
     const job = new S.JobPanel($("wan-job"), "Video", showVideo);
 
-    S.onSubmit($("wan-form"), (f) =>
-      job.start(() => S.api("GET", "/wan-video/", { query: { soul_id: f.soul_id, cue: f.cue, user_id: S.user() } })),
-    );
-    S.onSubmit($("wan-selfie-form"), (f) =>
-      job.start(() =>
-        S.api("POST", "/wan-video/selfie", {
-          body: { soul_id: f.soul_id, city_key: f.city_key, mood: f.mood, user_id: S.user() },
-        }),
-        "Selfie video",
-      ),
-    );
+    S.onSubmit($("wan-form"), (f) => {
+      $("wan-out").hidden = true;
+      const query = { soul_id: f.soul_id, cue: f.cue, user_id: S.user() };
+      return job.start(() => S.api("GET", "/wan-video/", { query }));
+    });
+    S.onSubmit($("wan-selfie-form"), (f) => {
+      $("wan-out").hidden = true;
+      const body = { soul_id: f.soul_id, city_key: f.city_key, mood: f.mood, user_id: S.user() };
+      return job.start(() => S.api("POST", "/wan-video/selfie", { body }), "Selfie video");
+    });
   }
 
   document.addEventListener("DOMContentLoaded", init);

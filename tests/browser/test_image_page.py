@@ -155,3 +155,26 @@ def test_api_errors_are_rendered_in_words(page: Page, screenshot: Callable[[Page
     screenshot(page, "error")
     page.get_by_role("button", name="Dismiss").click()
     expect(page.locator("#alerts .alert")).to_have_count(0)
+
+
+def test_user_id_is_remembered_and_scopes_the_history(page: Page, web: SoulDev) -> None:
+    page.goto("/")
+    field = page.get_by_label("User id")
+    field.fill("alice@example.com")
+    field.press("Tab")  # `change` fires on leaving the field
+    expect(page.locator("#seen-summary")).to_have_text("alice@example.com has not seen any variant yet.")
+    page.reload()
+    expect(field).to_have_value("alice@example.com")
+    # Another user's id that the API accepts, with history: the page shows that user's seen list.
+    made = httpx.get(
+        f"{web.url}/image", params={"soul_id": "kai", "cue": "a kite", "user_id": "bob", "wait": 20}, timeout=30
+    )
+    assert made.status_code == 200, made.text
+    field.fill("bob")
+    field.press("Tab")
+    expect(page.locator("#seen-summary")).to_have_text("bob has seen 1 variant.")
+    expect(page.locator(f"#seen-list code[title='{made.json()['variant_id']}']")).to_be_visible()
+    field.fill("not valid!")
+    field.press("Tab")
+    expect(page.get_by_role("alert")).to_contain_text("User id: letters, digits and _ . @ : - only")
+    expect(field).to_have_attribute("aria-invalid", "true")
