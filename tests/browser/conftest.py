@@ -76,10 +76,16 @@ def user_id(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def page_factory(chromium: Browser, web: SoulDev, user_id: str) -> Iterator[Callable[..., Page]]:
-    """New pages (default 1280×900, or any context option such as a phone viewport); a JavaScript
-    exception on any of them fails the test."""
+    """New pages (default 1280×900, or any context option such as a phone viewport). A JavaScript
+    exception, or a request to anywhere but the server under test (the pages must work offline: no
+    CDN, no external font), fails the test."""
     contexts: list[BrowserContext] = []
     errors: list[str] = []
+    outside: list[str] = []
+
+    def check(url: str) -> None:
+        if not url.startswith((web.url + "/", "data:", "blob:")):
+            outside.append(url)
 
     def make(**options: object) -> Page:
         options.setdefault("viewport", {"width": 1280, "height": 900})
@@ -87,12 +93,14 @@ def page_factory(chromium: Browser, web: SoulDev, user_id: str) -> Iterator[Call
         contexts.append(context)
         page = context.new_page()
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("request", lambda req: check(req.url))
         return page
 
     yield make
     for context in contexts:
         context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+    assert not outside, f"requests left the server under test: {outside}"
 
 
 @pytest.fixture
