@@ -3,7 +3,7 @@ negative data. Checks: no 5xx, status codes / content types / bodies conform to 
 body carries a traceback, a file path or the canary DASHSCOPE_API_KEY.
 
 Default run: SOUL_FUZZ_EXAMPLES=20 per operation (≈ 1,300 requests, under 2 minutes on 2 cores). `make fuzz` runs
-`infra/security.sh fuzz` with SOUL_FUZZ_EXAMPLES=500 (≥ 10,000 requests); the request count and failures are
+`infra/security.sh fuzz` with SOUL_FUZZ_EXAMPLES=1000 (≥ 10,000 requests); the request count and failures are
 written to test-artifacts/fuzz-summary.json.
 """
 
