@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: dev test lint typecheck imports pytest setup-local setup-test bench-requests clean
+.PHONY: dev test lint typecheck imports pytest setup-local setup-test bandit audit fuzz security clean
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -38,7 +38,18 @@ imports: setup-test
 pytest: setup-test
 	$(PY) -m pytest -m "not slow and not gpu" $(PYTEST_ARGS)
 
-test: lint typecheck imports pytest
+bandit: setup-test
+	bash infra/security.sh bandit
+
+audit: setup-test
+	bash infra/security.sh audit
+
+fuzz: setup-test
+	bash infra/security.sh fuzz
+
+security: bandit audit
+
+test: lint typecheck imports bandit pytest
 
 clean:
 	rm -rf $(VENV) .soul-data test-artifacts

@@ -70,6 +70,10 @@ NOT_SET_IN_CLOUD: dict[str, str] = {
     "soul_signer_email": "set for the api only; the workers never sign URLs",
     "soul_failpoints": "crash injection for the recovery tests only; must stay empty in the cloud",
     "soul_compile_cache_dir": "optional inductor cache path; unset compiles from scratch at worker start",
+    "soul_jwks_file": "tests and offline setups only; the cloud reads SOUL_JWKS_URL",
+    "soul_token_issuer": "empty = Firebase Auth of GOOGLE_CLOUD_PROJECT",
+    "soul_token_audience": "empty = GOOGLE_CLOUD_PROJECT",
+    "redis_url": "no Memorystore in envs/dev: quotas live in Firestore (quotas collection)",
 }
 STORE_METHODS = {"get", "get_many", "query", "count", "create", "set", "update", "delete", "increment"}
 CODE_DIRS = ("shared", "functions", "gpu_jobs")
