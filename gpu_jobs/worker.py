@@ -122,12 +122,22 @@ class Worker:
             for item in group:
                 self.backend.queue.ack(lane, [item.delivery.ack_id])
         except SoulError as exc:
-            self._on_error(lane, group, exc)
+            self._on_batch_error(lane, group, exc)
         except Exception as exc:  # the worker's edge: an unknown fault is transient
             log.error("unexpected worker error", exc_info=True, extra={"jobs": [c.job.job_id for c in group]})
-            self._on_error(lane, group, RetryableError(f"internal error ({type(exc).__name__})", code="internal"))
+            self._on_batch_error(lane, group, RetryableError(f"internal error ({type(exc).__name__})", code="internal"))
         finally:
             beat.stop()
+
+    def _on_batch_error(self, lane: str, group: list[Claimed], exc: SoulError) -> None:
+        """One bad job must not sink its batchmates: a failed batch is retried one job at a time, so
+        the error lands only on the job that causes it (a whole-batch cancel is the exception)."""
+        if len(group) > 1 and not isinstance(exc, JobCanceled):
+            log.warning("batch failed; isolating its jobs", extra={"code": exc.code, "batch": len(group)})
+            for item in group:
+                self._process(lane, [item])
+            return
+        self._on_error(lane, group, exc)
 
     def _generate_and_store(self, group: list[Claimed]) -> None:
         todo = []

@@ -151,3 +151,34 @@ def test_wait_returns_the_result(client: FlaskClient, backend: Backend) -> None:
     finally:
         stop.set()
         thread.join(5)
+
+
+def test_a_failing_job_does_not_sink_its_batch(backend: Backend) -> None:
+    """Four compatible jobs pulled as one batch; one always fails permanently: only that one fails."""
+    from functions.context import Context
+    from gpu_jobs.bootstrap import Generators
+    from gpu_jobs.generators.base import GenRequest, Output
+    from shared.errors import ContentBlocked
+
+    preview = Generators(backend.settings, backend.store)
+
+    class Picky:
+        name = "picky"
+
+        def setup(self) -> None: ...
+
+        def generate(self, requests: list[GenRequest]) -> list[Output]:
+            if any("forbidden" in r.spec.prompt for r in requests):
+                raise ContentBlocked("blocked by moderation")
+            return preview.for_kind(requests[0].spec.kind).generate(requests)
+
+    ctx = Context.build(backend)
+    ids = [
+        ctx.generation.image("u1", "nova", cue).served.job.job_id  # type: ignore[union-attr]
+        for cue in ("forbidden fruit", "apple", "pear", "plum")
+    ]
+    w = Worker(backend, lambda kind: Picky())
+    drain(w)
+    statuses = [backend.store.get(JOBS, i)["status"] for i in ids]  # type: ignore[index]
+    assert statuses == ["failed", "succeeded", "succeeded", "succeeded"]
+    assert backend.store.get(JOBS, ids[0])["error"]["code"] == "content_blocked"  # type: ignore[index]
