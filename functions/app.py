@@ -112,9 +112,7 @@ def _caller(call: Call) -> str:
 
 
 def _invoke(route: Route, call: Call) -> Response:
-    if 202 in route.responses:  # a route that may enqueue work: the caller's quota first
-        claimed = getattr(call.body if call.body is not None else call.query, "user_id", None)
-        call.ctx.quota.take(call.user(claimed))
+    # The per-user quota is charged by the service on a miss, before anything is enqueued.
     status, model = route.handler(call)
     return json_response(status, model)
 

@@ -42,13 +42,14 @@ class Context:
             from functions.tokens import JwtVerifier
 
             verifier = JwtVerifier.from_settings(settings)
+        quota = quota or _quota(backend, settings)
         return cls(
             backend,
-            GenerationService(backend),
+            GenerationService(backend, quota.take),
             TaskService(backend),
             StyleService(backend),
             Identity(settings, verifier),
-            quota or _quota(backend, settings),
+            quota,
         )
 
     def info(self) -> dict[str, object]:

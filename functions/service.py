@@ -7,6 +7,7 @@ creator of a job publishes its message, after the job document exists.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from shared import lifecycle
@@ -30,11 +31,17 @@ class Outcome:
     landmark_key: str | None = None
 
 
+def _no_quota(user_id: str) -> None:
+    """No quota configured (unit tests of the service alone)."""
+
+
 class GenerationService:
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, take_quota: Callable[[str], None] = _no_quota) -> None:
         self.backend = backend
         self.settings = backend.settings
         self.records = Records(backend.store)
+        # Charged only when a request may enqueue work: cache hits cost no quota round trips.
+        self.take_quota = take_quota
 
     # -- requests -------------------------------------------------------------------------------
     def image(self, user_id: str, soul_id: str, cue: str) -> Outcome:
@@ -105,6 +112,7 @@ class GenerationService:
         )
         pk, _ = prompt_key(soul_id="direct", kind=Kind.WAN, text=f"direct {variant_id}", style_version=0)
         job = self._job(user_id, pk, spec, variant_id, {"positive_prompt": prompt}, now)
+        self.take_quota(user_id)
         lifecycle.submit_direct(self.backend.store, job)
         self._publish(job)
         return job
@@ -161,6 +169,10 @@ class GenerationService:
         now = self.backend.clock.now()
         variant_id = new_id()
         spec = GenerationSpec.model_validate({**spec_fields, "seed": seed_from(key.pk, variant_id)})
+        hit = lifecycle.serve_cached(self.backend.store, user_id=user_id, pk=key.pk, now=now)
+        if hit is not None:
+            return Outcome(lifecycle.Served(variant=hit), key.pk)
+        self.take_quota(user_id)  # a miss: the quota is checked before anything is enqueued
         candidate = self._job(user_id, key.pk, spec, variant_id, {"text": key.text}, now)
         served = lifecycle.serve_or_submit(self.backend.store, user_id=user_id, candidate=candidate, key=key, now=now)
         if served.created and served.job is not None:

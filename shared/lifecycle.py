@@ -45,17 +45,28 @@ def _seen(tx: Tx, user_id: str, pk: str) -> SeenMarks | None:
     return SeenMarks.model_validate(doc) if doc else None
 
 
+def _try_hit(tx: Tx, user_id: str, pk: str, now: float) -> Variant | None:
+    variants = [Variant.model_validate(d) for d in tx.query(VARIANTS, [("pk", "==", pk)])]
+    marks = _seen(tx, user_id, pk)
+    hit = pick_unseen(variants, marks.variant_ids if marks else [])
+    if hit is not None:
+        _add_seen(tx, user_id, marks, pk, hit.variant_id, now)
+    return hit
+
+
+def serve_cached(store: DocumentStore, *, user_id: str, pk: str, now: float) -> Variant | None:
+    """The cache-hit path alone: an unseen ready variant, marked seen, in one transaction (or None)."""
+    return store.transaction(lambda tx: _try_hit(tx, user_id, pk, now))
+
+
 def serve_or_submit(
     store: DocumentStore, *, user_id: str, candidate: Job, key: PromptKey, now: float, allow_cached: bool = True
 ) -> Served:
     """One transaction: an unseen ready variant (marked seen), else the in-flight job, else a new job."""
 
     def run(tx: Tx) -> Served:
-        variants = [Variant.model_validate(d) for d in tx.query(VARIANTS, [("pk", "==", key.pk)])]
-        marks = _seen(tx, user_id, key.pk)
-        hit = pick_unseen(variants, marks.variant_ids if marks else []) if allow_cached else None
+        hit = _try_hit(tx, user_id, key.pk, now) if allow_cached else None
         if hit is not None:
-            _add_seen(tx, user_id, marks, key.pk, hit.variant_id, now)
             return Served(variant=hit)
         inflight = tx.get(INFLIGHT, key.pk)
         current = _job(tx, str(inflight["job_id"])) if inflight else None
