@@ -1,11 +1,11 @@
 # Soul — two commands on a fresh machine:
 #   make dev    set up (first run) and run Soul on the embedded default at http://127.0.0.1:8080
-#   make test   set up (first run) and run the gate: ruff, mypy, import-linter, pytest
+#   make test   set up (first run) and run the gate: ruff, mypy, import-linter, bandit, checkov, pytest
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: dev test lint typecheck imports pytest setup-local setup-test bandit audit fuzz security clean
+.PHONY: dev test lint typecheck imports pytest setup-local setup-test bandit audit fuzz security checkov clean
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -49,7 +49,10 @@ fuzz: setup-test
 
 security: bandit audit
 
-test: lint typecheck imports bandit pytest
+checkov:
+	bash infra/checkov.sh
+
+test: lint typecheck imports bandit checkov pytest
 
 clean:
 	rm -rf $(VENV) .soul-data test-artifacts
