@@ -165,7 +165,7 @@ def _static(app: Flask, ctx: Context) -> None:
         art = variant.artifacts.get(ext or "png")
         if art is None:
             raise NotFound(f"variant has no {ext or 'png'} artifact")
-        return redirect(blobs.signed_url(art.name, ctx.backend.settings.soul_url_ttl_seconds), code=302)
+        return redirect(ctx.urls.url(art.name), code=302)
 
     @app.get("/")
     def index() -> Response:

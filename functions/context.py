@@ -13,6 +13,7 @@ from functions.quota import Limits, Quota, RedisQuota, StoreQuota
 from functions.service import GenerationService
 from functions.styles import StyleService
 from functions.tasks import TaskService
+from functions.urls import SignedUrls
 from shared.bootstrap import Backend, build_backend
 from shared.config import Settings, get_settings
 from shared.logging import configure, get_logger, register_secret
@@ -29,6 +30,7 @@ class Context:
     styles: StyleService
     identity: Identity
     quota: Quota
+    urls: SignedUrls
 
     @classmethod
     def build(cls, backend: Backend, verifier: TokenVerifier | None = None, quota: Quota | None = None) -> Context:
@@ -50,6 +52,7 @@ class Context:
             StyleService(backend),
             Identity(settings, verifier),
             quota,
+            SignedUrls(backend.blobs, backend.clock, settings.soul_url_ttl_seconds),
         )
 
     def info(self) -> dict[str, object]:

@@ -44,8 +44,7 @@ def served_to(call: Call, user_id: str, variant_id: str) -> None:
 
 # -- conversions ---------------------------------------------------------------------------------
 def variant_out(ctx: Context, v: Variant) -> s.VariantOut:
-    ttl = ctx.backend.settings.soul_url_ttl_seconds
-    urls = {ext: ctx.backend.blobs.signed_url(a.name, ttl) for ext, a in v.artifacts.items()}
+    urls = {ext: ctx.urls.url(a.name) for ext, a in v.artifacts.items()}
     return s.VariantOut(
         variant_id=v.variant_id,
         pk_id=v.pk,
