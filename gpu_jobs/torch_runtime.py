@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import torch
 
@@ -186,3 +186,41 @@ class StepClock:
         end = time.perf_counter()
         last = self.last_step or end
         return last - self.started, end - last, end - self.started
+
+
+class PipelineHost:
+    """What the SDXL and SVD generators share: device and dtype, memory cap, speed options, a
+    preloaded pipeline (benchmarks with random full-size weights), fault injection, measured timings."""
+
+    name = ""
+
+    def _init_host(
+        self,
+        model_path: Path,
+        device: str | None,
+        dtype: str | None,
+        force_cpu: bool,
+        memory_fraction: float,
+        speed: SpeedOptions | None,
+        fault_hook: FaultHook | None,
+    ) -> None:
+        self.model_path = Path(model_path)
+        self.device = resolve_device(device, force_cpu=force_cpu)
+        self.dtype = resolve_dtype(dtype, self.device)
+        self.memory_fraction = memory_fraction
+        self.speed = speed or SpeedOptions()
+        self._fault = fault_hook
+        self._pipe: Any = None
+        self._preloaded: Any = None
+        self._timings = TimingRecorder(self.name, str(self.device))
+
+    @classmethod
+    def from_pipeline(cls, pipe: Any, **kwargs: Any) -> Self:
+        """Wrap an already built pipeline; `setup()` still runs (speed-ups, warm-up)."""
+        gen = cls(Path("<in-memory>"), **kwargs)  # type: ignore[call-arg]
+        gen._preloaded = pipe
+        return gen
+
+    def timing(self) -> Timing | None:
+        """Measured cost on this device (None before the first run): persisted for estimates."""
+        return self._timings.timing()

@@ -25,15 +25,12 @@ import torch
 from gpu_jobs.generators.base import GenRequest, NullHooks, Output
 from gpu_jobs.torch_runtime import (
     FaultHook,
+    PipelineHost,
     SpeedOptions,
     StepClock,
-    Timing,
-    TimingRecorder,
     apply_speedups,
     limit_memory,
     release_memory,
-    resolve_device,
-    resolve_dtype,
     seeded_generators,
     synchronize,
 )
@@ -81,7 +78,7 @@ class _StepCallback:
         return kwargs
 
 
-class SdxlGenerator:
+class SdxlGenerator(PipelineHost):
     name = "sdxl"
 
     def __init__(
@@ -98,23 +95,9 @@ class SdxlGenerator:
         fault_hook: FaultHook | None = None,
     ) -> None:
         """`warmup_shapes`: (batch, width, height) runs done in `setup()` (compile happens there)."""
-        self.model_path, self.config_dir = Path(model_path), config_dir
-        self.device = resolve_device(device, force_cpu=force_cpu)
-        self.dtype = resolve_dtype(dtype, self.device)
-        self.memory_fraction = memory_fraction
-        self.speed = speed or SpeedOptions()
+        self._init_host(model_path, device, dtype, force_cpu, memory_fraction, speed, fault_hook)
+        self.config_dir = config_dir
         self.warmup_shapes = tuple(warmup_shapes)
-        self._fault = fault_hook
-        self._pipe: Any = None
-        self._preloaded: Any = None
-        self._timings = TimingRecorder(self.name, str(self.device))
-
-    @classmethod
-    def from_pipeline(cls, pipe: Any, **kwargs: Any) -> SdxlGenerator:
-        """Wrap an already built pipeline (benchmarks with random full-size weights); `setup()` still runs."""
-        gen = cls(Path("<in-memory>"), **kwargs)
-        gen._preloaded = pipe
-        return gen
 
     def setup(self) -> None:
         if self._pipe is not None:
@@ -139,10 +122,6 @@ class SdxlGenerator:
         spec = GenerationSpec(kind=Kind.IMAGE, soul_id="warmup", prompt="warm-up", seed=0, width=width, height=height,
                               steps=steps)  # fmt: skip
         self.generate([GenRequest(spec=spec, hooks=NullHooks()) for _ in range(batch)])
-
-    def timing(self) -> Timing | None:
-        """Measured cost on this device (None before the first run): persist it for `/image` ETAs."""
-        return self._timings.timing()
 
     def estimate_seconds(self, images: int = 1, steps: int = 30) -> float | None:
         t = self._timings.timing()

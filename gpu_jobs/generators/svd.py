@@ -24,15 +24,12 @@ from PIL import Image
 from gpu_jobs.generators.base import GenRequest, NullHooks, Output
 from gpu_jobs.torch_runtime import (
     FaultHook,
+    PipelineHost,
     SpeedOptions,
     StepClock,
-    Timing,
-    TimingRecorder,
     apply_speedups,
     limit_memory,
     release_memory,
-    resolve_device,
-    resolve_dtype,
     seeded_generators,
     synchronize,
 )
@@ -64,7 +61,7 @@ class _StepCallback:
         return kwargs
 
 
-class SvdGenerator:
+class SvdGenerator(PipelineHost):
     name = "svd"
 
     def __init__(
@@ -89,26 +86,11 @@ class SvdGenerator:
         """`warmup_shapes`: (width, height) clips made in `setup()` (compile and first timings)."""
         if num_frames < 1 or fps < 1 or decode_chunk_size < 1 or not 0 <= motion_bucket_id <= 255:
             raise ValueError("num_frames, fps, decode_chunk_size ≥ 1 and motion_bucket_id in 0..255")
-        self.model_path = Path(model_path)
-        self.device = resolve_device(device, force_cpu=force_cpu)
-        self.dtype = resolve_dtype(dtype, self.device)
-        self.memory_fraction = memory_fraction
+        self._init_host(model_path, device, dtype, force_cpu, memory_fraction, speed, fault_hook)
         self.num_frames, self.fps, self.motion_bucket_id = num_frames, fps, motion_bucket_id
         self.noise_aug_strength, self.decode_chunk_size = noise_aug_strength, decode_chunk_size
         self.guidance = (min_guidance_scale, max_guidance_scale)
-        self.speed = speed or SpeedOptions()
         self.warmup_shapes = tuple(warmup_shapes)
-        self._fault = fault_hook
-        self._pipe: Any = None
-        self._preloaded: Any = None
-        self._timings = TimingRecorder(self.name, str(self.device))
-
-    @classmethod
-    def from_pipeline(cls, pipe: Any, **kwargs: Any) -> SvdGenerator:
-        """Wrap an already built pipeline (benchmarks with random full-size weights); `setup()` still runs."""
-        gen = cls(Path("<in-memory>"), **kwargs)
-        gen._preloaded = pipe
-        return gen
 
     def setup(self) -> None:
         if self._pipe is not None:
@@ -128,10 +110,6 @@ class SvdGenerator:
                               steps=steps, num_frames=self.num_frames, fps=self.fps)  # fmt: skip
         source = Image.new("RGB", (width, height), (128, 128, 128))
         self.generate([GenRequest(spec=spec, hooks=NullHooks(), source=source)])
-
-    def timing(self) -> Timing | None:
-        """Measured cost on this device (None before the first clip): persist it for `/video/estimate`."""
-        return self._timings.timing()
 
     def estimate_seconds(self, num_frames: int | None = None, steps: int = 25) -> float | None:
         """Seconds for one clip, scaled from the measured clips (UNet cost grows ~linearly in frames)."""
