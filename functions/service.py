@@ -167,12 +167,13 @@ class GenerationService:
 
     def _serve(self, user_id: str, key: PromptKey, spec_fields: dict[str, object]) -> Outcome:
         now = self.backend.clock.now()
-        variant_id = new_id()
-        spec = GenerationSpec.model_validate({**spec_fields, "seed": seed_from(key.pk, variant_id)})
         hit = lifecycle.serve_cached(self.backend.store, user_id=user_id, pk=key.pk, now=now)
         if hit is not None:
             return Outcome(lifecycle.Served(variant=hit), key.pk)
-        self.take_quota(user_id)  # a miss: the quota is checked before anything is enqueued
+        # A miss from here on: the job's spec is built and the quota checked before anything is enqueued.
+        variant_id = new_id()
+        spec = GenerationSpec.model_validate({**spec_fields, "seed": seed_from(key.pk, variant_id)})
+        self.take_quota(user_id)
         candidate = self._job(user_id, key.pk, spec, variant_id, {"text": key.text}, now)
         served = lifecycle.serve_or_submit(self.backend.store, user_id=user_id, candidate=candidate, key=key, now=now)
         if served.created and served.job is not None:

@@ -8,7 +8,11 @@ artifacts; status only moves forward; a user is never shown a variant twice.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 from shared.domain.jobs import claimable, transition
 from shared.domain.models import Job, JobError, JobStatus, Progress, PromptKey, SeenMarks, Variant
@@ -16,6 +20,9 @@ from shared.domain.selection import pick_unseen
 from shared.errors import Conflict, NotFound
 from shared.ports import DocumentStore, Tx
 from shared.records import INFLIGHT, JOBS, PROMPT_KEYS, VARIANTS, seen_collection
+
+A = TypeVar("A")
+B = TypeVar("B")
 
 
 @dataclass(frozen=True)
@@ -54,8 +61,48 @@ def _try_hit(tx: Tx, user_id: str, pk: str, now: float) -> Variant | None:
     return hit
 
 
-def serve_cached(store: DocumentStore, *, user_id: str, pk: str, now: float) -> Variant | None:
-    """The cache-hit path alone: an unseen ready variant, marked seen, in one transaction (or None)."""
+_pool_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+
+
+def _concurrently(store: DocumentStore, first: Callable[[], A], second: Callable[[], B]) -> tuple[A, B]:
+    """Both reads, overlapped when the store's reads are network round trips (one pool per process)."""
+    global _pool  # noqa: PLW0603 - created on first use, shared by the process's request threads
+    if not store.concurrent_reads:
+        return first(), second()
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="soul-read")
+    later = _pool.submit(second)
+    return first(), later.result()
+
+
+def serve_cached(store: DocumentStore, *, user_id: str, pk: str, now: float, attempts: int = 4) -> Variant | None:
+    """The cache-hit path alone: an unseen ready variant marked seen (or None: every variant is seen).
+
+    No transaction: the key's variants and the user's seen document are read at once, and the seen
+    document is written back by compare-and-set: two sequential round trips on Firestore instead of
+    a transaction's four (begin, query, get, commit). Variant records are immutable once written, so
+    a list read a moment ago can only lack a newer variant; the miss path's transaction looks again.
+    The seen document is the only thing written, and the compare-and-set means a concurrent request of
+    the same user can never be shown the same variant: the loser re-reads and picks another. Past
+    `attempts` lost races it falls back to one transaction.
+    """
+    seen = seen_collection(user_id)
+    docs, (marks_doc, version) = _concurrently(
+        store, lambda: store.query(VARIANTS, [("pk", "==", pk)]), lambda: store.get_versioned(seen, pk)
+    )
+    variants = [Variant.model_validate(d) for d in docs]
+    for _ in range(attempts):
+        marks = SeenMarks.model_validate(marks_doc) if marks_doc else SeenMarks(pk=pk)
+        hit = pick_unseen(variants, marks.variant_ids)
+        if hit is None:
+            return None
+        marks.variant_ids.append(hit.variant_id)
+        marks.updated_at = now
+        if store.write_if_unchanged(seen, pk, marks.doc(), version):
+            return hit
+        marks_doc, version = store.get_versioned(seen, pk)
     return store.transaction(lambda tx: _try_hit(tx, user_id, pk, now))
 
 

@@ -4,7 +4,8 @@ Their semantics are those of the Google Cloud services, so a local adapter canno
 production gives:
 - DocumentStore ~ Firestore: documents in (sub)collections, create-if-absent, optimistic transactions
   whose function may run more than once and must do every read before any write, atomic increments,
-  equality / range / array-contains queries.
+  equality / range / array-contains queries, and single-document compare-and-set (a read that returns a
+  version token, a write conditioned on it: Firestore's update-time precondition).
 - JobQueue ~ Pub/Sub pull subscriptions: at-least-once, ack / nack / deadline extension, redelivery
   after the ack deadline, dead-lettering after `max_delivery_attempts`.
 - BlobStore ~ Cloud Storage: create-only writes (generation-match 0), short-lived signed URLs.
@@ -58,6 +59,19 @@ class DocumentStore(Protocol):
     def transaction(self, fn: Callable[[Tx], T]) -> T:
         """Run `fn` in a transaction, re-running it on contention; TransactionConflict past the limit."""
         ...
+
+    def get_versioned(self, collection: str, doc_id: str) -> tuple[Doc | None, str]:
+        """The document and an opaque version token for `write_if_unchanged` ("" when it is absent)."""
+        ...
+
+    def write_if_unchanged(self, collection: str, doc_id: str, fields: Doc, version: str) -> bool:
+        """Compare-and-set on one document, in one round trip: version "" creates the document if it is
+        still absent; any other version merges top-level `fields` if the document is still at that
+        version. False (and nothing written) if it changed since it was read."""
+        ...
+
+    # Whether independent reads gain from being issued concurrently (each is a network round trip).
+    concurrent_reads: bool
 
 
 @dataclass(frozen=True)

@@ -114,6 +114,10 @@ class CountingStore:
     def total(self) -> int:
         return sum(self.counts.values())
 
+    @property
+    def concurrent_reads(self) -> bool:
+        return self.inner.concurrent_reads
+
     def __getattr__(self, name: str) -> Callable[..., Any]:
         method = getattr(self.inner, name)
 

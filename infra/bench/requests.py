@@ -7,9 +7,16 @@ SOUL_BACKEND=local (SQLite) or gcp against the Firestore / Pub/Sub / GCS emulato
 process, over loopback with keep-alive connections, `GET /image` for a prepared hot set (16 cues × N
 ready variants; every request is planned to be a hit on a variant the user has not seen, and the run
 checks it). Phases: serial (1 client: latency) and concurrent (`--concurrency` clients: throughput).
-Bare: the same number of hits done directly with sqlite3 / the Firestore client (bench/bare.py), same
-concurrency. Round trips per hit are counted in-process with a counting DocumentStore. The per-user
-rate limit is raised for the run (one user would otherwise be refused after 30 requests a minute).
+
+Peers, done directly with sqlite3 / the Firestore client in this process (bench/bare.py), same
+concurrency: `bare`, the textbook one-transaction hit (begin, query, get, commit: the target's
+peer), and `bare-cas`, the same backend work Soul's hit path does (reads overlapped, then one
+conditional write), so soul/bare-cas is the cost of Soul's own code and HTTP. The three run
+interleaved in `--rounds` blocks, in an order that rotates every round, so drift in the machine or the
+emulator (JIT warm-up, a busy neighbour) lands on all of them alike; ratios are taken over the pooled
+samples and the per-round ratios are printed as a spread. Round trips per hit are counted in-process
+with a counting DocumentStore. The per-user rate limit is raised for the run (one user would
+otherwise be refused after 30 requests a minute).
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from infra.emulators import free_port
 ROOT = Path(__file__).resolve().parents[2]
 LIMITS = {"SOUL_RATE_LIMIT_PER_MINUTE": "100000", "SOUL_DAILY_GENERATION_CAP": "1000000"}
 TARGET_P50_MS, TARGET_P99_MS, TARGET_RATIO = 5.0, 25.0, 1.3
+SIDES = ["soul", "bare", "bare-cas"]
 
 
 @dataclass
@@ -71,6 +79,10 @@ class Result:
     @property
     def rps(self) -> float:
         return len(self.latencies) / self.seconds
+
+    @classmethod
+    def pooled(cls, parts: list[Result]) -> Result:
+        return cls([x for p in parts for x in p.latencies], sum(p.seconds for p in parts), sum(p.misses for p in parts))
 
 
 def run_load(jobs: list[tuple[str, str]], concurrency: int, call: Callable[[object, str, str], bool]) -> Result:
@@ -170,7 +182,7 @@ def count_round_trips(backend: object, plan: Plan, samples: int = 5) -> tuple[fl
     from functions.context import Context
 
     counting = CountingStore(backend.store)  # type: ignore[attr-defined]
-    client = create_app(Context.build(dataclasses.replace(backend, store=counting))).test_client()  # type: ignore[type-var]
+    client = create_app(Context.build(dataclasses.replace(backend, store=counting))).test_client()  # type: ignore[type-var,arg-type]
     for user, cue in plan.take(2):  # warm: first-use costs are not per request
         client.get("/image", query_string={"soul_id": SOUL, "cue": cue, "user_id": user})
     counting.counts.clear()
@@ -206,6 +218,7 @@ def bench(backend_name: str, args: argparse.Namespace, work: Path, env: dict[str
     seeded = time.perf_counter() - t0
     soul_plan = Plan(args.users, args.variants, "u")
     trips, breakdown = count_round_trips(backend, soul_plan)
+    depth = trips - 1 if settings.soul_backend == "gcp" else trips  # type: ignore[attr-defined]
     server_env = {
         **env,
         **LIMITS,
@@ -214,18 +227,42 @@ def bench(backend_name: str, args: argparse.Namespace, work: Path, env: dict[str
         "LOG_LEVEL": "WARNING",
         "GOOGLE_CLOUD_PROJECT": project,
     }
-    op = bare.sqlite_op(settings.sqlite_path) if backend_name == "local" else bare.firestore_op(project)  # type: ignore[attr-defined]
-    bare_plan = Plan(args.users, args.variants, "b")
+    if backend_name == "local":
+        peers = {"bare": bare.sqlite_op(settings.sqlite_path), "bare-cas": bare.sqlite_cas_op(settings.sqlite_path)}  # type: ignore[attr-defined]
+    else:
+        peers = {"bare": bare.firestore_op(project), "bare-cas": bare.firestore_cas_op(project)}
+    plans = {
+        "soul": soul_plan,
+        "bare": Plan(args.users, args.variants, "b"),
+        "bare-cas": Plan(args.users, args.variants, "c"),
+    }
     rows: dict[str, Result] = {}
+    spreads: dict[str, list[float]] = {}
     with serve(server_env, work / f"api-{backend_name}.log") as port:
-        call = http_call(port)
-        run_load(soul_plan.take(args.warmup), 1, call)
-        run_load(bare_plan.take(args.warmup), 1, bare_call(op, keys))
+        calls = {"soul": http_call(port), **{name: bare_call(op, keys) for name, op in peers.items()}}
+        for side, call in calls.items():
+            run_load(plans[side].take(args.warmup), 1, call)
         for c in (1, args.concurrency):
             n = args.requests if c == 1 else args.requests * 2
-            rows[f"soul c={c}"] = run_load(soul_plan.take(n), c, call)
-            rows[f"bare c={c}"] = run_load(bare_plan.take(n), c, bare_call(op, keys))
-    return {"rows": rows, "trips": trips, "breakdown": breakdown, "seeded_s": seeded}
+            per_round = max(c, n // args.rounds)
+            parts: dict[str, list[Result]] = {side: [] for side in SIDES}
+            for r in range(args.rounds):
+                for side in SIDES[r % 3 :] + SIDES[: r % 3]:  # rotate: no side always goes first
+                    parts[side].append(run_load(plans[side].take(per_round), c, calls[side]))
+            for side in SIDES:
+                rows[f"{side} c={c}"] = Result.pooled(parts[side])
+            for peer in SIDES[1:]:
+                spreads[f"{peer} c={c}"] = sorted(
+                    s.pct(0.5) / b.pct(0.5) for s, b in zip(parts["soul"], parts[peer], strict=True)
+                )
+    return {
+        "rows": rows,
+        "spreads": spreads,
+        "trips": trips,
+        "depth": depth,
+        "breakdown": breakdown,
+        "seeded_s": seeded,
+    }
 
 
 def report(name: str, out: dict[str, object], args: argparse.Namespace) -> bool:
@@ -233,21 +270,31 @@ def report(name: str, out: dict[str, object], args: argparse.Namespace) -> bool:
     print(
         f"\n== backend {name}: {len(CUES)} cues x {args.variants} variants, hot set seeded in {out['seeded_s']:.1f} s"
     )
-    print(f"{'':<14}{'p50 ms':>9}{'p99 ms':>9}{'mean ms':>9}{'req/s':>9}{'misses':>8}")
+    print(f"{'':<16}{'p50 ms':>9}{'p99 ms':>9}{'mean ms':>9}{'req/s':>9}{'misses':>8}")
     ok = True
     for c in (1, args.concurrency):
-        soul, base = rows[f"soul c={c}"], rows[f"bare c={c}"]
-        for label, r in ((f"soul c={c}", soul), (f"bare c={c}", base)):
+        for side in SIDES:
+            r = rows[f"{side} c={c}"]
             mean = statistics.fmean(r.latencies) * 1000
-            print(f"{label:<14}{r.pct(0.5):>9.2f}{r.pct(0.99):>9.2f}{mean:>9.2f}{r.rps:>9.0f}{r.misses:>8}")
-        ratios = (soul.pct(0.5) / base.pct(0.5), soul.pct(0.99) / base.pct(0.99), base.rps / soul.rps)
-        print(
-            f"{'ratio soul/bare':<14}{ratios[0]:>8.2f}x{ratios[1]:>8.2f}x{'':>9}{ratios[2]:>8.2f}x (bare req/s / soul)"
-        )
+            print(f"{side + f' c={c}':<16}{r.pct(0.5):>9.2f}{r.pct(0.99):>9.2f}{mean:>9.2f}{r.rps:>9.0f}{r.misses:>8}")
+        soul = rows[f"soul c={c}"]
+        for peer in SIDES[1:]:
+            base = rows[f"{peer} c={c}"]
+            ratios = (soul.pct(0.5) / base.pct(0.5), soul.pct(0.99) / base.pct(0.99), base.rps / soul.rps)
+            spread: list[float] = out["spreads"][f"{peer} c={c}"]  # type: ignore[index]
+            label = f"soul/{peer}"
+            print(
+                f"{label:<16}{ratios[0]:>8.2f}x{ratios[1]:>8.2f}x{'':>9}{ratios[2]:>8.2f}x (req/s: {peer} / soul)"
+                f"; p50 ratio per round: min {spread[0]:.2f}x, median {statistics.median(spread):.2f}x, "
+                f"max {spread[-1]:.2f}x"
+            )
         ok &= soul.misses == 0
     trips, breakdown = out["trips"], out["breakdown"]
     parts = ", ".join(f"{k} {v:g}" for k, v in breakdown.items())  # type: ignore[attr-defined]
-    print(f"round trips per hit: soul {trips:g} ({parts}); bare 4 (begin, query variants, get seen, commit)")
+    print(
+        f"round trips per hit: soul {trips:g} ({parts}), {out['depth']:g} in sequence; "
+        "bare 4 in sequence (begin, query variants, get seen, commit)"
+    )
     serial = rows["soul c=1"]
     if name == "local":
         met = serial.pct(0.5) <= TARGET_P50_MS and serial.pct(0.99) <= TARGET_P99_MS
@@ -266,6 +313,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--requests", type=int, default=2000, help="requests in the serial phase (2x in the concurrent)")
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--warmup", type=int, default=200)
+    p.add_argument("--rounds", type=int, default=10, help="interleaved soul/bare blocks per phase")
     p.add_argument("--users", type=int, default=500)
     p.add_argument("--variants", type=int, default=8, help="ready variants per cue in the hot set")
     p.add_argument("--json", type=Path, default=None, help="also write the figures here")
@@ -300,6 +348,8 @@ def _figures(out: dict[str, object]) -> dict[str, object]:
     rows: dict[str, Result] = out["rows"]  # type: ignore[assignment]
     return {
         "round_trips_per_hit": out["trips"],
+        "round_trips_in_sequence": out["depth"],
+        "p50_ratio_per_round": out["spreads"],
         "breakdown": out["breakdown"],
         **{k: {"p50_ms": r.pct(0.5), "p99_ms": r.pct(0.99), "rps": r.rps, "misses": r.misses} for k, r in rows.items()},
     }

@@ -22,6 +22,7 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 from google.cloud.firestore_v1.field_path import FieldPath
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from shared.errors import AlreadyExists, NotFound, TransactionConflict, Unavailable
 from shared.ports import Doc, Filter
@@ -166,6 +167,31 @@ class FirestoreDocumentStore:
     def increment(self, collection: str, doc_id: str, field: str, amount: int = 1) -> None:
         with _mapped(f"{collection}/{doc_id}"):
             self._doc(collection, doc_id).set({field: firestore.Increment(amount)}, merge=True)
+
+    concurrent_reads = True  # each read is a network round trip
+
+    def get_versioned(self, collection: str, doc_id: str) -> tuple[Doc | None, str]:
+        with _mapped(f"{collection}/{doc_id}"):
+            snap = self._doc(collection, doc_id).get()
+        if not snap.exists:
+            return None, ""
+        return snap.to_dict(), snap.update_time.timestamp_pb().ToJsonString()
+
+    def write_if_unchanged(self, collection: str, doc_id: str, fields: Doc, version: str) -> bool:
+        ref = self._doc(collection, doc_id)
+        try:
+            with _mapped(f"{collection}/{doc_id}"):
+                if not version:
+                    ref.create(fields)
+                else:
+                    stamp = Timestamp()
+                    stamp.FromJsonString(version)
+                    ref.update(_quoted(fields), option=self.client.write_option(last_update_time=stamp))
+        except (AlreadyExists, NotFound):
+            return False  # created since it was read, or deleted since
+        except gexc.FailedPrecondition:
+            return False  # written since it was read
+        return True
 
     def transaction(self, fn: Callable[[FirestoreTx], T]) -> T:
         """Run `fn` until a commit succeeds; each run gets a fresh Tx (fn may run more than once)."""

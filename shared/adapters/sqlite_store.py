@@ -6,6 +6,7 @@ all-or-nothing) so code that passes here behaves the same on Firestore.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -92,6 +93,13 @@ def _select(
 def _get(conn: sqlite3.Connection, collection: str, doc_id: str) -> Doc | None:
     row = conn.execute("SELECT data FROM docs WHERE collection = ? AND id = ?", (collection, doc_id)).fetchone()
     return json.loads(row[0]) if row else None
+
+
+def _version(stored: str) -> str:
+    """A document's version token: the digest of its stored form. Content-addressed, so a document
+    rewritten to identical content keeps its version, which is harmless for compare-and-set: a write
+    computed from that content is still correct."""
+    return hashlib.blake2b(stored.encode(), digest_size=16).hexdigest()
 
 
 def _put(conn: sqlite3.Connection, collection: str, doc_id: str, data: Doc) -> None:
@@ -199,6 +207,24 @@ class SqliteDocumentStore:
             current = _get(conn, collection, doc_id) or {}
             current[field] = int(current.get(field, 0)) + amount
             _put(conn, collection, doc_id, current)
+
+    concurrent_reads = False  # in-process: a thread hand-off costs more than the read
+
+    def get_versioned(self, collection: str, doc_id: str) -> tuple[Doc | None, str]:
+        row = (
+            self._db.conn()
+            .execute("SELECT data FROM docs WHERE collection = ? AND id = ?", (collection, doc_id))
+            .fetchone()
+        )
+        return (json.loads(row[0]), _version(row[0])) if row else (None, "")
+
+    def write_if_unchanged(self, collection: str, doc_id: str, fields: Doc, version: str) -> bool:
+        with self._db.write() as conn:
+            row = conn.execute("SELECT data FROM docs WHERE collection = ? AND id = ?", (collection, doc_id)).fetchone()
+            if (_version(row[0]) if row else "") != version:
+                return False
+            _put(conn, collection, doc_id, {**json.loads(row[0]), **fields} if row else fields)
+            return True
 
     def transaction(self, fn: Callable[[SqliteTx], T]) -> T:
         with self._db.write() as conn:

@@ -148,3 +148,44 @@ def test_first_creator_wins_under_concurrency(backend: Any) -> None:
         t.join(timeout=60)
     assert len(wins) == 1
     assert store.get("inflight", "pk") == {"job_id": f"j{wins[0]}"}
+
+
+def test_write_if_unchanged_is_compare_and_set(backend: Any) -> None:
+    store = backend.store
+    assert store.get_versioned("seen", "s") == (None, "")
+    assert store.write_if_unchanged("seen", "s", {"ids": ["a"], "pk": "p"}, "") is True
+    assert store.write_if_unchanged("seen", "s", {"ids": ["b"]}, "") is False  # no longer absent
+    doc, version = store.get_versioned("seen", "s")
+    assert doc == {"ids": ["a"], "pk": "p"} and version
+    assert store.write_if_unchanged("seen", "s", {"ids": ["a", "c"]}, version) is True
+    assert store.get("seen", "s") == {"ids": ["a", "c"], "pk": "p"}  # top-level merge
+    assert store.write_if_unchanged("seen", "s", {"ids": ["stale"]}, version) is False  # changed since read
+    assert store.get("seen", "s") == {"ids": ["a", "c"], "pk": "p"}
+    store.delete("seen", "s")
+    assert store.write_if_unchanged("seen", "s", {"ids": ["gone"]}, version) is False  # deleted since read
+    assert store.get("seen", "s") is None
+
+
+def test_compare_and_set_loop_loses_no_update(backend: Any) -> None:
+    """4 threads each append their number with a read → compare-and-set retry loop: none is lost."""
+    store = backend.store
+    errors: list[BaseException] = []
+
+    def append(i: int) -> None:
+        try:
+            for _ in range(50):
+                doc, version = store.get_versioned("counters", "cas")
+                time.sleep(0.02)  # widen the race window
+                if store.write_if_unchanged("counters", "cas", {"ids": [*(doc or {}).get("ids", []), i]}, version):
+                    return
+            raise AssertionError(f"writer {i} never won")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=append, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    assert sorted(store.get("counters", "cas")["ids"]) == [0, 1, 2, 3]
