@@ -16,6 +16,7 @@ from shared.errors import NotFound
 from shared.records import seen_collection
 
 router = Router()
+SEEN_DETAILS = 24  # the seen list carries this many of its newest variants in full (one batched read)
 
 
 @dataclass
@@ -191,7 +192,10 @@ def get_variants(call: Call) -> tuple[int, BaseModel]:
 )
 def get_seen(call: Call) -> tuple[int, BaseModel]:
     user = call.user(call.path["user_id"])
-    return 200, s.SeenOut(user_id=user, variant_ids=call.ctx.generation.records.seen_ids(user))
+    records = call.ctx.generation.records
+    ids = records.seen_ids(user)
+    recent = [variant_out(call.ctx, v) for v in records.variants_by_id(ids[:SEEN_DETAILS])]
+    return 200, s.SeenOut(user_id=user, variant_ids=ids, variants=recent)
 
 
 # -- video (SVD) ---------------------------------------------------------------------------------

@@ -200,8 +200,13 @@ class VariantListOut(BaseModel):
 
 
 class SeenOut(BaseModel):
+    """The user's history, most recently seen first: every id, and the newest `SEEN_DETAILS` in full."""
+
     user_id: str
     variant_ids: list[str]
+    variants: list[VariantOut] = Field(
+        default_factory=list, description="The most recently seen variants (up to 24), with short-lived URLs"
+    )
 
 
 class MarkSeenOut(BaseModel):

@@ -131,4 +131,11 @@ class Records:
         return [SeenMarks.model_validate(d) for d in self.store.query(seen_collection(user_id))]
 
     def seen_ids(self, user_id: str) -> list[str]:
-        return [vid for marks in self.seen_marks(user_id) for vid in marks.variant_ids]
+        """Every variant the user was shown, most recently seen first (by prompt key, then within it)."""
+        marks = sorted(self.seen_marks(user_id), key=lambda m: (m.updated_at, m.pk), reverse=True)
+        return [vid for m in marks for vid in reversed(m.variant_ids)]
+
+    def variants_by_id(self, variant_ids: list[str]) -> list[Variant]:
+        """The variants that still exist, in the order asked (one batched read)."""
+        docs = self.store.get_many(VARIANTS, variant_ids) if variant_ids else []
+        return [Variant.model_validate(d) for d in docs if d is not None]

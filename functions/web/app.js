@@ -55,25 +55,23 @@
     loadSeen();
   }
 
-  function thumb(id) {
+  // One history entry: the variant's own short-lived URL (its PNG, or the GIF of a video variant),
+  // or just its id when the API sent no details for it.
+  function thumb(variant) {
     const li = document.createElement("li");
-    const img = document.createElement("img");
-    img.loading = "lazy";
-    img.alt = `Variant ${id}`;
-    img.src = S.url(`/media/${id}.png`);
-    // Video variants have no PNG: fall back to their GIF, then to the bare id.
-    img.addEventListener("error", () => {
-      if (img.src.includes(".png")) {
-        img.src = S.url(`/media/${id}.gif`);
-        img.alt = `Animated variant ${id}`;
-      } else {
-        img.replaceWith(document.createTextNode(id));
-      }
-    });
-    li.append(img);
+    const src = variant.urls && (variant.urls.png || variant.urls.gif);
+    if (src) {
+      const img = document.createElement("img");
+      img.loading = "lazy";
+      img.alt = variant.urls.png ? `Variant ${variant.variant_id}` : `Animated variant ${variant.variant_id}`;
+      if (variant.label) img.title = variant.label;
+      img.src = S.url(src);
+      img.addEventListener("error", () => img.replaceWith(document.createTextNode(variant.variant_id)));
+      li.append(img);
+    }
     const code = document.createElement("code");
-    code.textContent = id.slice(-8);
-    code.title = id;
+    code.textContent = variant.variant_id.slice(-8);
+    code.title = variant.variant_id;
     li.append(code);
     return li;
   }
@@ -84,8 +82,10 @@
     const uid = S.user();
     try {
       const { data } = await S.api("GET", `/image/user/${encodeURIComponent(uid)}/seen`);
-      const ids = [...data.variant_ids].sort().reverse(); // ULIDs: newest first
-      list.replaceChildren(...ids.slice(0, SEEN_SHOWN).map(thumb));
+      const ids = data.variant_ids; // most recently seen first
+      const details = new Map(data.variants.map((v) => [v.variant_id, v]));
+      const shown = ids.slice(0, SEEN_SHOWN).map((id) => details.get(id) || { variant_id: id });
+      list.replaceChildren(...shown.map(thumb));
       const more = ids.length > SEEN_SHOWN ? `, showing the newest ${SEEN_SHOWN}` : "";
       summary.textContent = ids.length
         ? `${uid} has seen ${ids.length} variant${ids.length === 1 ? "" : "s"}${more}.`

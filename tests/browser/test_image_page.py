@@ -72,8 +72,9 @@ def test_generate_shows_progress_then_image_then_gif(
     page.wait_for_function("() => document.querySelector('#result-image').naturalWidth > 0")
     variant = figure.get_attribute("data-variant")
     assert variant
-    # The history now lists what this user was shown.
+    # The history now lists what this user was shown, its thumbnail loaded from the variant's own URL.
     expect(page.locator(f"#seen-list code[title='{variant}']")).to_be_visible()
+    page.wait_for_function("() => [...document.querySelectorAll('#seen-list img')].some(i => i.naturalWidth > 0)")
 
     page.get_by_label("Frames").fill("8")
     expect(page.locator("#gif-estimate")).to_contain_text("8 frames")

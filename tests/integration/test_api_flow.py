@@ -45,8 +45,13 @@ def test_miss_then_hit_then_unseen(client: FlaskClient, worker: Worker, backend:
     status, hit2 = get_image(client, "u2", "penguin")  # u2 saw `first`; `second` is unseen by u2
     assert status == 200 and hit2["variant_id"] == second
 
-    seen_u1 = client.get("/image/user/u1/seen").get_json()["variant_ids"]
-    assert sorted(seen_u1) == sorted([first, second])
+    seen_u1 = client.get("/image/user/u1/seen").get_json()
+    assert seen_u1["variant_ids"] == [second, first]  # most recently seen first
+    details = seen_u1["variants"]
+    assert [v["variant_id"] for v in details] == [second, first]
+    assert all(v["label"] and v["kind"] == "image" for v in details)
+    newest = client.get(details[0]["urls"]["png"])  # the history's own signed URL serves the image
+    assert newest.status_code == 200 and newest.data[:8] == b"\x89PNG\r\n\x1a\n"
     variants = client.get(f"/image/variants/{hit['pk_id']}").get_json()["variants"]
     assert {v["variant_id"] for v in variants} == {first, second}
     assert worker.generations == 2

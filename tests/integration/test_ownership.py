@@ -95,7 +95,7 @@ def test_a_gets_nothing_of_bs(api: FlaskClient, bobs: dict[str, str]) -> None:
         assert not _leaks(r, f"{path} {query} {body}", bobs)
     listing = api.get("/tasks", headers=A)
     assert listing.status_code == 200 and listing.json == {"tasks": []}
-    assert api.get("/image/user/alice/seen", headers=A).json == {"user_id": "alice", "variant_ids": []}
+    assert api.get("/image/user/alice/seen", headers=A).json == {"user_id": "alice", "variant_ids": [], "variants": []}
     # X-User-Id is ignored in token mode: A stays A.
     assert api.get("/tasks", headers={**A, "X-User-Id": "bob"}).json == {"tasks": []}
 
