@@ -31,3 +31,19 @@ def test_trace_runs_with_no_repeats(capsys: pytest.CaptureFixture[str]) -> None:
     printed = capsys.readouterr().out
     assert "per-user repeat rate (full): 0.0000" in printed
     assert "intents wrongly merged by tier 2: 0" in printed
+
+
+def test_gif_benchmark_runs_and_soul_is_no_larger_at_no_lower_ssim(capsys: pytest.CaptureFixture[str]) -> None:
+    from gpu_jobs.bench import gif
+
+    assert gif.main(["--smoke"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["scene"], r["what"]) for r in rows] == [
+        (scene, what)
+        for scene in ("clip", "pan")
+        for what in ("gif_ffmpeg_palettegen_paletteuse", "gif_soul_same_size", "gif_soul_production_512w")
+    ]
+    assert all(r["frames"] == 4 for r in rows)
+    # Bytes and SSIM do not depend on the machine's speed (the ffmpeg binary comes with imageio-ffmpeg).
+    for row in (r for r in rows if r["what"] == "gif_soul_same_size"):
+        assert row["bytes_ratio_vs_ffmpeg"] <= 1.0 and row["ssim_minus_ffmpeg"] >= 0.0
