@@ -40,7 +40,7 @@ def get_task(call: Call) -> tuple[int, BaseModel]:
 @router.add(
     "DELETE",
     "/tasks/{task_id}",
-    summary="Cancel a queued or running task",
+    summary="Cancel a queued or running task (only for the caller while other users share it)",
     tag="tasks",
     query=s.UserQuery,
     responses={200: s.TaskOut},

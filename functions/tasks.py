@@ -16,13 +16,25 @@ from collections import Counter
 from shared import lifecycle
 from shared.bootstrap import Backend
 from shared.config import LANES
-from shared.domain.models import Job, JobStatus
+from shared.domain.models import Job, JobError, JobStatus
 from shared.errors import NotFound
 from shared.records import COUNTERS, JOBS, TIMINGS, VARIANTS, Records
 
 SHARDS = 8
 FLUSH_SECONDS = 1.0
 GIF_SECONDS_PER_FRAME = 0.05
+
+
+def _canceled_for(job: Job) -> Job:
+    """A shared job as a user who canceled it for themselves sees it: canceled, without the result."""
+    message = "canceled by you; the job goes on for the other users who asked for the same thing"
+    return job.model_copy(
+        update={
+            "status": JobStatus.CANCELED,
+            "cancel_requested": True,
+            "error": JobError(code="canceled", message=message),
+        }
+    )
 
 
 class TaskService:
@@ -35,6 +47,8 @@ class TaskService:
 
     def get(self, job_id: str, user_id: str | None) -> Job:
         job = self.records.job(job_id)
+        if user_id is not None and user_id in job.left_user_ids:
+            return _canceled_for(job)
         if user_id is not None and user_id not in job.user_ids:
             raise NotFound(f"task '{job_id}' not found")  # never reveal another user's task
         return job
@@ -49,8 +63,12 @@ class TaskService:
         return job
 
     def cancel(self, job_id: str, user_id: str | None) -> Job:
-        self.get(job_id, user_id)
-        return lifecycle.request_cancel(self.backend.store, job_id, now=self.backend.clock.now())
+        """The task as the caller sees it afterwards: canceled for them, whether or not others still wait."""
+        job = self.get(job_id, user_id)
+        if user_id is not None and user_id in job.left_user_ids:
+            return job  # already left it: canceling again changes nothing
+        job = lifecycle.request_cancel(self.backend.store, job_id, now=self.backend.clock.now(), user_id=user_id)
+        return _canceled_for(job) if user_id is not None and user_id in job.left_user_ids else job
 
     def list(self, user_id: str | None, status: str | None, limit: int) -> list[Job]:
         return self.records.jobs(user_id=user_id, status=JobStatus(status) if status else None, limit=limit)

@@ -119,8 +119,12 @@ def serve_or_submit(
         current = _job(tx, str(inflight["job_id"])) if inflight else None
         if current is not None and not current.status.terminal:
             if user_id not in current.user_ids:
-                tx.update(JOBS, current.job_id, {"user_ids": [*current.user_ids, user_id]})
-                current = current.model_copy(update={"user_ids": [*current.user_ids, user_id]})
+                attached = {
+                    "user_ids": [*current.user_ids, user_id],
+                    "left_user_ids": [u for u in current.left_user_ids if u != user_id],  # back again
+                }
+                tx.update(JOBS, current.job_id, attached)
+                current = current.model_copy(update=attached)
             return Served(job=current)
         has_key = tx.get(PROMPT_KEYS, key.pk) is not None
         if not has_key:
@@ -259,8 +263,14 @@ def release(store: DocumentStore, job_id: str, *, worker_id: str, error: JobErro
     store.transaction(run)
 
 
-def request_cancel(store: DocumentStore, job_id: str, *, now: float) -> Job:
-    """Queued → canceled at once; running → flagged (the worker stops between steps); finished → Conflict."""
+def request_cancel(store: DocumentStore, job_id: str, *, now: float, user_id: str | None = None) -> Job:
+    """Queued → canceled at once; running → flagged (the worker stops between steps); finished → Conflict.
+
+    A job is shared by every user who asked for the same thing while it was in flight (single-flight).
+    One of them canceling only takes that user off it while others still wait: their request goes on,
+    and the job moves to `left_user_ids` for the leaver. The last user waiting cancels the job itself.
+    `user_id` None (an operator) cancels the job for everyone.
+    """
 
     def run(tx: Tx) -> Job:
         job = _job(tx, job_id)
@@ -268,6 +278,11 @@ def request_cancel(store: DocumentStore, job_id: str, *, now: float) -> Job:
             raise NotFound(f"task '{job_id}' not found")
         if job.status.terminal:
             raise Conflict(f"task '{job_id}' already {job.status.value}")
+        others = [u for u in job.user_ids if u != user_id]
+        if user_id is not None and user_id in job.user_ids and others:
+            left = {"user_ids": others, "left_user_ids": [*job.left_user_ids, user_id], "updated_at": now}
+            tx.update(JOBS, job_id, left)
+            return job.model_copy(update=left)
         if job.status is JobStatus.QUEUED:
             inflight = tx.get(INFLIGHT, job.pk)
             _clear_inflight(tx, job, inflight)

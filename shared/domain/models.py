@@ -166,7 +166,8 @@ class Job(Record):
     cancel_requested: bool = False
     error: JobError | None = None
     owner: str
-    user_ids: list[str] = Field(default_factory=list)
+    user_ids: list[str] = Field(default_factory=list)  # the users waiting for this job's variant
+    left_user_ids: list[str] = Field(default_factory=list)  # canceled for themselves; the job went on
     published: bool = False
     remote_task_id: str | None = None
     created_at: float

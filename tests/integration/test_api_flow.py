@@ -114,6 +114,49 @@ def test_cancel_queued_then_finished(client: FlaskClient, worker: Worker, backen
     assert r.status_code == 409 and r.get_json()["error"]["code"] == "conflict"
 
 
+def test_one_user_canceling_a_shared_job_leaves_it_running_for_the_others(
+    client: FlaskClient, worker: Worker, backend: Backend
+) -> None:
+    _, a = get_image(client, "u1", "fox in the snow")
+    _, b = get_image(client, "u2", "a fox in the snow!")  # the same intent: attached to the same job
+    _, c = get_image(client, "u3", "Fox in the snow")
+    assert a["task_id"] == b["task_id"] == c["task_id"]
+    url = a["status_url"]
+
+    r = client.delete(url, query_string={"user_id": "u1"})
+    assert r.status_code == 200 and r.get_json()["status"] == "canceled"
+    assert r.get_json()["cancel_requested"] is True and "other users" in r.get_json()["error"]["message"]
+    assert client.get(url, query_string={"user_id": "u1"}).get_json()["status"] == "canceled"
+    u2_view = client.get(url, query_string={"user_id": "u2"}).get_json()
+    assert u2_view["status"] == "queued" and u2_view["cancel_requested"] is False
+    assert client.delete(url, query_string={"user_id": "u1"}).get_json()["status"] == "canceled"  # again: no-op
+
+    assert client.delete(url, query_string={"user_id": "u2"}).get_json()["status"] == "canceled"  # u3 still waits
+    drain(worker)
+    assert worker.generations == 1
+    done = client.get(url, query_string={"user_id": "u3"}).get_json()
+    assert done["status"] == "succeeded" and done["result"]["variant_id"]
+    for leaver in ("u1", "u2"):
+        view = client.get(url, query_string={"user_id": leaver}).get_json()
+        assert view["status"] == "canceled" and view["result"] is None
+        assert client.get(f"/image/user/{leaver}/seen").get_json()["variant_ids"] == []  # never shown it
+    assert client.get("/image/user/u3/seen").get_json()["variant_ids"] == [done["result"]["variant_id"]]
+
+
+def test_the_last_user_waiting_cancels_the_job_itself(client: FlaskClient, worker: Worker) -> None:
+    _, a = get_image(client, "u1", "owl at night")
+    get_image(client, "u2", "owl at night")
+    client.delete(a["status_url"], query_string={"user_id": "u1"})  # u2 still waits
+    get_image(client, "u1", "owl at night")  # u1 asks again while it is in flight: attached again
+    assert client.get(a["status_url"], query_string={"user_id": "u1"}).get_json()["status"] == "queued"
+    client.delete(a["status_url"], query_string={"user_id": "u2"})
+    r = client.delete(a["status_url"], query_string={"user_id": "u1"})  # the last one waiting
+    assert r.get_json()["status"] == "canceled"
+    drain(worker)
+    assert worker.generations == 0
+    assert client.get(a["status_url"], query_string={"user_id": "u2"}).get_json()["status"] == "canceled"
+
+
 def test_selfie_varies_landmarks_and_unknown_city(client: FlaskClient) -> None:
     keys = []
     for _ in range(3):
