@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -92,12 +93,29 @@ def test_update_of_a_missing_document_fails_the_transaction(backend: Any) -> Non
     assert store.get("jobs", "other") is None
 
 
+def _in_threads(fn: Callable[[int], None], n: int = 4) -> list[BaseException]:
+    """`fn(i)` for i in range(n), each in its own thread; the exceptions they raised."""
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            fn(i)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return errors
+
+
 def test_concurrent_read_modify_write_loses_no_update(backend: Any) -> None:
     """4 threads each add 1 to one counter in a transaction: the function re-runs on contention."""
     store = backend.store
     store.set("counters", "hot", {"n": 0, "writers": []})
     runs: list[int] = []
-    errors: list[BaseException] = []
 
     def bump(i: int) -> None:
         def fn(tx: Any) -> None:
@@ -106,17 +124,9 @@ def test_concurrent_read_modify_write_loses_no_update(backend: Any) -> None:
             time.sleep(0.05)  # widen the race window
             tx.update("counters", "hot", {"n": doc["n"] + 1, "writers": [*doc["writers"], i]})
 
-        try:
-            store.transaction(fn)
-        except BaseException as exc:
-            errors.append(exc)
+        store.transaction(fn)
 
-    threads = [threading.Thread(target=bump, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert errors == []
+    assert _in_threads(bump) == []
     doc = store.get("counters", "hot")
     assert doc["n"] == 4
     assert sorted(doc["writers"]) == [0, 1, 2, 3]
@@ -169,23 +179,14 @@ def test_write_if_unchanged_is_compare_and_set(backend: Any) -> None:
 def test_compare_and_set_loop_loses_no_update(backend: Any) -> None:
     """4 threads each append their number with a read → compare-and-set retry loop: none is lost."""
     store = backend.store
-    errors: list[BaseException] = []
 
     def append(i: int) -> None:
-        try:
-            for _ in range(50):
-                doc, version = store.get_versioned("counters", "cas")
-                time.sleep(0.02)  # widen the race window
-                if store.write_if_unchanged("counters", "cas", {"ids": [*(doc or {}).get("ids", []), i]}, version):
-                    return
-            raise AssertionError(f"writer {i} never won")
-        except BaseException as exc:
-            errors.append(exc)
+        for _ in range(50):
+            doc, version = store.get_versioned("counters", "cas")
+            time.sleep(0.02)  # widen the race window
+            if store.write_if_unchanged("counters", "cas", {"ids": [*(doc or {}).get("ids", []), i]}, version):
+                return
+        raise AssertionError(f"writer {i} never won")
 
-    threads = [threading.Thread(target=append, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert errors == []
+    assert _in_threads(append) == []
     assert sorted(store.get("counters", "cas")["ids"]) == [0, 1, 2, 3]
