@@ -41,7 +41,10 @@ def _sqlite_connections(path: Path) -> Callable[[], sqlite3.Connection]:
     return conn
 
 
-_VARIANTS_SQL = "SELECT data FROM docs WHERE collection = 'variants' AND json_extract(data, '$.pk') = ?"
+# The expression index named, as the adapter does: SQLite's planner would otherwise scan all variants.
+_VARIANTS_SQL = (
+    "SELECT data FROM docs INDEXED BY docs_pk WHERE collection = 'variants' AND json_extract(data, '$.pk') = ?"
+)
 _SEEN_SQL = "SELECT data FROM docs WHERE collection = ? AND id = ?"
 
 
