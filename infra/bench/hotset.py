@@ -18,8 +18,9 @@ from typing import Any, TypeVar
 from functions.service import GenerationService
 from shared import lifecycle
 from shared.bootstrap import Backend, InProcessLauncher
-from shared.domain.models import Artifact, Variant
+from shared.domain.models import Artifact, Kind, Variant
 from shared.ports import Delivery, Doc, DocumentStore, Filter, Tx
+from shared.records import VARIANTS
 
 T = TypeVar("T")
 SOUL = "nova"
@@ -75,6 +76,26 @@ def seed_hot_set(backend: Backend, cues: Sequence[str], variants_per_cue: int) -
             )
             lifecycle.complete(backend.store, job.job_id, variant, now=now)
     return keys
+
+
+def add_other_variants(backend: Backend, n: int) -> None:
+    """`n` variant records under 1 of n/10 other prompt keys each: the collection a hit searches is big."""
+    now = backend.clock.now()
+    png = Artifact(name="bench/other.png", content_type="image/png", bytes=1, sha256="0" * 64)
+    for i in range(n):
+        variant = Variant(
+            variant_id=f"other-{i:06d}",
+            pk=f"other-key-{i % max(1, n // 10):05d}",
+            kind=Kind.IMAGE,
+            soul_id=SOUL,
+            seed=i,
+            generator="bench-simulation",
+            artifacts={"png": png},
+            job_id=f"other-job-{i:06d}",
+            created_at=now,
+            label="other",
+        )
+        backend.store.create(VARIANTS, variant.variant_id, variant.doc())
 
 
 class CountingTx:

@@ -39,7 +39,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from infra.bench import bare
-from infra.bench.hotset import CUES, SOUL, CountingStore, seed_hot_set
+from infra.bench.hotset import CUES, SOUL, CountingStore, add_other_variants, seed_hot_set
 from infra.emulators import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -215,6 +215,7 @@ def bench(backend_name: str, args: argparse.Namespace, work: Path, env: dict[str
     seed.load(backend)
     t0 = time.perf_counter()
     keys = seed_hot_set(backend, CUES, args.variants)
+    add_other_variants(backend, args.extra_variants)
     seeded = time.perf_counter() - t0
     soul_plan = Plan(args.users, args.variants, "u")
     trips, breakdown = count_round_trips(backend, soul_plan)
@@ -268,7 +269,8 @@ def bench(backend_name: str, args: argparse.Namespace, work: Path, env: dict[str
 def report(name: str, out: dict[str, object], args: argparse.Namespace) -> bool:
     rows: dict[str, Result] = out["rows"]  # type: ignore[assignment]
     print(
-        f"\n== backend {name}: {len(CUES)} cues x {args.variants} variants, hot set seeded in {out['seeded_s']:.1f} s"
+        f"\n== backend {name}: {len(CUES)} cues x {args.variants} variants among {args.extra_variants} other variants, "
+        f"seeded in {out['seeded_s']:.1f} s"
     )
     print(f"{'':<16}{'p50 ms':>9}{'p99 ms':>9}{'mean ms':>9}{'req/s':>9}{'misses':>8}")
     ok = True
@@ -316,6 +318,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=int, default=10, help="interleaved soul/bare blocks per phase")
     p.add_argument("--users", type=int, default=500)
     p.add_argument("--variants", type=int, default=8, help="ready variants per cue in the hot set")
+    p.add_argument(
+        "--extra-variants",
+        type=int,
+        default=2000,
+        help="variant records of other prompt keys, so a hit finds its key's few among many (as in production)",
+    )
     p.add_argument("--json", type=Path, default=None, help="also write the figures here")
     return p
 

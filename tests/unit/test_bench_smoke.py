@@ -15,7 +15,8 @@ pytestmark = pytest.mark.unit
 
 def test_request_benchmark_runs_and_every_request_is_a_hit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "figures.json"
-    argv = ["--requests", "40", "--warmup", "10", "--users", "20", "--variants", "3", "--json", str(out)]
+    argv = ["--requests", "40", "--warmup", "10", "--users", "20", "--variants", "3", "--extra-variants", "50"]
+    argv += ["--json", str(out)]
     assert requests.main(argv) == 0
     figures = json.loads(out.read_text())["local"]
     assert figures["soul c=1"]["misses"] == 0 and figures["soul c=4"]["misses"] == 0
