@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from shared import lifecycle
 from shared.bootstrap import Backend
+from shared.concurrency import overlapped
 from shared.domain import similarity
 from shared.domain.models import GenerationSpec, Job, Kind, PromptKey, StyleProfile, Variant
 from shared.domain.places import choose_landmark
@@ -54,9 +55,11 @@ class GenerationService:
 
     def selfie(self, user_id: str, soul_id: str, city_key: str, mood: str, *, video: bool) -> Outcome:
         style = self.records.cached_style(soul_id)
-        city = self.records.city(city_key)
         history_id = f"{user_id}:{soul_id}:{city_key}"
-        history = self.backend.store.get(PLACES, history_id) or {}
+        city, found = overlapped(
+            self.backend.store, lambda: self.records.city(city_key), lambda: self.backend.store.get(PLACES, history_id)
+        )
+        history = found or {}
         landmark = choose_landmark(city, history)
         cue = f"selfie at {landmark.name} in {city.name}, {mood} mood"
         kind = Kind.WAN if video else Kind.SELFIE

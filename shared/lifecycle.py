@@ -8,21 +8,15 @@ artifacts; status only moves forward; a user is never shown a variant twice.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TypeVar
 
+from shared.concurrency import overlapped
 from shared.domain.jobs import claimable, transition
 from shared.domain.models import Job, JobError, JobStatus, Progress, PromptKey, SeenMarks, Variant
 from shared.domain.selection import pick_unseen
 from shared.errors import Conflict, NotFound
 from shared.ports import DocumentStore, Tx
 from shared.records import INFLIGHT, JOBS, PROMPT_KEYS, VARIANTS, seen_collection
-
-A = TypeVar("A")
-B = TypeVar("B")
 
 
 @dataclass(frozen=True)
@@ -61,22 +55,6 @@ def _try_hit(tx: Tx, user_id: str, pk: str, now: float) -> Variant | None:
     return hit
 
 
-_pool_lock = threading.Lock()
-_pool: ThreadPoolExecutor | None = None
-
-
-def _concurrently(store: DocumentStore, first: Callable[[], A], second: Callable[[], B]) -> tuple[A, B]:
-    """Both reads, overlapped when the store's reads are network round trips (one pool per process)."""
-    global _pool  # noqa: PLW0603 - created on first use, shared by the process's request threads
-    if not store.concurrent_reads:
-        return first(), second()
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="soul-read")
-    later = _pool.submit(second)
-    return first(), later.result()
-
-
 def serve_cached(store: DocumentStore, *, user_id: str, pk: str, now: float, attempts: int = 4) -> Variant | None:
     """The cache-hit path alone: an unseen ready variant marked seen (or None: every variant is seen).
 
@@ -89,7 +67,7 @@ def serve_cached(store: DocumentStore, *, user_id: str, pk: str, now: float, att
     `attempts` lost races it falls back to one transaction.
     """
     seen = seen_collection(user_id)
-    docs, (marks_doc, version) = _concurrently(
+    docs, (marks_doc, version) = overlapped(
         store, lambda: store.query(VARIANTS, [("pk", "==", pk)]), lambda: store.get_versioned(seen, pk)
     )
     variants = [Variant.model_validate(d) for d in docs]

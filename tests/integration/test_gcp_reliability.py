@@ -262,6 +262,20 @@ def test_fifty_concurrent_hits_and_mark_seen_on_one_hot_key(gcp: Backend, client
     assert lost == []
 
 
+def test_selfies_rotate_landmarks_and_hit_the_cache_on_firestore(gcp: Backend, client: FlaskClient) -> None:
+    """The selfie path's overlapped reads (city ‖ the user's landmark history) on the emulator."""
+    worker = Worker(gcp, Generators(gcp.settings).for_kind, worker_id="w-selfie")
+    body = {"soul_id": "nova", "city_key": "paris", "mood": "happy", "user_id": "s1"}
+    landmarks = [client.post("/image/selfie", json=body).get_json()["landmark_key"] for _ in range(3)]
+    assert len(set(landmarks)) == 3  # least recently used first: three different landmarks
+    _run_workers([worker], lambda: not gcp.store.count(JOBS, [("status", "==", "queued")]), timeout=30)
+    hit = client.post("/image/selfie", json={**body, "user_id": "s2"})  # another user, first landmark: cached
+    assert hit.status_code == 200 and hit.get_json()["cache_hit"] is True
+    assert hit.get_json()["landmark_key"] == landmarks[0]
+    r = client.post("/image/selfie", json={**body, "city_key": "atlantis"})
+    assert r.status_code == 404 and "/places" in r.get_json()["error"]["message"]
+
+
 # -- the dispatcher --------------------------------------------------------------------------------
 def _event(job_id: str = "job-1", lane: str = "image", attr_lane: str | None = None) -> dict[str, Any]:
     """The data of a Pub/Sub CloudEvent (google.cloud.pubsub.topic.v1.messagePublished)."""
