@@ -71,7 +71,10 @@ class TaskService:
         return _canceled_for(job) if user_id is not None and user_id in job.left_user_ids else job
 
     def list(self, user_id: str | None, status: str | None, limit: int) -> list[Job]:
-        return self.records.jobs(user_id=user_id, status=JobStatus(status) if status else None, limit=limit)
+        jobs = self.records.jobs(user_id=user_id, status=JobStatus(status) if status else None, limit=limit)
+        # A shared task the caller canceled for themselves is listed as canceled (as GET /tasks/{id} shows it).
+        views = [_canceled_for(j) if user_id is not None and user_id in j.left_user_ids else j for j in jobs]
+        return [v for v in views if status is None or v.status.value == status]
 
     def count_cache(self, hit: bool) -> None:
         with self._count_lock:

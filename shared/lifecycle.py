@@ -96,9 +96,9 @@ def serve_or_submit(
         inflight = tx.get(INFLIGHT, key.pk)
         current = _job(tx, str(inflight["job_id"])) if inflight else None
         if current is not None and not current.status.terminal:
-            if user_id not in current.user_ids:
+            if user_id not in current.waiting_user_ids:
                 attached = {
-                    "user_ids": [*current.user_ids, user_id],
+                    "user_ids": current.user_ids if user_id in current.user_ids else [*current.user_ids, user_id],
                     "left_user_ids": [u for u in current.left_user_ids if u != user_id],  # back again
                 }
                 tx.update(JOBS, current.job_id, attached)
@@ -190,7 +190,7 @@ def complete(store: DocumentStore, job_id: str, variant: Variant, *, now: float)
         inflight = tx.get(INFLIGHT, job.pk)
         existing = tx.get(VARIANTS, variant.variant_id)
         key_doc = tx.get(PROMPT_KEYS, job.pk)
-        marks = {uid: _seen(tx, uid, job.pk) for uid in job.user_ids}
+        marks = {uid: _seen(tx, uid, job.pk) for uid in job.waiting_user_ids}
         if existing is None:
             tx.create(VARIANTS, variant.variant_id, variant.doc())
             if key_doc is not None:
@@ -246,8 +246,8 @@ def request_cancel(store: DocumentStore, job_id: str, *, now: float, user_id: st
 
     A job is shared by every user who asked for the same thing while it was in flight (single-flight).
     One of them canceling only takes that user off it while others still wait: their request goes on,
-    and the job moves to `left_user_ids` for the leaver. The last user waiting cancels the job itself.
-    `user_id` None (an operator) cancels the job for everyone.
+    and the leaver joins `left_user_ids` (still listed, seen as canceled, never shown the variant).
+    The last user waiting cancels the job itself. `user_id` None (an operator) cancels it for everyone.
     """
 
     def run(tx: Tx) -> Job:
@@ -256,9 +256,9 @@ def request_cancel(store: DocumentStore, job_id: str, *, now: float, user_id: st
             raise NotFound(f"task '{job_id}' not found")
         if job.status.terminal:
             raise Conflict(f"task '{job_id}' already {job.status.value}")
-        others = [u for u in job.user_ids if u != user_id]
-        if user_id is not None and user_id in job.user_ids and others:
-            left = {"user_ids": others, "left_user_ids": [*job.left_user_ids, user_id], "updated_at": now}
+        others = [u for u in job.waiting_user_ids if u != user_id]
+        if user_id is not None and user_id in job.waiting_user_ids and others:
+            left = {"left_user_ids": [*job.left_user_ids, user_id], "updated_at": now}
             tx.update(JOBS, job_id, left)
             return job.model_copy(update=left)
         if job.status is JobStatus.QUEUED:

@@ -166,14 +166,19 @@ class Job(Record):
     cancel_requested: bool = False
     error: JobError | None = None
     owner: str
-    user_ids: list[str] = Field(default_factory=list)  # the users waiting for this job's variant
-    left_user_ids: list[str] = Field(default_factory=list)  # canceled for themselves; the job went on
+    user_ids: list[str] = Field(default_factory=list)  # every user who asked for it (lists, ownership)
+    left_user_ids: list[str] = Field(default_factory=list)  # of those, who canceled it for themselves
     published: bool = False
     remote_task_id: str | None = None
     created_at: float
     updated_at: float
     started_at: float | None = None
     finished_at: float | None = None
+
+    @property
+    def waiting_user_ids(self) -> list[str]:
+        """The users still waiting for this job's variant: it is shown to them when it is made."""
+        return [u for u in self.user_ids if u not in self.left_user_ids]
 
 
 class SeenMarks(Record):

@@ -139,6 +139,8 @@ def test_one_user_canceling_a_shared_job_leaves_it_running_for_the_others(
     for leaver in ("u1", "u2"):
         view = client.get(url, query_string={"user_id": leaver}).get_json()
         assert view["status"] == "canceled" and view["result"] is None
+        listed = client.get("/tasks", query_string={"user_id": leaver}).get_json()["tasks"]
+        assert [(t["task_id"], t["status"]) for t in listed] == [(a["task_id"], "canceled")]
         assert client.get(f"/image/user/{leaver}/seen").get_json()["variant_ids"] == []  # never shown it
     assert client.get("/image/user/u3/seen").get_json()["variant_ids"] == [done["result"]["variant_id"]]
 
