@@ -37,6 +37,11 @@ def _canceled_for(job: Job) -> Job:
     )
 
 
+def _as_seen_by(job: Job, user_id: str | None) -> Job:
+    """The job as `user_id` sees it: canceled if they canceled this shared job for themselves."""
+    return _canceled_for(job) if user_id is not None and user_id in job.left_user_ids else job
+
+
 class TaskService:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
@@ -47,11 +52,9 @@ class TaskService:
 
     def get(self, job_id: str, user_id: str | None) -> Job:
         job = self.records.job(job_id)
-        if user_id is not None and user_id in job.left_user_ids:
-            return _canceled_for(job)
         if user_id is not None and user_id not in job.user_ids:
             raise NotFound(f"task '{job_id}' not found")  # never reveal another user's task
-        return job
+        return _as_seen_by(job, user_id)
 
     def wait(self, job_id: str, user_id: str | None, seconds: float) -> Job:
         clock = self.backend.clock
@@ -68,12 +71,12 @@ class TaskService:
         if user_id is not None and user_id in job.left_user_ids:
             return job  # already left it: canceling again changes nothing
         job = lifecycle.request_cancel(self.backend.store, job_id, now=self.backend.clock.now(), user_id=user_id)
-        return _canceled_for(job) if user_id is not None and user_id in job.left_user_ids else job
+        return _as_seen_by(job, user_id)
 
     def list(self, user_id: str | None, status: str | None, limit: int) -> list[Job]:
         jobs = self.records.jobs(user_id=user_id, status=JobStatus(status) if status else None, limit=limit)
         # A shared task the caller canceled for themselves is listed as canceled (as GET /tasks/{id} shows it).
-        views = [_canceled_for(j) if user_id is not None and user_id in j.left_user_ids else j for j in jobs]
+        views = [_as_seen_by(j, user_id) for j in jobs]
         return [v for v in views if status is None or v.status.value == status]
 
     def count_cache(self, hit: bool) -> None:

@@ -61,19 +61,7 @@ def seed_hot_set(backend: Backend, cues: Sequence[str], variants_per_cue: int) -
             job = lifecycle.claim(backend.store, served.job.job_id, worker_id="bench", now=now, lease_seconds=60)
             if job is None:
                 continue
-            png = Artifact(name=f"bench/{job.variant_id}.png", content_type="image/png", bytes=1, sha256="0" * 64)
-            variant = Variant(
-                variant_id=job.variant_id,
-                pk=job.pk,
-                kind=job.kind,
-                soul_id=SOUL,
-                seed=job.spec.seed,
-                generator="bench-simulation",
-                artifacts={"png": png},
-                job_id=job.job_id,
-                created_at=now,
-                label=cue,
-            )
+            variant = _variant(job.variant_id, job.pk, job.spec.seed, job.job_id, now, cue)
             lifecycle.complete(backend.store, job.job_id, variant, now=now)
     return keys
 
@@ -81,21 +69,26 @@ def seed_hot_set(backend: Backend, cues: Sequence[str], variants_per_cue: int) -
 def add_other_variants(backend: Backend, n: int) -> None:
     """`n` variant records under 1 of n/10 other prompt keys each: the collection a hit searches is big."""
     now = backend.clock.now()
-    png = Artifact(name="bench/other.png", content_type="image/png", bytes=1, sha256="0" * 64)
     for i in range(n):
-        variant = Variant(
-            variant_id=f"other-{i:06d}",
-            pk=f"other-key-{i % max(1, n // 10):05d}",
-            kind=Kind.IMAGE,
-            soul_id=SOUL,
-            seed=i,
-            generator="bench-simulation",
-            artifacts={"png": png},
-            job_id=f"other-job-{i:06d}",
-            created_at=now,
-            label="other",
-        )
+        variant = _variant(f"other-{i:06d}", f"other-key-{i % max(1, n // 10):05d}", i, f"other-job-{i:06d}", now)
         backend.store.create(VARIANTS, variant.variant_id, variant.doc())
+
+
+def _variant(variant_id: str, pk: str, seed: int, job_id: str, now: float, label: str = "other") -> Variant:
+    """A ready image variant naming a PNG that is never written (a signed URL does not need it)."""
+    png = Artifact(name=f"bench/{variant_id}.png", content_type="image/png", bytes=1, sha256="0" * 64)
+    return Variant(
+        variant_id=variant_id,
+        pk=pk,
+        kind=Kind.IMAGE,
+        soul_id=SOUL,
+        seed=seed,
+        generator="bench-simulation",
+        artifacts={"png": png},
+        job_id=job_id,
+        created_at=now,
+        label=label,
+    )
 
 
 class CountingTx:

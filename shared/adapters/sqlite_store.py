@@ -103,9 +103,15 @@ def _select(
     return [json.loads(row[0]) for row in conn.execute(sql, params)]
 
 
-def _get(conn: sqlite3.Connection, collection: str, doc_id: str) -> Doc | None:
+def _stored(conn: sqlite3.Connection, collection: str, doc_id: str) -> str | None:
+    """The document's stored JSON text, or None."""
     row = conn.execute("SELECT data FROM docs WHERE collection = ? AND id = ?", (collection, doc_id)).fetchone()
-    return json.loads(row[0]) if row else None
+    return str(row[0]) if row else None
+
+
+def _get(conn: sqlite3.Connection, collection: str, doc_id: str) -> Doc | None:
+    stored = _stored(conn, collection, doc_id)
+    return json.loads(stored) if stored is not None else None
 
 
 def _version(stored: str) -> str:
@@ -224,19 +230,15 @@ class SqliteDocumentStore:
     concurrent_reads = False  # in-process: a thread hand-off costs more than the read
 
     def get_versioned(self, collection: str, doc_id: str) -> tuple[Doc | None, str]:
-        row = (
-            self._db.conn()
-            .execute("SELECT data FROM docs WHERE collection = ? AND id = ?", (collection, doc_id))
-            .fetchone()
-        )
-        return (json.loads(row[0]), _version(row[0])) if row else (None, "")
+        stored = _stored(self._db.conn(), collection, doc_id)
+        return (json.loads(stored), _version(stored)) if stored is not None else (None, "")
 
     def write_if_unchanged(self, collection: str, doc_id: str, fields: Doc, version: str) -> bool:
         with self._db.write() as conn:
-            row = conn.execute("SELECT data FROM docs WHERE collection = ? AND id = ?", (collection, doc_id)).fetchone()
-            if (_version(row[0]) if row else "") != version:
+            stored = _stored(conn, collection, doc_id)
+            if (_version(stored) if stored is not None else "") != version:
                 return False
-            _put(conn, collection, doc_id, {**json.loads(row[0]), **fields} if row else fields)
+            _put(conn, collection, doc_id, {**json.loads(stored), **fields} if stored is not None else fields)
             return True
 
     def transaction(self, fn: Callable[[SqliteTx], T]) -> T:
