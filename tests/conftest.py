@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from flask.testing import FlaskClient
+from hypothesis import settings as hypothesis_settings
 
 from functions.app import create_app
 from functions.context import Context
@@ -24,6 +25,17 @@ from shared.bootstrap import Backend, build_backend
 from shared.config import Settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+# Hypothesis profiles. "ci" (the default when CI=true, as Cloud Build and `.ci/run` set it) is
+# derandomized: the same examples on every run, so a gate failure is a real regression and reproduces
+# anywhere. "random" explores fresh examples; run it by hand:
+#   HYPOTHESIS_PROFILE=random .venv/bin/python -m pytest tests/unit   (or `make test-random`)
+# Without either variable, hypothesis' own default (random, with its example database) applies.
+hypothesis_settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True)
+hypothesis_settings.register_profile("random", derandomize=False, deadline=None, max_examples=1000, print_blob=True)
+hypothesis_settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI", "").lower() == "true" else "default")
+)
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 

@@ -223,7 +223,17 @@ def _verb_stem(word: str, suffix: str) -> str | None:
 def lemma(word: str) -> str:
     """A rule-based lemma: plural nouns and verb forms fold to one stem. Consistency matters more than
     dictionary accuracy (both forms must land on the same string); a rule that could merge two
-    different words is guarded by `_KEEP`."""
+    different words is guarded by `_KEEP`. Applied to a fixed point, so lemma(lemma(w)) == lemma(w):
+    one rule's output can itself be inflected ("paintings" → "painting" → "paint", "aaaings")."""
+    for _ in range(8):  # every rule shortens a word or leaves it alone; the bound is belt and braces
+        folded = _lemma_step(word)
+        if folded == word:
+            break
+        word = folded
+    return word
+
+
+def _lemma_step(word: str) -> str:
     if word in _IRREGULAR:
         return _IRREGULAR[word]
     if word in _KEEP or not _is_word(word) or len(word) <= 3:

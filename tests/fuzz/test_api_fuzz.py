@@ -85,7 +85,7 @@ schema = schemathesis.openapi.from_wsgi("/openapi.json", _app())
 
 
 @schema.parametrize()
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=False)
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api(case: Any) -> None:
     case.call_and_validate(
         checks=[
