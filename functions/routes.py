@@ -56,7 +56,26 @@ def variant_out(ctx: Context, v: Variant) -> s.VariantOut:
         created_at=v.created_at,
         urls=s.Urls(**urls),
         label=v.label,
+        task_id=v.job_id,
+        width=v.width,
+        height=v.height,
     )
+
+
+def spec_out(job: Job) -> s.SpecOut:
+    return s.SpecOut(cue=job.spec.label, **job.spec.model_dump(exclude={"kind", "label", "generate_gif"}))
+
+
+def timing_out(ctx: Context, job: Job) -> s.TimingOut:
+    """Measured so far (a running job's run time grows), plus the estimate while it is not finished."""
+    now = ctx.backend.clock.now()
+    queued = (job.started_at or (now if not job.status.terminal else job.updated_at)) - job.created_at
+    ran = None if job.started_at is None else (job.finished_at or now) - job.started_at
+    out = s.TimingOut(queued_seconds=round(max(0.0, queued), 2), run_seconds=None if ran is None else round(ran, 2))
+    if not job.status.terminal:
+        estimate = ctx.tasks.timings.for_job(job)
+        out.estimate_seconds, out.basis = estimate.seconds, estimate.basis
+    return out
 
 
 def result_out(
@@ -94,6 +113,11 @@ def task_out(ctx: Context, job: Job) -> s.TaskOut:
         updated_at=job.updated_at,
         error=error,
         result=result,
+        variant_id=job.variant_id,
+        spec=spec_out(job),
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        timing=timing_out(ctx, job),
     )
 
 
@@ -196,6 +220,31 @@ def get_seen(call: Call) -> tuple[int, BaseModel]:
     ids = records.seen_ids(user)
     recent = [variant_out(call.ctx, v) for v in records.variants_by_id(ids[:SEEN_DETAILS])]
     return 200, s.SeenOut(user_id=user, variant_ids=ids, variants=recent)
+
+
+@router.add(
+    "GET",
+    "/image/variant/{variant_id}",
+    summary="A variant the user was shown, with the prompt sent, seed, settings and 'seen N of M'",
+    tag="image",
+    query=s.UserQuery,
+    responses={200: s.VariantDetailOut},
+)
+def get_variant_detail(call: Call) -> tuple[int, BaseModel]:
+    user = call.user(call.query.user_id)
+    variant_id = call.path["variant_id"]
+    served_to(call, user, variant_id)  # only what this user was shown (404 otherwise, as for animation)
+    records = call.ctx.generation.records
+    variant = records.variant(variant_id)
+    marks = call.ctx.backend.store.get(seen_collection(user), variant.pk)
+    seen = len(SeenMarks.model_validate(marks).variant_ids) if marks else 0
+    return 200, s.VariantDetailOut(
+        variant=variant_out(call.ctx, variant),
+        task_id=variant.job_id,
+        spec=spec_out(records.job(variant.job_id)),
+        seen=seen,
+        of=len(records.variants_for(variant.pk)),
+    )
 
 
 # -- video (SVD) ---------------------------------------------------------------------------------

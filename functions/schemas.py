@@ -122,6 +122,9 @@ class VariantOut(BaseModel):
     created_at: float
     urls: Urls
     label: str = ""
+    task_id: str | None = None
+    width: int = 0
+    height: int = 0
 
 
 class ResultOut(BaseModel):
@@ -143,6 +146,32 @@ class ProgressOut(BaseModel):
     total: int
 
 
+class SpecOut(BaseModel):
+    """What the generator was given: the prompt actually sent (the soul's template applied), seed, settings."""
+
+    soul_id: str
+    cue: str = Field(description="The caller's words (cue, selfie line, or the source image's label)")
+    prompt: str
+    negative_prompt: str
+    seed: int
+    width: int
+    height: int
+    steps: int
+    guidance_scale: float
+    num_frames: int
+    fps: int
+    source_variant_id: str | None = None
+
+
+class TimingOut(BaseModel):
+    """Measured durations; `estimate_seconds` is null when no run of this shape was measured yet."""
+
+    queued_seconds: float | None = None
+    run_seconds: float | None = None
+    estimate_seconds: float | None = None
+    basis: str = ""
+
+
 class TaskOut(BaseModel):
     task_id: str
     kind: str
@@ -156,6 +185,21 @@ class TaskOut(BaseModel):
     updated_at: float
     error: ErrorBody | None = None
     result: VariantOut | None = None
+    variant_id: str | None = None
+    spec: SpecOut | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    timing: TimingOut | None = None
+
+
+class VariantDetailOut(BaseModel):
+    """One variant with what made it, and how many of its prompt key's variants this user has seen."""
+
+    variant: VariantOut
+    task_id: str
+    spec: SpecOut
+    seen: int = Field(description="Variants of this prompt key the user has been shown")
+    of: int = Field(description="Ready variants of this prompt key")
 
 
 class AcceptedOut(BaseModel):

@@ -13,6 +13,7 @@ import threading
 import time
 from collections import Counter
 
+from functions.timings import Timings
 from shared import lifecycle
 from shared.bootstrap import Backend
 from shared.config import LANES
@@ -46,6 +47,7 @@ class TaskService:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
         self.records = Records(backend.store)
+        self.timings = Timings(self.records)  # measured run times (elapsed / time left on the pages)
         self._pending: Counter[str] = Counter()
         self._flushed_at = time.monotonic()
         self._count_lock = threading.Lock()
@@ -114,15 +116,22 @@ class TaskService:
         """From the worker's measured seconds per frame when there is one, else the configured figure."""
         settings = self.backend.settings
         measured = self.backend.store.get(TIMINGS, "svd")
-        if measured and float(measured.get("seconds_per_frame", 0)) > 0:
+        ran = self.timings.per_frame()
+        gif_per_frame = GIF_SECONDS_PER_FRAME
+        if ran is not None:  # this deployment's own finished runs come first: they are what the user gets
+            (per_frame, basis), gif_per_frame = ran, 0.0  # a measured run already includes its encoding
+        elif measured and float(measured.get("seconds_per_frame", 0)) > 0:
             per_frame = float(measured["seconds_per_frame"])
             where = f"{measured.get('generator', '?')} ({measured.get('device', '?')})"
             basis = f"measured on {where}, {measured.get('samples', 0)} runs"
         else:
             per_frame = settings.svd_estimated_seconds_per_frame
-            basis = "configured SVD_ESTIMATED_SECONDS_PER_FRAME (no measurement yet)"
+            basis = (
+                "no run measured yet: a guess from SVD_ESTIMATED_SECONDS_PER_FRAME "
+                f"({per_frame:g} s per frame), updated after the first run"
+            )
         video = per_frame * num_frames
-        gif = GIF_SECONDS_PER_FRAME * num_frames
+        gif = gif_per_frame * num_frames
         total = video + gif
         return {
             "estimated_seconds": round(total, 2),

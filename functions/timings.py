@@ -1,0 +1,113 @@
+"""Measured run times, for the pages' "elapsed / time left" and the video estimate.
+
+Nothing here is configured or guessed: a figure is the median of recent succeeded runs with the same
+shape (kind, generator, size, steps, frames), read from the jobs themselves (started_at → finished_at).
+When no run of that shape has finished yet, the answer says so instead of inventing a number. The table
+is rebuilt at most every TTL_SECONDS per process, so an estimate moves within seconds of a run ending.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from dataclasses import dataclass
+
+from shared.domain.models import Job, JobStatus, Kind
+from shared.records import Records
+
+TTL_SECONDS = 2.0
+SAMPLE_JOBS = 200  # newest succeeded jobs read per rebuild (one indexed query + one batched read)
+
+Shape = tuple[str, int, int, int, int]  # kind, width, height, steps, frames
+
+
+@dataclass(frozen=True)
+class Measured:
+    generator: str
+    samples: int
+    run_seconds: float  # median, claim to finish
+    queued_seconds: float  # median, created to claim
+    newest: float  # finished_at of the newest sample (the generator in use today wins ties)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    seconds: float | None
+    basis: str
+
+
+def shape_of(job: Job) -> Shape:
+    s = job.spec
+    return (job.kind.value, s.width, s.height, s.steps, s.num_frames)
+
+
+def describe(shape: Shape) -> str:
+    kind, width, height, steps, frames = shape
+    what = f"{kind} at {width}×{height}, {steps} step{'s' if steps != 1 else ''}"
+    return f"{what}, {frames} frames" if frames else what
+
+
+class Timings:
+    def __init__(self, records: Records) -> None:
+        self.records = records
+        self._lock = threading.Lock()
+        self._built = -TTL_SECONDS
+        self._table: dict[Shape, Measured] = {}
+
+    def table(self) -> dict[Shape, Measured]:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._built < TTL_SECONDS:
+                return self._table
+        table = self._build()
+        with self._lock:
+            self._table, self._built = table, time.monotonic()
+        return table
+
+    def _build(self) -> dict[Shape, Measured]:
+        runs = [
+            (j, j.started_at, j.finished_at)
+            for j in self.records.jobs(status=JobStatus.SUCCEEDED, limit=SAMPLE_JOBS)
+            if j.started_at is not None and j.finished_at is not None
+        ]
+        variants = self.records.variants_by_id([j.variant_id for j, _, _ in runs])
+        generators = {v.variant_id: v.generator for v in variants}
+        groups: dict[tuple[Shape, str], list[tuple[float, float, float]]] = {}
+        for job, started, finished in runs:
+            key = (shape_of(job), generators.get(job.variant_id, "?"))
+            groups.setdefault(key, []).append((job.created_at, started, finished))
+        table: dict[Shape, Measured] = {}
+        for (shape, generator), times in groups.items():
+            measured = Measured(
+                generator=generator,
+                samples=len(times),
+                run_seconds=statistics.median(f - s for _, s, f in times),
+                queued_seconds=statistics.median(s - c for c, s, _ in times),
+                newest=max(f for _, _, f in times),
+            )
+            if shape not in table or measured.newest > table[shape].newest:
+                table[shape] = measured
+        return table
+
+    def for_job(self, job: Job) -> Estimate:
+        shape = shape_of(job)
+        found = self.table().get(shape)
+        if found is None:
+            return Estimate(None, f"no measured run of {describe(shape)} yet, so no time left can be given")
+        runs = f"{found.samples} run{'s' if found.samples != 1 else ''}"
+        return Estimate(
+            round(found.run_seconds, 2),
+            f"median of {runs} measured here ({found.generator} generator, {describe(shape)})",
+        )
+
+    def per_frame(self, kind: Kind = Kind.SVD) -> tuple[float, str] | None:
+        """Seconds per output frame of the newest measured generator for `kind`, over all frame counts."""
+        rows = [(s, m) for s, m in self.table().items() if s[0] == kind.value and s[4] > 0]
+        if not rows:
+            return None
+        generator = max(rows, key=lambda r: r[1].newest)[1].generator
+        mine = [(s, m) for s, m in rows if m.generator == generator]
+        per = statistics.median(m.run_seconds / s[4] for s, m in mine)
+        samples = sum(m.samples for _, m in mine)
+        return per, f"measured here: {samples} {generator} run{'s' if samples != 1 else ''}"
