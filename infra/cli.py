@@ -68,8 +68,20 @@ def cmd_worker(args: argparse.Namespace) -> int:
     generators = Generators(settings, backend.store)
     generators.warm(lanes)  # load weights and compile now, not on the first user's request
     worker = Worker(backend, generators.for_kind)
-    worker.run(lanes, threading.Event(), exit_when_idle=args.exit_when_idle)
+    worker.run(lanes, threading.Event(), exit_when_idle=idle_exit_seconds(args.exit_when_idle, settings))
     return 0
+
+
+IDLE_FROM_SETTINGS = -1.0  # the bare flag `--exit-when-idle`, as Terraform and the dispatcher pass it
+DEFAULT_IDLE_EXIT = 60.0
+
+
+def idle_exit_seconds(flag: float, settings: Settings) -> float:
+    """`--exit-when-idle S` wins; the bare flag reads SOUL_WORKER_IDLE_EXIT_SECONDS (60 s when unset);
+    no flag: 0, never exit (a long-lived `soul worker`)."""
+    if flag != IDLE_FROM_SETTINGS:
+        return flag
+    return settings.soul_worker_idle_exit_seconds or DEFAULT_IDLE_EXIT
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
@@ -122,7 +134,15 @@ def parser() -> argparse.ArgumentParser:
     gen.set_defaults(fn=cmd_generate)
     work = sub.add_parser("worker", help="run a worker (the Cloud Run job's command)")
     work.add_argument("--lanes", default=",".join(LANES))
-    work.add_argument("--exit-when-idle", type=float, default=0.0, help="exit after this many idle seconds")
+    work.add_argument(
+        "--exit-when-idle",
+        type=float,
+        nargs="?",
+        const=IDLE_FROM_SETTINGS,
+        default=0.0,
+        metavar="SECONDS",
+        help="exit after this many idle seconds; bare: SOUL_WORKER_IDLE_EXIT_SECONDS (default 60)",
+    )
     work.add_argument("--backend", choices=["local", "emulators"], default="local")
     work.set_defaults(fn=cmd_worker)
     seed = sub.add_parser("seed", help="load seed styles and places (create-if-absent)")

@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     cloud_run_region: str = "us-central1"
     cloud_run_job_gpu: str = "soul-worker-gpu"
     cloud_run_job_wan: str = "soul-worker-wan"
+    cloud_run_api_endpoint: str = ""  # empty: Google's; the rehearsal points it at its Cloud Run double
     soul_signer_email: str = ""
     soul_dispatch_interval_seconds: float = Field(default=30.0, ge=0)
 
@@ -64,7 +65,6 @@ class Settings(BaseSettings):
     # SDXL / SVD. No path → the preview generator (clearly labelled placeholders).
     sdxl_model_path: Path | None = None
     sdxl_config_dir: Path | None = None
-    sdxl_steps: int = Field(default=30, ge=1, le=150)
     sdxl_width: int = Field(default=1024, ge=64, le=2048)
     sdxl_height: int = Field(default=1024, ge=64, le=2048)
     svd_model_path: Path | None = None
@@ -92,10 +92,7 @@ class Settings(BaseSettings):
     soul_auth_mode: AuthMode = "dev"
     soul_signing_key: SecretStr = SecretStr("local-dev-signing-key-change-me")
     soul_url_ttl_seconds: int = Field(default=900, ge=10, le=7 * 24 * 3600)
-    soul_max_wait_seconds: float = Field(default=60.0, ge=0)
-    soul_max_cue_chars: int = Field(default=300, ge=1)
     soul_max_body_bytes: int = Field(default=64 * 1024, ge=1024)
-    soul_public_base_url: str = ""
     # Tier-2 prompt matching (DESIGN §6): near-duplicate cues of one soul and kind share a prompt key.
     soul_similarity_tier2: bool = False
 

@@ -1,16 +1,22 @@
 """WorkerLauncher on Cloud Run jobs: start a worker execution for a lane, at most once per interval.
 
 Cloud Run jobs cannot take Pub/Sub pushes, so the dispatcher calls `JobsClient.run_job` with
-overrides (container args `--lanes <lane>`, one task). Lanes image and video run on the GPU job, wan on
+overrides (one task, container args `worker_args([lane])`). Cloud Run *replaces* the container's args
+with an override's args (it does not append), so the override is the whole argv after the `soul`
+entry point, the same shape Terraform gives each job (tests/unit/test_deploy_consistency.py parses
+both with the real CLI parser). Lanes image and video run on the GPU job, wan on
 the CPU job. Rate limit: a launch first creates the document `dispatch/<lane>-<bucket>` where
 `bucket = floor(now / interval)`; create-if-absent means that of any number of concurrent dispatchers
 exactly one launches per lane per interval. If `run_job` then fails the slot is deleted again, so the
 retried event can launch. Successful launches are counted in `dispatch_stats/<lane>.launches`.
+A PermissionDenied from Firestore or Cloud Run is a deploy error (a missing role), never retried:
+it becomes NotConfigured, which the dispatcher logs and drops (docs/ARCHITECTURE.md, "Dispatch").
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import cached_property
 
 from google.api_core import exceptions as gexc
@@ -23,6 +29,21 @@ from shared.records import DISPATCH, DISPATCH_STATS
 
 _TRANSIENT = (gexc.ServiceUnavailable, gexc.InternalServerError, gexc.TooManyRequests, gexc.DeadlineExceeded)
 _MISCONFIGURED = (gexc.NotFound, gexc.PermissionDenied, gexc.Unauthenticated, gexc.InvalidArgument)
+_DENIED = (gexc.PermissionDenied, gexc.Unauthenticated)
+
+
+def worker_args(lanes: Sequence[str]) -> list[str]:
+    """The worker's argv after the `soul` entry point: Terraform's job args and every launch override."""
+    return ["worker", "--lanes", ",".join(lanes), "--exit-when-idle"]
+
+
+@contextmanager
+def _deploy_errors(what: str) -> Iterator[None]:
+    """A denied Firestore call is a missing IAM role: permanent, so Eventarc does not retry for a day."""
+    try:
+        yield
+    except _DENIED as exc:
+        raise NotConfigured(f"{what} denied (check the dispatcher's IAM roles): {exc.message}") from exc
 
 
 class CloudRunLauncher:
@@ -31,18 +52,29 @@ class CloudRunLauncher:
         settings: Settings,
         store: DocumentStore,
         clock: Clock,
-        client_factory: Callable[[], run_v2.JobsClient] = run_v2.JobsClient,
+        client_factory: Callable[[], run_v2.JobsClient] | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
         self._clock = clock
-        self._factory = client_factory
+        self._factory = client_factory or self._default_client
         self._jobs = {"image": settings.cloud_run_job_gpu, "video": settings.cloud_run_job_gpu}
         self._jobs["wan"] = settings.cloud_run_job_wan
 
     @cached_property
     def client(self) -> run_v2.JobsClient:
         return self._factory()
+
+    def _default_client(self) -> run_v2.JobsClient:
+        """The production client, or one on CLOUD_RUN_API_ENDPOINT (the rehearsal's Cloud Run double)."""
+        endpoint = self._settings.cloud_run_api_endpoint
+        if not endpoint:
+            return run_v2.JobsClient()
+        from google.auth.credentials import AnonymousCredentials
+
+        options = {"api_endpoint": endpoint}
+        anonymous = AnonymousCredentials()  # type: ignore[no-untyped-call]
+        return run_v2.JobsClient(transport="rest", client_options=options, credentials=anonymous)
 
     def job_name(self, lane: str) -> str:
         if lane not in self._jobs:
@@ -51,14 +83,15 @@ class CloudRunLauncher:
         return f"projects/{s.google_cloud_project}/locations/{s.cloud_run_region}/jobs/{self._jobs[lane]}"
 
     def request(self, lane: str) -> run_v2.RunJobRequest:
-        container = run_v2.RunJobRequest.Overrides.ContainerOverride(args=["--lanes", lane])
+        container = run_v2.RunJobRequest.Overrides.ContainerOverride(args=worker_args([lane]))
         overrides = run_v2.RunJobRequest.Overrides(container_overrides=[container], task_count=1)
         return run_v2.RunJobRequest(name=self.job_name(lane), overrides=overrides)
 
     def launch(self, lane: str) -> None:
         """Start one execution for `lane` unless one was started in the current interval."""
         request = self.request(lane)
-        slot = self._claim_slot(lane)
+        with _deploy_errors(f"claiming the dispatch slot of {lane}"):
+            slot = self._claim_slot(lane)
         if slot is None and self._settings.soul_dispatch_interval_seconds > 0:
             return
         try:
@@ -69,7 +102,8 @@ class CloudRunLauncher:
         except _MISCONFIGURED as exc:
             self._release(slot)
             raise NotConfigured(f"run_job {request.name} refused: {exc}") from exc
-        self._store.increment(DISPATCH_STATS, lane, "launches")
+        with _deploy_errors(f"counting the launch of {lane}"):
+            self._store.increment(DISPATCH_STATS, lane, "launches")
 
     def launches(self, lane: str) -> int:
         doc = self._store.get(DISPATCH_STATS, lane) or {}
@@ -85,4 +119,5 @@ class CloudRunLauncher:
 
     def _release(self, slot: str | None) -> None:
         if slot is not None:
-            self._store.delete(DISPATCH, slot)
+            with _deploy_errors("releasing a dispatch slot"):
+                self._store.delete(DISPATCH, slot)

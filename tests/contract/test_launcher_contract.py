@@ -101,8 +101,10 @@ def test_launch_sends_the_job_name_and_overrides(backend: Any, fake_run: FakeRun
     (gpu_path, gpu_body), (wan_path, wan_body) = fake_run.calls
     assert gpu_path == "/v2/projects/proj/locations/europe-west4/jobs/soul-worker-gpu:run"
     assert wan_path == "/v2/projects/proj/locations/europe-west4/jobs/soul-worker-wan:run"
-    assert gpu_body["overrides"] == {"containerOverrides": [{"args": ["--lanes", "image"]}], "taskCount": 1}
-    assert wan_body["overrides"]["containerOverrides"][0]["args"] == ["--lanes", "wan"]
+    # Cloud Run replaces the container args with these: the whole worker argv after `soul`.
+    image_args = ["worker", "--lanes", "image", "--exit-when-idle"]
+    assert gpu_body["overrides"] == {"containerOverrides": [{"args": image_args}], "taskCount": 1}
+    assert wan_body["overrides"]["containerOverrides"][0]["args"] == ["worker", "--lanes", "wan", "--exit-when-idle"]
     assert (launcher.launches("image"), launcher.launches("wan"), launcher.launches("video")) == (1, 1, 0)
 
 
@@ -119,7 +121,7 @@ def test_at_most_one_launch_per_lane_per_interval(backend: Any, fake_run: FakeRu
     clock.sleep(30)  # next interval
     launchers[1].launch("video")
     launchers[2].launch("video")
-    video_calls = [b for _, b in fake_run.calls if b["overrides"]["containerOverrides"][0]["args"][1] == "video"]
+    video_calls = [b for _, b in fake_run.calls if b["overrides"]["containerOverrides"][0]["args"][2] == "video"]
     assert len(video_calls) == 2
     assert launchers[3].launches("video") == 2
 
@@ -138,3 +140,29 @@ def test_a_failed_launch_frees_the_slot(backend: Any, fake_run: FakeRun) -> None
     launcher.launch("image")  # the retried event launches in the same interval
     assert launcher.launches("image") == 1
     assert len(fake_run.calls) >= 3
+
+
+def test_a_denied_firestore_call_is_a_logged_refusal_not_a_retry(backend: Any, fake_run: FakeRun) -> None:
+    """The dispatcher once lacked roles/datastore.user: Eventarc retried PermissionDenied for a day."""
+    import base64
+
+    from google.api_core import exceptions as gexc
+
+    from functions.dispatch import handle
+    from shared.errors import NotConfigured
+
+    class DeniedStore:
+        def __getattr__(self, name: str) -> Any:
+            def denied(*args: Any, **kwargs: Any) -> Any:
+                raise gexc.PermissionDenied("Missing or insufficient permissions.")
+
+            return denied
+
+    launcher = _launcher(backend, fake_run, FakeClock())
+    launcher._store = DeniedStore()
+    with pytest.raises(NotConfigured, match="IAM"):
+        launcher.launch("image")
+    data = base64.b64encode(b'{"job_id": "j1", "lane": "image"}').decode()
+    event = {"message": {"data": data, "attributes": {"lane": "image"}}}
+    assert handle(event, lambda: launcher) is None  # logged and dropped: no redelivery
+    assert not fake_run.calls

@@ -32,9 +32,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import hcl2
 import pytest
 
+from infra.rehearse_terraform import parsed
 from shared import records
 from shared.config import LANES, Settings
 
@@ -66,7 +66,7 @@ REQUIRED: dict[str, set[str]] = {
 }
 NOT_SET_IN_CLOUD: dict[str, str] = {
     "sdxl_config_dir": "only for single-file SDXL checkpoints; the models volume holds diffusers folders",
-    "soul_public_base_url": "the api's own URL is known only after it is created; empty = derive it from the request",
+    "cloud_run_api_endpoint": "empty = Google's Cloud Run Admin API; only the rehearsal points it at its double",
     "soul_signer_email": "set for the api only; the workers never sign URLs",
     "soul_failpoints": "crash injection for the recovery tests only; must stay empty in the cloud",
     "soul_compile_cache_dir": "optional inductor cache path; unset compiles from scratch at worker start",
@@ -77,21 +77,6 @@ NOT_SET_IN_CLOUD: dict[str, str] = {
 }
 STORE_METHODS = {"get", "get_many", "query", "count", "create", "set", "update", "delete", "increment"}
 CODE_DIRS = ("shared", "functions", "gpu_jobs")
-
-
-def _unquote(value: Any) -> Any:
-    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1]
-    if isinstance(value, list):
-        return [_unquote(v) for v in value]
-    if isinstance(value, dict):
-        return {_unquote(k): _unquote(v) for k, v in value.items() if k != "__is_block__"}
-    return value
-
-
-@cache
-def parsed(path: Path) -> dict[str, Any]:
-    return _unquote(hcl2.loads(path.read_text()))  # type: ignore[no-any-return]
 
 
 def env_locals() -> dict[str, Any]:
@@ -190,6 +175,44 @@ def test_cloud_modes_are_the_cloud_ones() -> None:
     assert env_locals()["common_env"]["SOUL_BACKEND"] == "gcp"
     assert env_locals()["api_env"]["SOUL_AUTH_MODE"] == "token"
     assert env_locals()["api_env"]["SOUL_SIGNER_EMAIL"] == '${module.accounts.emails["soul-api"]}'
+
+
+def _reads(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    return {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)} | {
+        n.arg for n in ast.walk(tree) if isinstance(n, ast.keyword) and n.arg
+    }
+
+
+def test_every_settings_field_is_read_by_some_code() -> None:
+    """A field nobody reads is a knob that does nothing (SOUL_WORKER_IDLE_EXIT_SECONDS once was one);
+    with the test above, every variable Terraform sets is read too."""
+    read: set[str] = set()
+    for d in (*CODE_DIRS, "infra"):
+        for path in (ROOT / d).rglob("*.py"):
+            read |= _reads(path)
+    unread = set(fields()) - read
+    assert not unread, f"Settings fields no code reads (use them or delete them): {sorted(unread)}"
+
+
+def test_worker_argv_from_terraform_and_every_dispatcher_override_parses() -> None:
+    """Cloud Run replaces the job's args with the override's: both must be whole `soul worker` argvs."""
+    from infra.cli import IDLE_FROM_SETTINGS, cmd_worker, parser
+    from infra.rehearse_terraform import Deploy
+    from shared.adapters.gcp_run import CloudRunLauncher
+    from shared.clock import SystemClock
+
+    jobs = Deploy.load(project_id="p").jobs()
+    launcher = CloudRunLauncher(Settings(google_cloud_project="p"), store=None, clock=SystemClock())  # type: ignore[arg-type]
+    for lane in LANES:
+        request = launcher.request(lane)
+        job = jobs[request.name.rsplit("/", 1)[1]]
+        for argv in (job["args"], list(request.overrides.container_overrides[0].args)):
+            args = parser().parse_args(argv)
+            assert args.fn is cmd_worker and args.exit_when_idle == IDLE_FROM_SETTINGS, argv
+        assert lane in parser().parse_args(job["args"]).lanes.split(",")
+        assert parser().parse_args(list(request.overrides.container_overrides[0].args)).lanes == lane
+        assert request.overrides.task_count == 1
 
 
 # ---- names: topic, subscriptions, jobs, bucket, database ----------------------------------------

@@ -12,13 +12,13 @@ import ast
 import re
 import tomllib
 import zipfile
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-import hcl2
 import pytest
 import yaml
+
+from infra.rehearse_terraform import parsed
 
 pytestmark = pytest.mark.unit
 
@@ -26,22 +26,6 @@ ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "terraform"
 ENV = TERRAFORM / "envs" / "dev"
 DOCKER = ROOT / "infra" / "docker"
-
-
-def _unquote(value: Any) -> Any:
-    """python-hcl2 >= 7 keeps string quotes ('"x"'); older versions strip them. Normalize to stripped."""
-    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1]
-    if isinstance(value, list):
-        return [_unquote(v) for v in value]
-    if isinstance(value, dict):
-        return {_unquote(k): _unquote(v) for k, v in value.items() if k != "__is_block__"}
-    return value
-
-
-@cache
-def parsed(path: Path) -> dict[str, Any]:
-    return _unquote(hcl2.loads(path.read_text()))  # type: ignore[no-any-return]
 
 
 def tf_files() -> list[Path]:
@@ -116,7 +100,9 @@ def test_bucket_is_private_uniform_unversioned_and_expires_artifacts() -> None:
     actions = [block(rule, "action")["type"] for rule in bucket["lifecycle_rule"]]
     assert "Delete" in actions
     grants = resources("google_storage_bucket_iam_member")
-    assert {g["role"] for g in grants.values()} <= {"roles/storage.objectViewer", "roles/storage.objectCreator"}
+    allowed = {"roles/storage.objectViewer", "roles/storage.objectCreator", "roles/storage.objectUser"}
+    assert {g["role"] for g in grants.values()} <= allowed
+    assert env_module("artifacts")["deleters"] == ['${module.accounts.members["soul-reconcile"]}'], "only reconcile"
 
 
 def test_gpu_job_has_an_l4_and_the_minimum_cpu_and_memory() -> None:
@@ -135,9 +121,33 @@ def test_gpu_job_has_an_l4_and_the_minimum_cpu_and_memory() -> None:
 
 
 def test_worker_commands_exit_when_idle_and_cover_the_lanes_once() -> None:
-    for name in ("worker_gpu", "worker_wan"):
-        args = env_module(name)["args"]
-        assert args[0] == "worker" and args[-1] == "--exit-when-idle" and args[1] == "--lanes"
+    """Parsed by the real CLI parser: a bare --exit-when-idle once made argparse exit 2 on every start."""
+    from infra.cli import IDLE_FROM_SETTINGS, cmd_worker, parser
+    from infra.rehearse_terraform import Deploy
+
+    jobs = Deploy.load(project_id="p").jobs()
+    lanes = []
+    for name in ("soul-worker-gpu", "soul-worker-wan"):
+        assert jobs[name]["command"] == ["soul"]
+        args = parser().parse_args(jobs[name]["args"])
+        assert args.fn is cmd_worker and args.exit_when_idle == IDLE_FROM_SETTINGS
+        lanes += args.lanes.split(",")
+    assert sorted(lanes) == ["image", "video", "wan"]
+
+
+def test_reconcile_is_scheduled_within_the_lease() -> None:
+    """A lost publish is republished within 2 x lease: the reconcile period is at most one lease."""
+    from infra.cli import cmd_reconcile, parser
+    from infra.rehearse_terraform import Deploy
+    from shared.config import Settings
+
+    deploy = Deploy.load(project_id="p")
+    schedule = deploy.reconcile_schedule()
+    assert schedule["period_seconds"] <= Settings().soul_lease_seconds
+    job = deploy.jobs()[schedule["job"]]
+    assert parser().parse_args(job["args"]).fn is cmd_reconcile
+    scheduler = one("google_cloud_scheduler_job", "dev/reconcile")
+    assert "soul-scheduler" in block(block(scheduler, "http_target"), "oauth_token")["service_account_email"]
 
 
 def test_lane_subscriptions_dead_letter_with_backoff_and_exactly_once() -> None:
@@ -174,7 +184,8 @@ def test_roles_are_least_privilege() -> None:
         "roles/iam.serviceAccountUser",
     }
     assert project_roles["soul-api"] == ["roles/datastore.user"]
-    assert "roles/datastore.user" not in project_roles["soul-dispatcher"]
+    # The dispatcher writes dispatch/* and dispatch_stats/* (its launch slots and counters).
+    assert project_roles["soul-dispatcher"] == ["roles/datastore.user", "roles/eventarc.eventReceiver"]
     # The secret: only the Wan worker reads it.
     assert env_module("dashscope_key")["accessors"] == ['${module.accounts.members["soul-worker-wan"]}']
     # The dispatcher runs jobs through a role with exactly the run-with-overrides permissions.

@@ -16,6 +16,7 @@ locals {
     dead_letter_topic   = "soul-jobs-dead"
     job_gpu             = "soul-worker-gpu"
     job_wan             = "soul-worker-wan"
+    job_reconcile       = "soul-reconcile"
     dashscope_secret    = "soul-dashscope-api-key"
   }
   lanes     = ["image", "video", "wan"]
@@ -73,12 +74,16 @@ module "accounts" {
     "soul-dispatcher" = "Soul dispatcher function and its Pub/Sub trigger"
     "soul-worker-gpu" = "Soul GPU worker job (image, video)"
     "soul-worker-wan" = "Soul Wan worker job"
+    "soul-reconcile"  = "Soul reconcile job (republish lost jobs, drain the dead letters, delete orphans)"
+    "soul-scheduler"  = "Cloud Scheduler: starts the reconcile job"
   }
   project_roles = {
-    "soul-api"        = ["roles/datastore.user"]
-    "soul-dispatcher" = ["roles/eventarc.eventReceiver"]
+    "soul-api" = ["roles/datastore.user"]
+    # dispatch/* (launch slots) and dispatch_stats/* in Firestore.
+    "soul-dispatcher" = ["roles/datastore.user", "roles/eventarc.eventReceiver"]
     "soul-worker-gpu" = ["roles/datastore.user"]
     "soul-worker-wan" = ["roles/datastore.user"]
+    "soul-reconcile"  = ["roles/datastore.user"]
   }
   depends_on = [module.services]
 }
@@ -123,6 +128,7 @@ module "artifacts" {
     module.accounts.members["soul-worker-gpu"],
     module.accounts.members["soul-worker-wan"],
   ]
+  deleters   = [module.accounts.members["soul-reconcile"]]
   depends_on = [module.services]
 }
 
@@ -145,16 +151,17 @@ resource "google_storage_bucket_iam_member" "gpu_worker_reads_models" {
 }
 
 module "pubsub" {
-  source                = "../../modules/pubsub"
-  project_id            = var.project_id
-  project_number        = data.google_project.this.number
-  topic                 = local.names.topic
-  subscription_prefix   = local.names.subscription_prefix
-  dead_letter_topic     = local.names.dead_letter_topic
-  lanes                 = local.lanes
-  max_delivery_attempts = var.max_delivery_attempts
-  ack_deadline_seconds  = var.ack_deadline_seconds
-  publishers            = [module.accounts.members["soul-api"]]
+  source                  = "../../modules/pubsub"
+  project_id              = var.project_id
+  project_number          = data.google_project.this.number
+  topic                   = local.names.topic
+  subscription_prefix     = local.names.subscription_prefix
+  dead_letter_topic       = local.names.dead_letter_topic
+  lanes                   = local.lanes
+  max_delivery_attempts   = var.max_delivery_attempts
+  ack_deadline_seconds    = var.ack_deadline_seconds
+  publishers              = [module.accounts.members["soul-api"], module.accounts.members["soul-reconcile"]]
+  dead_letter_subscribers = [module.accounts.members["soul-reconcile"]]
   lane_subscribers = {
     image = [module.accounts.members["soul-worker-gpu"]]
     video = [module.accounts.members["soul-worker-gpu"]]
@@ -237,4 +244,48 @@ module "functions" {
   dispatch_env                    = merge(local.common_env, local.dispatch_env)
   jobs_topic_id                   = module.pubsub.topic_id
   depends_on                      = [module.services]
+}
+
+# The reconcile pass (`soul reconcile`): republishes jobs whose message was lost (created but never
+# published, or running with a long-expired lease), drains the dead-letter subscription into failed
+# jobs and deletes orphan objects. Cloud Scheduler starts it every reconcile_period_minutes, which
+# must not exceed the lease (SOUL_LEASE_SECONDS): a lost publish is republished within 2 x lease.
+module "reconciler" {
+  source              = "../../modules/worker_jobs"
+  project_id          = var.project_id
+  region              = var.region
+  name                = local.names.job_reconcile
+  image               = "${local.registry}/worker-cpu:${var.cpu_image_tag}"
+  service_account     = module.accounts.emails["soul-reconcile"]
+  args                = ["reconcile"]
+  env                 = local.common_env
+  cpu                 = "1"
+  memory              = "512Mi"
+  task_timeout        = "600s"
+  max_retries         = 0
+  launchers           = [module.accounts.members["soul-scheduler"]]
+  launcher_role       = "roles/run.invoker"
+  deletion_protection = var.deletion_protection
+}
+
+resource "google_cloud_scheduler_job" "reconcile" {
+  project          = var.project_id
+  region           = var.region
+  name             = "soul-reconcile"
+  description      = "Runs the soul-reconcile Cloud Run job."
+  schedule         = "*/${var.reconcile_period_minutes} * * * *"
+  time_zone        = "Etc/UTC"
+  attempt_deadline = "60s"
+
+  http_target {
+    http_method = "POST"
+    uri         = "https://run.googleapis.com/v2/projects/${var.project_id}/locations/${var.region}/jobs/${module.reconciler.name}:run"
+
+    oauth_token {
+      service_account_email = module.accounts.emails["soul-scheduler"]
+      scope                 = "https://www.googleapis.com/auth/cloud-platform"
+    }
+  }
+
+  depends_on = [module.services]
 }

@@ -75,3 +75,14 @@ variable "deletion_protection" {
   type        = bool
   default     = true
 }
+
+variable "reconcile_period_minutes" {
+  description = "Minutes between reconcile passes; at most SOUL_LEASE_SECONDS / 60 (a lost job waits < 2 x lease)."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.reconcile_period_minutes >= 1 && var.reconcile_period_minutes <= 59
+    error_message = "A cron minute step: 1 to 59."
+  }
+}

@@ -57,6 +57,12 @@ variable "lane_subscribers" {
   type        = map(list(string))
 }
 
+variable "dead_letter_subscribers" {
+  description = "Members that drain the dead-letter subscription (the reconcile job marks those jobs failed)."
+  type        = list(string)
+  default     = []
+}
+
 locals {
   lane_subscriber_pairs = {
     for pair in flatten([
@@ -133,6 +139,14 @@ resource "google_pubsub_subscription_iam_member" "lane_subscriber" {
   subscription = google_pubsub_subscription.lane[each.value.lane].name
   role         = "roles/pubsub.subscriber"
   member       = each.value.member
+}
+
+resource "google_pubsub_subscription_iam_member" "dead_letter_subscriber" {
+  for_each     = toset(var.dead_letter_subscribers)
+  project      = var.project_id
+  subscription = google_pubsub_subscription.dead_letter.name
+  role         = "roles/pubsub.subscriber"
+  member       = each.value
 }
 
 # Dead-lettering: the Pub/Sub service agent publishes to the DLQ and acks on the source subscription.

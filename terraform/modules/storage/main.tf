@@ -30,6 +30,12 @@ variable "creators" {
   type        = list(string)
 }
 
+variable "deleters" {
+  description = "Members that delete orphan objects (the reconcile job); objectUser adds delete to read/create."
+  type        = list(string)
+  default     = []
+}
+
 variable "force_destroy" {
   type    = bool
   default = false
@@ -81,6 +87,13 @@ resource "google_storage_bucket_iam_member" "creator" {
   for_each = toset(var.creators)
   bucket   = google_storage_bucket.artifacts.name
   role     = "roles/storage.objectCreator"
+  member   = each.value
+}
+
+resource "google_storage_bucket_iam_member" "deleter" {
+  for_each = toset(var.deleters)
+  bucket   = google_storage_bucket.artifacts.name
+  role     = "roles/storage.objectUser"
   member   = each.value
 }
 
