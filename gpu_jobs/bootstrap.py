@@ -75,7 +75,8 @@ class Generators:
             force_cpu=s.force_cpu,
             memory_fraction=s.device_memory_fraction,
             speed=self._speed(),
-            warmup_shapes=[(s.soul_batch_size, s.sdxl_width, s.sdxl_height)] if s.soul_warmup else [],
+            max_batch=s.soul_batch_size,  # a cap: the generator fits its batch to the device's memory
+            warmup_size=(s.sdxl_width, s.sdxl_height) if s.soul_warmup else None,  # every padded batch size
         )
 
     def _svd(self) -> Generator:

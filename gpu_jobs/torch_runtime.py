@@ -1,15 +1,17 @@
 """Torch helpers shared by the model generators: device and dtype choice, speed options, OOM, timings.
 
 Generators never import each other, so what SDXL and SVD both need lives here: picking the device
-(CUDA unless forced to CPU) and dtype (half precision on CUDA, float32 on CPU, where half is slow and
-imprecise), applying the production speed-ups to a pipeline (channels_last, fused QKV, `torch.compile`
-with a persistent inductor cache — all off on CPU), telling an out-of-memory error apart from other
-runtime errors, and a small timings record (seconds per denoising step and per decoded frame, measured
-per model and device) that `/video/estimate` answers from.
+(CUDA unless forced to CPU), applying a `RuntimePlan` (`gpu_jobs.runtime_plan`: dtypes, channels_last,
+fused QKV, FP8, `torch.compile` with a persistent inductor cache, SDPA backends) to a pipeline, telling
+an out-of-memory error apart from other runtime errors, and a small timings record (seconds per
+denoising step and per decoded frame, measured per model and device) that `/video/estimate` answers
+from.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import os
 import threading
 import time
@@ -19,6 +21,11 @@ from pathlib import Path
 from typing import Any, Self
 
 import torch
+
+from gpu_jobs.runtime_plan import DeviceInfo, RuntimePlan, SpeedOptions, plan_for
+from shared.errors import NotConfigured
+
+__all__ = ["DeviceInfo", "RuntimePlan", "SpeedOptions", "apply_plan", "attention_context", "plan_for"]
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -70,22 +77,6 @@ def seeded_generators(seeds: list[int], device: torch.device) -> list[torch.Gene
     return [torch.Generator(device=device).manual_seed(seed) for seed in seeds]
 
 
-@dataclass(frozen=True)
-class SpeedOptions:
-    """Production speed-ups; each is a no-op on the CPU except `cfg_cutoff`."""
-
-    channels_last: bool = True
-    fuse_qkv: bool = True
-    compile: bool = False  # torch.compile the denoiser; warmed up in setup(), never on a user request
-    compile_mode: str = "max-autotune-no-cudagraphs"
-    compile_cache_dir: Path | None = None  # inductor/autotune cache that survives worker restarts
-    cfg_cutoff: float = 1.0  # fraction of steps run with CFG; 1.0 = every step (exact stock output)
-
-    def __post_init__(self) -> None:
-        if not 0.0 < self.cfg_cutoff <= 1.0:
-            raise ValueError(f"cfg_cutoff must be in (0, 1], not {self.cfg_cutoff}")
-
-
 def _configure_inductor(cache_dir: Path | None) -> None:
     if cache_dir is not None:
         cache_dir.mkdir(parents=True, exist_ok=True)
@@ -101,22 +92,53 @@ def _configure_inductor(cache_dir: Path | None) -> None:
     inductor.coordinate_descent_check_all_directions = True
 
 
-def apply_speedups(pipe: Any, denoiser: str, device: torch.device, options: SpeedOptions) -> None:
-    """channels_last + fused QKV + compiled denoiser, on CUDA only (CPU keeps the plain eager path)."""
-    if device.type != "cuda":
-        return
-    torch.backends.cuda.matmul.allow_tf32 = True
-    torch.backends.cudnn.allow_tf32 = True
-    torch.backends.cudnn.benchmark = True
+def apply_plan(pipe: Any, denoiser: str, device: torch.device, plan: RuntimePlan, speed: SpeedOptions) -> None:
+    """Put a loaded pipeline in the plan's dtypes, memory formats and speed options, on `device`.
+
+    Whatever the plan says runs the same way on any device, so a CPU test given a CUDA plan runs the
+    production dtype mix and memory formats (`compile`/FP8 aside, which need the GPU).
+    """
+    if device.type == "cuda" and plan.tf32:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+    pipe.to(device, plan.dtype)
+    pipe.vae.to(dtype=plan.vae_dtype)
     model = getattr(pipe, denoiser)
-    if options.channels_last:
+    if plan.channels_last:
         model.to(memory_format=torch.channels_last)
         pipe.vae.to(memory_format=torch.channels_last)
-    if options.fuse_qkv and hasattr(pipe, "fuse_qkv_projections"):
+    if plan.fuse_qkv and hasattr(pipe, "fuse_qkv_projections"):
         pipe.fuse_qkv_projections()
-    if options.compile:
-        _configure_inductor(options.compile_cache_dir)
-        setattr(pipe, denoiser, torch.compile(model, mode=options.compile_mode, fullgraph=True))
+    if plan.fp8_unet:
+        _quantize_fp8(model)
+    if plan.compile_unet or plan.compile_vae:
+        _configure_inductor(speed.compile_cache_dir)
+    if plan.compile_unet:
+        setattr(pipe, denoiser, torch.compile(model, mode=speed.compile_mode, fullgraph=True))
+    if plan.compile_vae:
+        pipe.vae.decode = torch.compile(pipe.vae.decode, mode=speed.compile_mode)
+
+
+def _quantize_fp8(model: torch.nn.Module) -> None:
+    """FP8 (e4m3) dynamic activation + weight quantization of the linears: torchao, CUDA ≥ 8.9 only."""
+    try:
+        quantization: Any = importlib.import_module("torchao.quantization")  # optional, CUDA images only
+    except ImportError as exc:
+        raise NotConfigured("SOUL_FP8 needs torchao installed in the worker image") from exc
+    quantization.quantize_(model, quantization.float8_dynamic_activation_float8_weight())
+
+
+_SDPA = {"cudnn": "CUDNN_ATTENTION", "flash": "FLASH_ATTENTION", "efficient": "EFFICIENT_ATTENTION", "math": "MATH"}
+
+
+def attention_context(plan: RuntimePlan) -> contextlib.AbstractContextManager[None]:
+    """The plan's SDPA backend priority (cuDNN / flash attention first where the GPU has them)."""
+    if not plan.attention:
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel([getattr(SDPBackend, _SDPA[b]) for b in plan.attention], set_priority=True)
 
 
 @dataclass
@@ -203,12 +225,16 @@ class PipelineHost:
         memory_fraction: float,
         speed: SpeedOptions | None,
         fault_hook: FaultHook | None,
+        plan: RuntimePlan | None = None,
     ) -> None:
+        """`plan`: None derives it from the device (production); tests pass a CUDA plan to run on CPU."""
         self.model_path = Path(model_path)
         self.device = resolve_device(device, force_cpu=force_cpu)
-        self.dtype = resolve_dtype(dtype, self.device)
-        self.memory_fraction = memory_fraction
         self.speed = speed or SpeedOptions()
+        self.device_info = DeviceInfo.probe(self.device)
+        self.plan = plan or plan_for(self.name, self.device_info, self.speed, dtype)  # type: ignore[arg-type]
+        self.dtype = self.plan.dtype
+        self.memory_fraction = memory_fraction
         self._fault = fault_hook
         self._pipe: Any = None
         self._preloaded: Any = None

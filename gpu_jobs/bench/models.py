@@ -2,9 +2,11 @@
 
 Speed does not depend on weight values, so the published architectures with random weights give the
 real cost without checkpoints. The configs are those of SDXL base 1.0 (UNet, VAE, CLIP-L, OpenCLIP
-bigG) and SVD-XT (the diffusers defaults of its UNet and temporal VAE, CLIP ViT-H image encoder).
-Modules are built directly on the target device. Tokenizers come from a vocab/merges folder (the tiny
-files under `tests/data/tiny_models/` serve: token ids only pick embedding rows).
+bigG) and SVD-XT (the diffusers defaults of its UNet, its published temporal-VAE config, CLIP ViT-H
+image encoder); `tests/unit/test_production_settings.py` checks them on the meta device against the
+published parameter counts and scale factors. Modules are built directly on the target device.
+Tokenizers come from a vocab/merges folder (the tiny files under `tests/data/tiny_models/` serve:
+token ids only pick embedding rows).
 """
 
 from __future__ import annotations
@@ -27,6 +29,12 @@ SDXL_VAE: dict[str, Any] = dict(
     block_out_channels=[128, 256, 512, 512], down_block_types=["DownEncoderBlock2D"] * 4,
     up_block_types=["UpDecoderBlock2D"] * 4, latent_channels=4, layers_per_block=2, sample_size=1024,
     scaling_factor=0.13025,
+)  # fmt: skip
+# SVD-XT's vae/config.json (the library defaults are one 64-channel block: vae_scale_factor 1, so the
+# UNet would run on 64x larger latents than the real model's).
+SVD_VAE: dict[str, Any] = dict(
+    block_out_channels=[128, 256, 512, 512], down_block_types=["DownEncoderBlock2D"] * 4, in_channels=3,
+    out_channels=3, latent_channels=4, layers_per_block=2, sample_size=768, scaling_factor=0.18215, force_upcast=True,
 )  # fmt: skip
 CLIP_L: dict[str, Any] = dict(hidden_size=768, intermediate_size=3072, num_attention_heads=12, num_hidden_layers=12,
                               projection_dim=768, hidden_act="quick_gelu")  # fmt: skip
@@ -61,46 +69,61 @@ def _tokenizer(folder: Path) -> Any:
     )
 
 
-def sdxl_pipeline(*, full: bool, device: torch.device, dtype: torch.dtype, tokenizer_dir: Path) -> Any:
+def sdxl_modules(*, full: bool) -> dict[str, Any]:
+    """UNet, VAE and both text encoders, built on the current default device (e.g. `with device:`)."""
     d, t = _libs()
     texts = (CLIP_L, CLIP_BIGG) if full else (TINY_TEXT, TINY_TEXT)
+    return {
+        "unet": d.UNet2DConditionModel(**(SDXL_UNET if full else TINY_UNET)),
+        "vae": d.AutoencoderKL(**(SDXL_VAE if full else TINY_VAE)),
+        "text_encoder": t.CLIPTextModel(t.CLIPTextConfig(vocab_size=49408, **texts[0])),
+        "text_encoder_2": t.CLIPTextModelWithProjection(t.CLIPTextConfig(vocab_size=49408, **texts[1])),
+    }
+
+
+def sdxl_pipeline(*, full: bool, device: torch.device, dtype: torch.dtype, tokenizer_dir: Path) -> Any:
+    d, _ = _libs()
     with device:
-        unet = d.UNet2DConditionModel(**(SDXL_UNET if full else TINY_UNET))
-        vae = d.AutoencoderKL(**(SDXL_VAE if full else TINY_VAE))
-        te1 = t.CLIPTextModel(t.CLIPTextConfig(vocab_size=49408, **texts[0]))
-        te2 = t.CLIPTextModelWithProjection(t.CLIPTextConfig(vocab_size=49408, **texts[1]))
+        parts = sdxl_modules(full=full)
     scheduler = d.EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                                        steps_offset=1, timestep_spacing="leading")  # fmt: skip
     tok = _tokenizer(tokenizer_dir)
-    pipe = d.StableDiffusionXLPipeline(vae=vae, text_encoder=te1, text_encoder_2=te2, tokenizer=tok, tokenizer_2=tok,
-                                       unet=unet, scheduler=scheduler)  # fmt: skip
+    pipe = d.StableDiffusionXLPipeline(**parts, tokenizer=tok, tokenizer_2=tok, scheduler=scheduler)
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device, dtype)
+
+
+def svd_modules(*, full: bool) -> dict[str, Any]:
+    """UNet, temporal VAE and image encoder, built on the current default device."""
+    d, t = _libs()
+    if full:
+        return {
+            "unet": d.UNetSpatioTemporalConditionModel(num_frames=25),
+            "vae": d.AutoencoderKLTemporalDecoder(**SVD_VAE),
+            "image_encoder": t.CLIPVisionModelWithProjection(t.CLIPVisionConfig(**VIT_H)),
+        }
+    return {
+        "unet": d.UNetSpatioTemporalConditionModel(
+            block_out_channels=(32, 64), layers_per_block=1, sample_size=32, cross_attention_dim=32,
+            down_block_types=("CrossAttnDownBlockSpatioTemporal", "DownBlockSpatioTemporal"),
+            up_block_types=("UpBlockSpatioTemporal", "CrossAttnUpBlockSpatioTemporal"), num_attention_heads=8,
+            projection_class_embeddings_input_dim=96, addition_time_embed_dim=32, num_frames=2,
+        ),
+        "vae": d.AutoencoderKLTemporalDecoder(block_out_channels=[32, 64], latent_channels=4,
+                                              down_block_types=["DownEncoderBlock2D"] * 2),
+        "image_encoder": t.CLIPVisionModelWithProjection(t.CLIPVisionConfig(**{**VIT_H, **TINY_TEXT})),
+    }  # fmt: skip
 
 
 def svd_pipeline(*, full: bool, device: torch.device, dtype: torch.dtype) -> Any:
     d, t = _libs()
     with device:
-        if full:
-            unet = d.UNetSpatioTemporalConditionModel(num_frames=25)
-            vae = d.AutoencoderKLTemporalDecoder()
-            encoder = t.CLIPVisionModelWithProjection(t.CLIPVisionConfig(**VIT_H))
-        else:
-            unet = d.UNetSpatioTemporalConditionModel(
-                block_out_channels=(32, 64), layers_per_block=1, sample_size=32, cross_attention_dim=32,
-                down_block_types=("CrossAttnDownBlockSpatioTemporal", "DownBlockSpatioTemporal"),
-                up_block_types=("UpBlockSpatioTemporal", "CrossAttnUpBlockSpatioTemporal"), num_attention_heads=8,
-                projection_class_embeddings_input_dim=96, addition_time_embed_dim=32, num_frames=2,
-            )  # fmt: skip
-            vae = d.AutoencoderKLTemporalDecoder(block_out_channels=[32, 64], latent_channels=4,
-                                               down_block_types=["DownEncoderBlock2D"] * 2)  # fmt: skip
-            encoder = t.CLIPVisionModelWithProjection(t.CLIPVisionConfig(**{**VIT_H, **TINY_TEXT}))
+        parts = svd_modules(full=full)
     scheduler = d.EulerDiscreteScheduler(
         beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", interpolation_type="linear",
         num_train_timesteps=1000, prediction_type="v_prediction", sigma_max=700.0, sigma_min=0.002, steps_offset=1,
         timestep_spacing="leading", timestep_type="continuous", use_karras_sigmas=True,
     )  # fmt: skip
-    pipe = d.StableVideoDiffusionPipeline(vae=vae, image_encoder=encoder, unet=unet, scheduler=scheduler,
-                                        feature_extractor=t.CLIPImageProcessor())  # fmt: skip
+    pipe = d.StableVideoDiffusionPipeline(**parts, scheduler=scheduler, feature_extractor=t.CLIPImageProcessor())
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device, dtype)

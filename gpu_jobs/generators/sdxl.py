@@ -9,8 +9,13 @@ SDXL does alone), so a batch item equals that request run alone up to float reor
 Progress and cancel are checked after every denoising step (`callback_on_step_end`): the batch stops
 with `JobCanceled` only when *every* request is canceled. Out of accelerator memory, the batch is
 retried once split in halves; an OOM after that (or at batch 1) is a permanent `GenerationFailed`
-with code `out_of_memory`. Speed-ups (channels_last, fused QKV, compiled UNet warmed up in `setup()`,
-bf16 VAE without the fp32 upcast, optional CFG truncation) apply on CUDA only.
+with code `out_of_memory`.
+
+Dtypes, memory formats and speed options come from a `RuntimePlan` (`gpu_jobs.runtime_plan`): on CUDA
+an fp16 UNet and a bf16 VAE, so the generator decodes the latents itself, cast to the VAE's dtype
+(diffusers casts them only on MPS). The batch size and the VAE's decode chunking come from the
+device's memory (`memory_plan`); with a compiled UNet, batches are padded to the sizes warmed up in
+`setup()` (the CFG-truncated half batch included), so no request triggers a compile.
 """
 
 from __future__ import annotations
@@ -21,14 +26,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from PIL import Image
 
 from gpu_jobs.generators.base import GenRequest, NullHooks, Output
+from gpu_jobs.runtime_plan import MemoryPlan, RuntimePlan, cfg_warmup_steps, memory_plan, padded_size
 from gpu_jobs.torch_runtime import (
     FaultHook,
     PipelineHost,
     SpeedOptions,
     StepClock,
-    apply_speedups,
+    apply_plan,
+    attention_context,
     limit_memory,
     release_memory,
     seeded_generators,
@@ -92,12 +100,19 @@ class SdxlGenerator(PipelineHost):
         memory_fraction: float = 1.0,
         speed: SpeedOptions | None = None,
         warmup_shapes: Sequence[tuple[int, int, int]] = (),
+        warmup_size: tuple[int, int] | None = None,
+        max_batch: int = 4,
+        plan: RuntimePlan | None = None,
         fault_hook: FaultHook | None = None,
     ) -> None:
-        """`warmup_shapes`: (batch, width, height) runs done in `setup()` (compile happens there)."""
-        self._init_host(model_path, device, dtype, force_cpu, memory_fraction, speed, fault_hook)
+        """`warmup_size`: (width, height) warmed at every padded batch size in `setup()` (compile happens
+        there); `warmup_shapes`: extra (batch, width, height) runs; `max_batch`: the deployment's cap."""
+        self._init_host(model_path, device, dtype, force_cpu, memory_fraction, speed, fault_hook, plan)
         self.config_dir = config_dir
         self.warmup_shapes = tuple(warmup_shapes)
+        self.warmup_size = warmup_size
+        self.max_batch = max_batch
+        self._memory: dict[tuple[int, int], MemoryPlan] = {}
 
     def setup(self) -> None:
         if self._pipe is not None:
@@ -106,19 +121,31 @@ class SdxlGenerator(PipelineHost):
         pipe = (
             self._preloaded if self._preloaded is not None else load_sdxl(self.model_path, self.config_dir, self.dtype)
         )
-        pipe = pipe.to(self.device)
         self._preloaded = None
-        if self.device.type == "cuda" and self.dtype == torch.float16:
-            # bf16 has fp32's range: the VAE decodes without its (slow) fp32 upcast and without NaNs.
-            pipe.vae.to(torch.bfloat16)
-            pipe.vae.register_to_config(force_upcast=False)
         pipe.set_progress_bar_config(disable=True)
-        apply_speedups(pipe, "unet", self.device, self.speed)
+        apply_plan(pipe, "unet", self.device, self.plan, self.speed)
         self._pipe = pipe
-        for batch, width, height in self.warmup_shapes:
+        for batch, width, height in self.warmup_runs():
             self.warm_up(batch, width, height)
 
-    def warm_up(self, batch: int, width: int, height: int, steps: int = 2) -> None:
+    def memory(self, width: int, height: int) -> MemoryPlan:
+        """Batch size and VAE decode chunking for this size on this device (cached per size)."""
+        if (width, height) not in self._memory:
+            self._memory[width, height] = memory_plan("sdxl", self.device_info, fraction=self.memory_fraction,
+                                                      width=width, height=height, max_batch=self.max_batch)  # fmt: skip
+        return self._memory[width, height]
+
+    def warmup_runs(self) -> list[tuple[int, int, int]]:
+        """(batch, width, height) runs made in `setup()`: every padded size at the configured size."""
+        runs = list(self.warmup_shapes)
+        if self.warmup_size is not None:
+            width, height = self.warmup_size
+            runs += [(b, width, height) for b in self.memory(width, height).batch_sizes]
+        return runs
+
+    def warm_up(self, batch: int, width: int, height: int, steps: int | None = None) -> None:
+        """A throw-away run; its steps cross the CFG cutoff, so the half batch is compiled too."""
+        steps = steps or cfg_warmup_steps(self.speed.cfg_cutoff)
         spec = GenerationSpec(kind=Kind.IMAGE, soul_id="warmup", prompt="warm-up", seed=0, width=width, height=height,
                               steps=steps)  # fmt: skip
         self.generate([GenRequest(spec=spec, hooks=NullHooks()) for _ in range(batch)])
@@ -135,10 +162,21 @@ class SdxlGenerator(PipelineHost):
         _check_batch(requests)
         if all(r.hooks.canceled() for r in requests):
             raise JobCanceled("canceled before generation")
-        try:
-            return self._run(requests)
-        except torch.OutOfMemoryError as exc:
-            return self._retry_split(requests, exc)
+        size = self.memory(requests[0].spec.width, requests[0].spec.height).batch
+        outputs: list[Output] = []
+        for start in range(0, len(requests), size):
+            part = requests[start : start + size]
+            try:
+                outputs += self._run(part)
+            except JobCanceled:
+                if len(part) == len(requests):
+                    raise
+                outputs += [Output(generator=self.name) for _ in part]  # dropped by the worker
+            except torch.OutOfMemoryError as exc:
+                outputs += self._retry_split(part, exc)
+        if all(not o.frames for o in outputs):
+            raise JobCanceled("every request of the batch was canceled")
+        return outputs
 
     def _retry_split(self, requests: Sequence[GenRequest], exc: BaseException) -> list[Output]:
         release_memory(self.device)
@@ -165,15 +203,20 @@ class SdxlGenerator(PipelineHost):
         if self._fault is not None:
             self._fault(len(requests))
         spec = requests[0].spec
+        memory = self.memory(spec.width, spec.height)
+        specs = [r.spec for r in requests]
+        if self.plan.pad_batches:  # a compiled UNet sees only the warmed sizes; padding outputs are dropped
+            specs += [specs[-1]] * (padded_size(len(specs), memory.batch_sizes) - len(specs))
         clock = StepClock(self.device)
         callback = _StepCallback(requests, spec.steps, clock, self.speed.cfg_cutoff)
-        with torch.inference_mode():
-            embeds = self._encode([r.spec for r in requests], spec.guidance_scale > 1)
-            images = self._pipe(
+        with torch.inference_mode(), attention_context(self.plan):
+            embeds = self._encode(specs, spec.guidance_scale > 1)
+            latents = self._pipe(
                 **embeds, num_inference_steps=spec.steps, guidance_scale=spec.guidance_scale, width=spec.width,
-                height=spec.height, generator=seeded_generators([r.spec.seed for r in requests], self.device),
-                output_type="pil", callback_on_step_end=callback, callback_on_step_end_tensor_inputs=_CFG_TENSORS,
+                height=spec.height, generator=seeded_generators([s.seed for s in specs], self.device),
+                output_type="latent", callback_on_step_end=callback, callback_on_step_end_tensor_inputs=_CFG_TENSORS,
             ).images  # fmt: skip
+            images = decode_latents(self._pipe, latents[: len(requests)], memory)
         denoise, decode, total = clock.split()
         self._timings.record(items=len(requests), steps=spec.steps, frames=1, denoise_s=denoise, decode_s=decode,
                              total_s=total)  # fmt: skip
@@ -196,6 +239,31 @@ class SdxlGenerator(PipelineHost):
                 prompt=spec.prompt, device=self.device, do_classifier_free_guidance=cfg, negative_prompt=negative
             )
         )
+
+
+def decode_latents(pipe: Any, latents: torch.Tensor, memory: MemoryPlan) -> list[Image.Image]:
+    """SDXL's decode step, done here so the latents take the VAE's dtype (a bf16 VAE after an fp16 UNet:
+    diffusers would pass fp16 latents to bf16 convolutions) and the decode fits the device's memory:
+    `memory.decode_items` images per call, in tiles when even one image does not fit."""
+    vae = pipe.vae
+    config = vae.config
+    latents = latents.to(vae.dtype)
+    mean, std = getattr(config, "latents_mean", None), getattr(config, "latents_std", None)
+    if mean is not None and std is not None:
+        shape = (1, len(mean), 1, 1)
+        mean_t = torch.tensor(mean).view(shape).to(latents)
+        std_t = torch.tensor(std).view(shape).to(latents)
+        latents = latents * std_t / config.scaling_factor + mean_t
+    else:
+        latents = latents / config.scaling_factor
+    vae.use_tiling = memory.vae_tiling
+    decoded = torch.cat(
+        [vae.decode(chunk, return_dict=False)[0] for chunk in torch.split(latents, memory.decode_items)]
+    )
+    if getattr(pipe, "watermark", None) is not None:
+        decoded = pipe.watermark.apply_watermark(decoded)
+    images: list[Image.Image] = pipe.image_processor.postprocess(decoded.float(), output_type="pil")
+    return images
 
 
 def _cat(tensors: list[torch.Tensor | None]) -> torch.Tensor | None:

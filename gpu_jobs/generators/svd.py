@@ -8,6 +8,10 @@ batch that fills an H100, so batching clips buys nothing and costs memory; cance
 skipped before their clip starts. Progress and cancel are checked after every step; an OOM is a
 permanent `GenerationFailed` (code `out_of_memory`): there is no smaller batch than one clip.
 
+Dtypes and speed options come from a `RuntimePlan` (`gpu_jobs.runtime_plan`): never channels_last
+(the UNet and temporal VAE hold Conv3d weights), the VAE in the UNet's dtype, and the latents cast to
+the VAE's dtype at decode, which the generator does itself in chunks sized to the device's memory.
+
 Each clip's denoise and decode time feed a per-model, per-device `Timing`, which
 `estimate_seconds(num_frames)` turns into the answer for `/video/estimate`.
 """
@@ -22,12 +26,14 @@ import torch
 from PIL import Image
 
 from gpu_jobs.generators.base import GenRequest, NullHooks, Output
+from gpu_jobs.runtime_plan import RuntimePlan, memory_plan
 from gpu_jobs.torch_runtime import (
     FaultHook,
     PipelineHost,
     SpeedOptions,
     StepClock,
-    apply_speedups,
+    apply_plan,
+    attention_context,
     limit_memory,
     release_memory,
     seeded_generators,
@@ -81,12 +87,13 @@ class SvdGenerator(PipelineHost):
         max_guidance_scale: float = 3.0,
         speed: SpeedOptions | None = None,
         warmup_shapes: Sequence[tuple[int, int]] = (),
+        plan: RuntimePlan | None = None,
         fault_hook: FaultHook | None = None,
     ) -> None:
         """`warmup_shapes`: (width, height) clips made in `setup()` (compile and first timings)."""
         if num_frames < 1 or fps < 1 or decode_chunk_size < 1 or not 0 <= motion_bucket_id <= 255:
             raise ValueError("num_frames, fps, decode_chunk_size ≥ 1 and motion_bucket_id in 0..255")
-        self._init_host(model_path, device, dtype, force_cpu, memory_fraction, speed, fault_hook)
+        self._init_host(model_path, device, dtype, force_cpu, memory_fraction, speed, fault_hook, plan)
         self.num_frames, self.fps, self.motion_bucket_id = num_frames, fps, motion_bucket_id
         self.noise_aug_strength, self.decode_chunk_size = noise_aug_strength, decode_chunk_size
         self.guidance = (min_guidance_scale, max_guidance_scale)
@@ -97,10 +104,9 @@ class SvdGenerator(PipelineHost):
             return
         limit_memory(self.device, self.memory_fraction)
         pipe = self._preloaded if self._preloaded is not None else load_svd(self.model_path, self.dtype)
-        pipe = pipe.to(self.device)
         self._preloaded = None
         pipe.set_progress_bar_config(disable=True)
-        apply_speedups(pipe, "unet", self.device, self.speed)
+        apply_plan(pipe, "unet", self.device, self.plan, self.speed)
         self._pipe = pipe
         for width, height in self.warmup_shapes:
             self.warm_up(width, height)
@@ -138,18 +144,28 @@ class SvdGenerator(PipelineHost):
             raise JobCanceled("canceled before generation")
         spec, frames = request.spec, request.spec.num_frames or self.num_frames
         clock = StepClock(self.device)
+        memory = memory_plan(
+            "svd",
+            self.device_info,
+            fraction=self.memory_fraction,
+            width=spec.width,
+            height=spec.height,
+            max_batch=1,
+            max_decode=min(self.decode_chunk_size, frames),
+        )
         try:
             if self._fault is not None:
                 self._fault(1)
-            with torch.inference_mode():
-                video = self._pipe(
+            with torch.inference_mode(), attention_context(self.plan):
+                latents = self._pipe(
                     image=_source(request, spec), height=spec.height, width=spec.width, num_frames=frames,
                     num_inference_steps=spec.steps, min_guidance_scale=self.guidance[0],
                     max_guidance_scale=self.guidance[1], fps=self.fps, motion_bucket_id=self.motion_bucket_id,
-                    noise_aug_strength=self.noise_aug_strength, decode_chunk_size=min(self.decode_chunk_size, frames),
-                    generator=seeded_generators([spec.seed], self.device)[0], output_type="pil",
+                    noise_aug_strength=self.noise_aug_strength, output_type="latent",
+                    generator=seeded_generators([spec.seed], self.device)[0],
                     callback_on_step_end=_StepCallback(request, spec.steps, clock),
-                ).frames[0]  # fmt: skip
+                ).frames  # fmt: skip
+                video = decode_clip(self._pipe, latents, frames, memory.decode_items)
         except torch.OutOfMemoryError as exc:
             release_memory(self.device)
             msg = f"out of accelerator memory for one {frames}-frame {spec.width}x{spec.height} clip"
@@ -158,6 +174,14 @@ class SvdGenerator(PipelineHost):
         self._timings.record(items=1, steps=spec.steps, frames=frames, denoise_s=denoise, decode_s=decode,
                              total_s=total)  # fmt: skip
         return Output(frames=list(video), fps=self.fps, generator=self.name)
+
+
+def decode_clip(pipe: Any, latents: torch.Tensor, frames: int, chunk: int) -> list[Image.Image]:
+    """SVD's decode step, with the latents in the VAE's dtype (diffusers does not cast them) and
+    `chunk` frames per temporal-VAE call (sized to the device's memory)."""
+    video = pipe.decode_latents(latents.to(pipe.vae.dtype), frames, chunk)
+    clip: list[Image.Image] = pipe.video_processor.postprocess_video(video=video, output_type="pil")[0]
+    return clip
 
 
 def _source(request: GenRequest, spec: GenerationSpec) -> Image.Image:
