@@ -21,6 +21,7 @@ from shared.errors import InvalidInput, NotFound
 from shared.ids import new_id, seed_from
 from shared.logging import get_logger
 from shared.records import PLACES, PROMPT_KEYS, Records
+from shared.semantic import build as build_semantic
 
 log = get_logger("soul.api")
 
@@ -43,6 +44,8 @@ class GenerationService:
         self.records = Records(backend.store)
         # Charged only when a request may enqueue work: cache hits cost no quota round trips.
         self.take_quota = take_quota
+        # The semantic tier (issue 17) on tier-1 misses; None when SOUL_SEMANTIC_CACHE is off.
+        self.semantic = build_semantic(self.settings)
 
     # -- requests -------------------------------------------------------------------------------
     def image(self, user_id: str, soul_id: str, cue: str) -> Outcome:
@@ -166,13 +169,17 @@ class GenerationService:
             label=cue,
             **size,
         )
-        return self._serve(user_id, key, spec)
+        return self._serve(user_id, key, spec, semantic=True)
 
-    def _serve(self, user_id: str, key: PromptKey, spec_fields: dict[str, object]) -> Outcome:
+    def _serve(self, user_id: str, key: PromptKey, spec_fields: dict[str, object], semantic: bool = False) -> Outcome:
         now = self.backend.clock.now()
         hit = lifecycle.serve_cached(self.backend.store, user_id=user_id, pk=key.pk, now=now)
         if hit is not None:
             return Outcome(lifecycle.Served(variant=hit), key.pk)
+        if semantic and self.semantic is not None and (joined := self.semantic.resolve(key).key).pk != key.pk:
+            key = joined  # a tier-1 miss joins an existing key of the same meaning (shared/semantic.py)
+            if (hit := lifecycle.serve_cached(self.backend.store, user_id=user_id, pk=key.pk, now=now)) is not None:
+                return Outcome(lifecycle.Served(variant=hit), key.pk)
         # A miss from here on: the job's spec is built and the quota checked before anything is enqueued.
         variant_id = new_id()
         spec = GenerationSpec.model_validate({**spec_fields, "seed": seed_from(key.pk, variant_id)})

@@ -95,6 +95,13 @@ class Settings(BaseSettings):
     soul_max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     # Tier-2 prompt matching (DESIGN §6): near-duplicate cues of one soul and kind share a prompt key.
     soul_similarity_tier2: bool = False
+    # Semantic tier (issue 17): on a tier-1 miss, join the nearest existing key of the same meaning.
+    soul_semantic_cache: bool = True
+    soul_semantic_threshold: float = Field(default=0.875, ge=0, le=1)  # = shared.semantic.THRESHOLD
+    soul_semantic_word_threshold: float = Field(default=0.20, ge=0, le=1)  # = shared.semantic.WORD_THRESHOLD
+    soul_embedding_provider: Literal["static", "vertex"] = "static"
+    soul_embedding_model: str = "text-embedding-005"  # the vertex provider's model
+    soul_embedding_endpoint: str = ""  # empty: https://<CLOUD_RUN_REGION>-aiplatform.googleapis.com
 
     # Identity (token mode): ID tokens from Firebase Auth unless told otherwise.
     soul_jwks_url: str = "https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com"

@@ -111,3 +111,32 @@ class WorkerLauncher(Protocol):
 class Clock(Protocol):
     def now(self) -> float: ...
     def sleep(self, seconds: float) -> None: ...
+
+
+class Embedder(Protocol):
+    """Text → unit vectors (the semantic tier, issue 17): a local static model or a managed API."""
+
+    model_id: str
+    dim: int
+
+    def embed(self, texts: Sequence[str]) -> Any:
+        """A float32 array of shape (len(texts), dim), each row L2-normalized."""
+        ...
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    key: str  # the prompt key (pk)
+    text: str  # its matching form
+    score: float  # cosine similarity
+
+
+class VectorIndex(Protocol):
+    """Nearest prompt keys within one space (soul, kind, style version, params): Firestore find_nearest."""
+
+    def add(self, space: str, key: str, text: str, vector: Sequence[float]) -> None:
+        """Store or replace `key`'s vector (idempotent)."""
+        ...
+
+    def nearest(self, space: str, vector: Sequence[float], limit: int) -> list[Neighbour]: ...
+    def has(self, space: str, key: str) -> bool: ...

@@ -1,0 +1,151 @@
+"""`soul bench semantic`: how the semantic tier decides on labelled pairs, tuned on one half only.
+
+Reads tests/data/semantic_pairs.jsonl (made by tests/data/make_semantic_pairs.py, split once by intent
+into `tune` and `heldout`) and tests/data/semantic_unseen.jsonl (ten everyday paraphrases written apart
+from the generator). A pair merges when tier 1 gives one key, or when its embedding cosine reaches the
+threshold and no guard vetoes (shared.semantic.Judge). `--tune` searches the threshold pair on the
+tune half (most paraphrases merged with at most `--max-false` of hard negatives merged and every
+surface pair merged) and prints it; the shipped constants live in shared/semantic.py. Figures are
+printed for tune, held-out and unseen, per category. `--latency` measures embed + search at 10k and
+100k stored keys on the embedded default (SQLite exact scan).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from shared.adapters.static_embed import StaticEmbedder
+from shared.domain.prompts import normalize
+from shared.semantic import THRESHOLD, WORD_THRESHOLD, Judge
+
+DATA = Path(__file__).resolve().parents[2] / "tests" / "data"
+TARGETS = {"same": 0.80, "different": 0.01, "surface": 1.0}
+
+
+def load(name: str = "semantic_pairs.jsonl") -> list[dict[str, str]]:
+    return [json.loads(line) for line in (DATA / name).read_text().splitlines() if line.strip()]
+
+
+@dataclass
+class Scored:
+    pair: dict[str, str]
+    tier1: bool
+    cosine: float
+
+
+def score(judge: Judge, pairs: list[dict[str, str]]) -> list[Scored]:
+    texts = sorted({normalize(t) for p in pairs for t in (p["a"], p["b"])})
+    vectors = dict(zip(texts, judge.embedder.embed(texts), strict=True))
+    out = []
+    for p in pairs:
+        a, b = normalize(p["a"]), normalize(p["b"])
+        out.append(Scored(p, a == b, float(vectors[a] @ vectors[b])))
+    return out
+
+
+def merged(judge: Judge, s: Scored) -> bool:
+    a, b = normalize(s.pair["a"]), normalize(s.pair["b"])
+    return s.tier1 or judge.accepts(a, b, s.cosine).merge
+
+
+def rates(judge: Judge, scored: list[Scored], key: str = "label") -> dict[str, tuple[int, int]]:
+    totals, hits = Counter[str](), Counter[str]()
+    for s in scored:
+        totals[s.pair[key]] += 1
+        hits[s.pair[key]] += merged(judge, s)
+    return {k: (hits[k], totals[k]) for k in sorted(totals)}
+
+
+def meets_targets(r: dict[str, tuple[int, int]]) -> bool:
+    frac = {k: h / n for k, (h, n) in r.items()}
+    return frac["same"] >= TARGETS["same"] and frac["different"] <= TARGETS["different"] and frac["surface"] == 1.0
+
+
+def tune(embedder: StaticEmbedder, scored: list[Scored], max_false: float) -> tuple[float, float, float]:
+    """(threshold, word_threshold, paraphrase rate) with the most paraphrases merged on the tune half."""
+    best = (THRESHOLD, WORD_THRESHOLD, -1.0)
+    for word_t in np.arange(0.0, 0.91, 0.05):
+        judge = Judge(embedder, threshold=-1.0, word_threshold=float(word_t))
+        vetoed = [not merged(judge, s) for s in scored]
+        for t in np.arange(0.50, 0.96, 0.025):
+            hit = Counter[str]()
+            total = Counter[str](s.pair["label"] for s in scored)
+            for s, veto in zip(scored, vetoed, strict=True):
+                hit[s.pair["label"]] += s.tier1 or (not veto and s.cosine >= t)
+            same, false = hit["same"] / total["same"], hit["different"] / total["different"]
+            if false <= max_false and hit["surface"] == total["surface"] and same > best[2]:
+                best = (round(float(t), 3), round(float(word_t), 2), same)
+    return best
+
+
+def _table(title: str, r: dict[str, tuple[int, int]]) -> None:
+    print(f"  {title}")
+    for name, (hit, n) in r.items():
+        print(f"    {name:<16}{hit:>5}/{n:<5} merged {hit / n:7.1%}")
+
+
+def report(
+    judge: Judge, pairs: list[dict[str, str]], unseen: list[dict[str, str]]
+) -> dict[str, dict[str, tuple[int, int]]]:
+    out = {}
+    print(f"semantic tier: {judge.embedder.model_id}, threshold {judge.threshold}, word {judge.word_threshold}")
+    for split in ("tune", "heldout"):
+        scored = score(judge, [p for p in pairs if p["split"] == split])
+        out[split] = rates(judge, scored)
+        print(f"{split}: {len(scored)} pairs")
+        _table("by label (targets: same >= 80%, different <= 1%, surface 100%)", out[split])
+        _table("by category", rates(judge, scored, key="category"))
+    out["unseen"] = rates(judge, score(judge, unseen))
+    _table("unseen everyday pairs", out["unseen"])
+    return out
+
+
+def latency(sizes: tuple[int, ...], queries: int, data_dir: Path | None) -> None:
+    from shared.adapters.sqlite_vectors import SqliteVectorIndex
+
+    embedder = StaticEmbedder()
+    embedder.load()
+    rng = np.random.default_rng(17)
+    cues = [f"{p['a']} {i}" for i, p in enumerate(load()[:queries])]
+    for size in sizes:
+        with tempfile.TemporaryDirectory(dir=data_dir, prefix="soul-vec-") as tmp:
+            index = SqliteVectorIndex(Path(tmp) / "vectors.sqlite3", embedder.dim)
+            base = rng.standard_normal((size, embedder.dim)).astype(np.float32)
+            base /= np.linalg.norm(base, axis=1, keepdims=True)
+            index.add_many([("space", f"k{i}", f"text {i}", base[i]) for i in range(size)])
+            index.nearest("space", base[0], 5)  # the process's first read loads the space
+            took = []
+            for cue in cues:
+                start = time.perf_counter()
+                index.nearest("space", embedder.embed([normalize(cue)])[0], 5)
+                took.append((time.perf_counter() - start) * 1000)
+            p50, p99 = np.percentile(took, [50, 99])
+            print(f"embed + search, {size:>7} keys in one space: p50 {p50:6.2f} ms  p99 {p99:6.2f} ms ({queries} cues)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="soul bench semantic", description=__doc__.splitlines()[0] if __doc__ else "")
+    p.add_argument("--tune", action="store_true", help="search the thresholds on the tune half")
+    p.add_argument("--max-false", type=float, default=0.005, help="false-merge ceiling while tuning")
+    p.add_argument("--latency", action="store_true", help="embed + search latency at 10k and 100k keys")
+    p.add_argument("--queries", type=int, default=500)
+    p.add_argument("--data-dir", type=Path, default=None)
+    args = p.parse_args(argv)
+    embedder = StaticEmbedder()
+    pairs = load()
+    if args.tune:
+        t, w, same = tune(embedder, score(Judge(embedder), [x for x in pairs if x["split"] == "tune"]), args.max_false)
+        print(f"tuned on the tune half: threshold {t}, word threshold {w} (paraphrases merged {same:.1%})")
+    if args.latency:
+        latency((10_000, 100_000), args.queries, args.data_dir)
+        return 0
+    result = report(Judge(embedder), pairs, load("semantic_unseen.jsonl"))
+    return 0 if meets_targets(result["heldout"]) else 1

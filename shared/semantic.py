@@ -1,0 +1,133 @@
+"""The semantic tier of prompt matching (issue 17): on a tier-1 miss, join the nearest existing key.
+
+`SemanticMatcher.resolve(key)` embeds the key's matching text, asks the vector index for the nearest
+keys in the same *space* (soul, kind, style version, params digest: a match never crosses those), and
+returns the first candidate whose cosine is at least `threshold` and that every guard accepts
+(shared/domain/guards.py). The key's own entry always wins, so a cue that already has a key keeps it
+and no variant already served becomes unreachable. Keys that match nothing are remembered: their
+embedding is stored for later cues. Keys created before the tier existed gain their embedding the
+first time they are resolved (lazily), or all at once with `soul migrate`.
+
+The thresholds below were chosen on the tune half of tests/data/semantic_pairs.jsonl only;
+`python -m infra.bench semantic` prints the held-out figures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from shared.domain import guards
+from shared.domain.models import PromptKey
+from shared.ids import digest
+from shared.logging import get_logger
+from shared.ports import Embedder, Neighbour, VectorIndex
+
+if TYPE_CHECKING:
+    from shared.config import Settings
+    from shared.ports import DocumentStore
+
+log = get_logger("soul.semantic")
+
+THRESHOLD = 0.875  # cosine of the cue embeddings (tuned on the tune half: `soul bench semantic --tune`)
+WORD_THRESHOLD = 0.20  # cosine of two differing content words (tuned likewise)
+CANDIDATES = 5
+
+
+def space_of(key: PromptKey) -> str:
+    """Everything but the text that decides what gets generated: matches stay inside one space."""
+    return digest("space/v1", key.soul_id, key.kind.value, key.style_version, key.params_digest, length=32)
+
+
+class Judge:
+    """Pairwise decision: cosine ≥ threshold and no guard vetoes. Shared by the matcher and the benchmark."""
+
+    def __init__(self, embedder: Embedder, threshold: float = THRESHOLD, word_threshold: float = WORD_THRESHOLD):
+        self.embedder = embedder
+        self.threshold = threshold
+        self.word_threshold = word_threshold
+        self.word_vector = lru_cache(maxsize=65536)(self._word_vector)
+
+    def _word_vector(self, word: str) -> np.ndarray:  # type: ignore[type-arg]
+        return np.asarray(self.embedder.embed([word])[0], dtype=np.float32)
+
+    def word_sim(self, a: str, b: str) -> float:
+        return float(self.word_vector(a) @ self.word_vector(b))
+
+    def accepts(self, a_text: str, b_text: str, score: float) -> guards.Verdict:
+        if score < self.threshold:
+            return guards.Verdict(False, "threshold")
+        return guards.verdict(a_text, b_text, self.word_sim, self.word_threshold)
+
+
+@dataclass(frozen=True)
+class Resolution:
+    key: PromptKey
+    joined: Neighbour | None = None  # the existing key the request joined, if it is not its own
+
+
+class SemanticMatcher:
+    def __init__(self, judge: Judge, index: VectorIndex, key_for: Callable[[PromptKey, str], PromptKey]) -> None:
+        self.judge = judge
+        self.index = index
+        self.key_for = key_for  # the same key with another matching text (recomputes pk)
+
+    def resolve(self, key: PromptKey) -> Resolution:
+        space = space_of(key)
+        vector = self.judge.embedder.embed([key.text])[0]
+        found = self.index.nearest(space, [float(x) for x in vector], CANDIDATES)
+        if any(n.key == key.pk for n in found):
+            return Resolution(key)
+        for candidate in found:
+            if self.judge.accepts(key.text, candidate.text, candidate.score).merge:
+                joined = self.key_for(key, candidate.text)
+                if joined.pk == candidate.key:
+                    return Resolution(joined, candidate)
+        self.index.add(space, key.pk, key.text, [float(x) for x in vector])
+        return Resolution(key)
+
+
+def build(settings: Settings, store: DocumentStore | None = None) -> SemanticMatcher | None:
+    """The matcher the settings ask for, or None when the tier is off."""
+    if not settings.soul_semantic_cache:
+        return None
+    from shared.domain.prompts import PK_LENGTH
+
+    def key_for(key: PromptKey, text: str) -> PromptKey:
+        # The same formula as shared.domain.prompts.prompt_key, from the key's stored params digest.
+        pk = digest("pk/v1", key.soul_id, key.kind.value, text, key.style_version, key.params_digest, length=PK_LENGTH)
+        return key.model_copy(update={"pk": pk, "text": text})
+
+    embedder = build_embedder(settings)
+    judge = Judge(embedder, settings.soul_semantic_threshold, settings.soul_semantic_word_threshold)
+    return SemanticMatcher(judge, build_index(settings, embedder.dim, store), key_for)
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    if settings.soul_embedding_provider == "vertex":
+        from shared.adapters.vertex_embed import VertexEmbedder
+
+        return VertexEmbedder.from_settings(settings)
+    return _static_embedder()
+
+
+@lru_cache(maxsize=1)
+def _static_embedder() -> Embedder:
+    """One per process: the table is read-only, so every service and test in the process shares it."""
+    from shared.adapters.static_embed import StaticEmbedder
+
+    return StaticEmbedder()
+
+
+def build_index(settings: Settings, dim: int, store: DocumentStore | None) -> VectorIndex:
+    if settings.soul_backend == "gcp":
+        from shared.adapters.gcp_vectors import FirestoreVectorIndex
+
+        return FirestoreVectorIndex.from_settings(settings)
+    from shared.adapters.sqlite_vectors import SqliteVectorIndex
+
+    return SqliteVectorIndex(settings.soul_data_dir / "vectors.sqlite3", dim)
