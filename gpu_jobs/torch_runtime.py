@@ -23,7 +23,7 @@ from typing import Any, Self
 import torch
 
 from gpu_jobs.runtime_plan import DeviceInfo, RuntimePlan, SpeedOptions, plan_for
-from shared.errors import NotConfigured
+from shared.errors import GenerationFailed, NotConfigured
 
 __all__ = ["DeviceInfo", "RuntimePlan", "SpeedOptions", "apply_plan", "attention_context", "plan_for"]
 
@@ -139,6 +139,44 @@ def attention_context(plan: RuntimePlan) -> contextlib.AbstractContextManager[No
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     return sdpa_kernel([getattr(SDPBackend, _SDPA[b]) for b in plan.attention], set_priority=True)
+
+
+class CfgTruncation:
+    """CFG truncation for pipelines whose step callback cannot reach the conditioning (SVD): once
+    `active`, the denoiser runs only the conditional half of each CFG batch and returns it twice, so the
+    pipeline's `uncond + g·(cond − uncond)` is the conditional prediction (guidance 1) at half the
+    cost. Approximate: opt-in (`SpeedOptions.cfg_cutoff`); the benchmark prints its error."""
+
+    def __init__(self, denoiser: torch.nn.Module) -> None:
+        self.active = False
+        denoiser.register_forward_pre_hook(self._before, with_kwargs=True)
+        denoiser.register_forward_hook(self._after)
+
+    def _before(self, _m: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if not self.active:
+            return None
+        full = args[0].shape[0]
+
+        def cut(value: Any) -> Any:
+            is_batch = isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape[0] == full
+            return value[full // 2 :] if is_batch else value
+
+        return tuple(cut(a) for a in args), {k: cut(v) for k, v in kwargs.items()}
+
+    def _after(self, _m: Any, _args: Any, output: Any) -> Any:
+        if not self.active:
+            return None
+        if isinstance(output, tuple):
+            return tuple(torch.cat([o, o]) if isinstance(o, torch.Tensor) else o for o in output)
+        output.sample = torch.cat([output.sample, output.sample])
+        return output
+
+
+def check_finite(tensor: torch.Tensor, what: str) -> None:
+    """A NaN/inf decode is a black or garbled image: fail the batch instead of storing it (one sync, at
+    the end of the decode that already synchronizes to copy the pixels out)."""
+    if not bool(torch.isfinite(tensor).all()):
+        raise GenerationFailed(f"{what} produced NaN/inf values (dtype plan bug?)", code="non_finite_output")
 
 
 @dataclass

@@ -37,6 +37,7 @@ from gpu_jobs.torch_runtime import (
     StepClock,
     apply_plan,
     attention_context,
+    check_finite,
     limit_memory,
     release_memory,
     seeded_generators,
@@ -260,6 +261,7 @@ def decode_latents(pipe: Any, latents: torch.Tensor, memory: MemoryPlan) -> list
     decoded = torch.cat(
         [vae.decode(chunk, return_dict=False)[0] for chunk in torch.split(latents, memory.decode_items)]
     )
+    check_finite(decoded, "SDXL's VAE")
     if getattr(pipe, "watermark", None) is not None:
         decoded = pipe.watermark.apply_watermark(decoded)
     images: list[Image.Image] = pipe.image_processor.postprocess(decoded.float(), output_type="pil")

@@ -18,6 +18,7 @@ Each clip's denoise and decode time feed a per-model, per-device `Timing`, which
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,14 +27,16 @@ import torch
 from PIL import Image
 
 from gpu_jobs.generators.base import GenRequest, NullHooks, Output
-from gpu_jobs.runtime_plan import RuntimePlan, memory_plan
+from gpu_jobs.runtime_plan import RuntimePlan, cfg_warmup_steps, memory_plan
 from gpu_jobs.torch_runtime import (
+    CfgTruncation,
     FaultHook,
     PipelineHost,
     SpeedOptions,
     StepClock,
     apply_plan,
     attention_context,
+    check_finite,
     limit_memory,
     release_memory,
     seeded_generators,
@@ -54,8 +57,11 @@ def load_svd(model_path: Path, dtype: torch.dtype) -> Any:
 
 
 class _StepCallback:
-    def __init__(self, request: GenRequest, total: int, clock: StepClock) -> None:
-        self.request, self.total, self.clock = request, total, clock
+    """Progress and cancel after every step; CFG truncation from `cfg_cutoff` of the steps on."""
+
+    def __init__(self, request: GenRequest, total: int, clock: StepClock, cfg: CfgTruncation, cutoff: float) -> None:
+        self.request, self.total, self.clock, self.cfg = request, total, clock, cfg
+        self.cfg_steps = math.ceil(total * cutoff) if cutoff < 1.0 else total
 
     def __call__(self, _pipe: Any, step: int, _timestep: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
         if step + 1 == self.total:
@@ -64,6 +70,7 @@ class _StepCallback:
         self.request.hooks.progress(step + 1, self.total)
         if self.request.hooks.canceled():
             raise JobCanceled(f"canceled at step {step + 1}/{self.total}")
+        self.cfg.active = step + 1 >= self.cfg_steps and step + 1 < self.total
         return kwargs
 
 
@@ -107,11 +114,14 @@ class SvdGenerator(PipelineHost):
         self._preloaded = None
         pipe.set_progress_bar_config(disable=True)
         apply_plan(pipe, "unet", self.device, self.plan, self.speed)
+        self._cfg = CfgTruncation(pipe.unet)
         self._pipe = pipe
         for width, height in self.warmup_shapes:
             self.warm_up(width, height)
 
-    def warm_up(self, width: int, height: int, steps: int = 2) -> None:
+    def warm_up(self, width: int, height: int, steps: int | None = None) -> None:
+        """A throw-away clip; its steps cross the CFG cutoff, so the half batch is compiled too."""
+        steps = steps or cfg_warmup_steps(self.speed.cfg_cutoff)
         spec = GenerationSpec(kind=Kind.SVD, soul_id="warmup", prompt="warm-up", seed=0, width=width, height=height,
                               steps=steps, num_frames=self.num_frames, fps=self.fps)  # fmt: skip
         source = Image.new("RGB", (width, height), (128, 128, 128))
@@ -163,13 +173,15 @@ class SvdGenerator(PipelineHost):
                     max_guidance_scale=self.guidance[1], fps=self.fps, motion_bucket_id=self.motion_bucket_id,
                     noise_aug_strength=self.noise_aug_strength, output_type="latent",
                     generator=seeded_generators([spec.seed], self.device)[0],
-                    callback_on_step_end=_StepCallback(request, spec.steps, clock),
+                    callback_on_step_end=_StepCallback(request, spec.steps, clock, self._cfg, self.speed.cfg_cutoff),
                 ).frames  # fmt: skip
                 video = decode_clip(self._pipe, latents, frames, memory.decode_items)
         except torch.OutOfMemoryError as exc:
             release_memory(self.device)
             msg = f"out of accelerator memory for one {frames}-frame {spec.width}x{spec.height} clip"
             raise GenerationFailed(msg, code="out_of_memory") from exc
+        finally:
+            self._cfg.active = False
         denoise, decode, total = clock.split()
         self._timings.record(items=1, steps=spec.steps, frames=frames, denoise_s=denoise, decode_s=decode,
                              total_s=total)  # fmt: skip
@@ -180,6 +192,7 @@ def decode_clip(pipe: Any, latents: torch.Tensor, frames: int, chunk: int) -> li
     """SVD's decode step, with the latents in the VAE's dtype (diffusers does not cast them) and
     `chunk` frames per temporal-VAE call (sized to the device's memory)."""
     video = pipe.decode_latents(latents.to(pipe.vae.dtype), frames, chunk)
+    check_finite(video, "SVD's VAE")
     clip: list[Image.Image] = pipe.video_processor.postprocess_video(video=video, output_type="pil")[0]
     return clip
 

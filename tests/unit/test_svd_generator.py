@@ -18,6 +18,7 @@ from PIL import Image
 from gpu_jobs import media
 from gpu_jobs.generators.base import GenRequest, NullHooks
 from gpu_jobs.generators.svd import SvdGenerator
+from gpu_jobs.torch_runtime import SpeedOptions
 from shared.domain.models import GenerationSpec, Kind
 from shared.errors import GenerationFailed, InvalidInput, JobCanceled
 from tests.tiny_models import ScriptedHooks, tiny_svd
@@ -93,3 +94,13 @@ def test_injected_oom_is_a_permanent_failure_with_a_reason() -> None:
 def test_needs_a_source_image(generator: SvdGenerator) -> None:
     with pytest.raises(InvalidInput):
         generator.generate([GenRequest(spec(8), NullHooks(), None)])
+
+
+def test_cfg_cutoff_runs_the_conditional_half_after_the_cutoff() -> None:
+    gen = SvdGenerator(tiny_svd(), device="cpu", num_frames=FRAMES, speed=SpeedOptions(cfg_cutoff=0.5))
+    gen.setup()
+    batches: list[int] = []
+    gen._pipe.unet.register_forward_pre_hook(lambda _m, args: batches.append(int(args[0].shape[0])))
+    [cut] = gen.generate([GenRequest(spec(9, steps=4), NullHooks(), source())])
+    assert batches == [2, 2, 1, 1]  # CFG for ceil(4 x 0.5) steps, then the conditional half only
+    assert len(cut.frames) == FRAMES and not gen._cfg.active  # switched off again after the run
