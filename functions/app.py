@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from flask import Flask, Response, redirect, request, send_from_directory
 from flask_swagger_ui import get_swaggerui_blueprint
@@ -22,13 +23,16 @@ from functions.context import VERSION, Context
 from functions.idempotency import Idempotency
 from functions.routes import Call, router
 from functions.routing import Route, openapi
-from shared.errors import BadRequest, NotFound, PayloadTooLarge, SoulError
+from shared.errors import BadRequest, InvalidInput, NotFound, PayloadTooLarge, SoulError
 from shared.logging import get_logger, redact
 
 log = get_logger("soul.api")
 WEB = Path(__file__).parent / "web"
 PATH_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@:-]{0,127}")  # ids, keys, slugs: never a path or `..`
 MEDIA_TYPES = {".png": "image/png", ".mp4": "video/mp4", ".gif": "image/gif"}
+MAX_JSON_DEPTH = 32  # no request body needs more; deeper ones are refused before anything walks them
+SURROGATE = re.compile("[\ud800-\udfff]")  # "\ud800" in JSON decodes to a lone surrogate: not UTF-8
+QUERY_PARTS = re.compile(rb"[&;=]")
 
 
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -59,14 +63,44 @@ def _parse_body(route: Route) -> Any:
     raw = request.get_data(cache=True)
     try:
         data = json.loads(raw) if raw else None
+    except RecursionError:
+        raise BadRequest(f"request body nests deeper than {MAX_JSON_DEPTH} levels") from None
     except (ValueError, UnicodeDecodeError):
-        raise BadRequest("request body is not valid JSON") from None
+        raise BadRequest("request body is not valid JSON (UTF-8)") from None
     if not isinstance(data, dict):
         raise BadRequest("request body must be a JSON object")
+    _check_json(data, 0)
     return route.body.model_validate(data)
 
 
+def _check_json(value: Any, depth: int) -> None:
+    """Refuse bodies nested past MAX_JSON_DEPTH (400) and strings that are not valid UTF-8 (422)."""
+    if depth > MAX_JSON_DEPTH:
+        raise BadRequest(f"request body nests deeper than {MAX_JSON_DEPTH} levels")
+    if isinstance(value, str):
+        if SURROGATE.search(value):
+            raise InvalidInput("request body text must be valid UTF-8 (lone surrogates are not accepted)")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_json(key, depth)
+            _check_json(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check_json(item, depth + 1)
+
+
+def _check_query() -> None:
+    """Every query name and value must percent-decode to valid UTF-8: werkzeug keeps an undecodable
+    `%ED%A0%80` as literal text, which would otherwise become part of a cue or a label."""
+    for part in QUERY_PARTS.split(request.query_string):
+        try:
+            unquote_to_bytes(part.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidInput("query parameters must be valid UTF-8") from None
+
+
 def _parse_query(route: Route) -> Any:
+    _check_query()
     args = request.args.to_dict(flat=True)
     if route.query is None:
         return None
@@ -93,6 +127,8 @@ def _view(route: Route, ctx: Context) -> Callable[..., Response]:
             return error_response(422, "invalid_input", _validation_message(exc))
         if not all(PATH_ID.fullmatch(value) for value in path.values()):
             raise NotFound("no such resource")
+        if route.tag != "health":  # token mode: only health answers an unverified caller
+            ctx.identity.require_caller(call.authorization)
         key = request.headers.get("Idempotency-Key") if route.method == "POST" else None
         if key:
             # The caller is part of the fingerprint: another user's key never replays their response.
@@ -160,6 +196,7 @@ def _static(app: Flask, ctx: Context) -> None:
     def variant_file(variant_id: str) -> Any:
         """`<variant_id>.png|.mp4|.gif` redirects to a short-lived signed URL. (The seed's `/static/...`
         prefix is taken by functions-framework's own static folder, so Soul serves these paths.)"""
+        ctx.identity.require_caller(request.headers.get("Authorization"))
         stem, _, ext = variant_id.rpartition(".")
         variant = ctx.generation.records.variant(stem or variant_id)
         art = variant.artifacts.get(ext or "png")

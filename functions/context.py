@@ -16,10 +16,20 @@ from functions.tasks import TaskService
 from functions.urls import SignedUrls
 from shared.bootstrap import Backend, build_backend
 from shared.config import Settings, get_settings
+from shared.errors import NotConfigured
 from shared.logging import configure, get_logger, register_secret
 
 VERSION = "0.1.0"
 log = get_logger("soul.api")
+_PUBLIC_SIGNING_KEY = Settings.model_fields["soul_signing_key"].default.get_secret_value()
+
+
+def refuse_unsafe(settings: Settings) -> None:
+    """Token mode on the local backend signs `/artifacts` URLs with SOUL_SIGNING_KEY: with the default
+    key (public, in the source) anyone could forge never-expiring links, so refuse to start."""
+    key = settings.soul_signing_key.get_secret_value()
+    if settings.soul_auth_mode == "token" and settings.soul_backend == "local" and key == _PUBLIC_SIGNING_KEY:
+        raise NotConfigured("token mode on the local backend needs SOUL_SIGNING_KEY set to a secret of your own")
 
 
 @dataclass
@@ -36,6 +46,7 @@ class Context:
     def build(cls, backend: Backend, verifier: TokenVerifier | None = None, quota: Quota | None = None) -> Context:
         """Nothing here connects: the JWKS is fetched and Redis reached on the first request needing them."""
         settings = backend.settings
+        refuse_unsafe(settings)
         for secret in (settings.dashscope_api_key, settings.redis_url, settings.soul_signing_key):
             register_secret(secret.get_secret_value() if secret else None)
         if settings.soul_auth_mode == "dev":

@@ -1,5 +1,6 @@
 """`Idempotency-Key` on POSTs: the same key and request replay the first response; the same key with
-a different request is refused (422); a concurrent duplicate while the first runs gets 409."""
+a different request is refused (422); a concurrent duplicate while the first runs gets 409 with
+Retry-After."""
 
 from __future__ import annotations
 
@@ -15,6 +16,15 @@ from shared.records import IDEMPOTENCY
 
 MAX_KEY_LENGTH = 200
 PENDING_SECONDS = 120.0
+RETRY_AFTER_SECONDS = 2.0
+
+
+class StillInProgress(Conflict):
+    """409 with Retry-After: the first request with this key is still running."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class Idempotency:
@@ -61,7 +71,9 @@ class Idempotency:
                         "Idempotency-Key was already used with a different request", code="idempotency_key_reused"
                     )
                 if doc["state"] == "pending":
-                    raise Conflict("a request with this Idempotency-Key is still in progress")
+                    raise StillInProgress(
+                        "a request with this Idempotency-Key is still in progress", RETRY_AFTER_SECONDS
+                    )
                 return doc
             tx.set(IDEMPOTENCY, doc_id, {"fingerprint": fp, "state": "pending", "created_at": now})
             return None

@@ -1,8 +1,10 @@
 """Who is calling. Dev mode (local only) takes the `user_id` the request names, or `X-User-Id`;
 token mode takes the subject of a verified ID token and refuses (403) a claimed `user_id` that differs.
 
-Whatever its source, a user id must look like one (it becomes part of record paths), and style
-writes in token mode need a token carrying the `soul_admin: true` custom claim.
+Whatever its source, a user id must look like one (it becomes part of record paths). In token mode
+every route but health needs a verified caller (`require_caller`), and administration (style writes,
+`/tasks/stats/summary`) needs an administrator: a token carrying the `soul_admin: true` custom claim,
+or one whose subject is listed in SOUL_ADMIN_SUBJECTS.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class Identity:
     def __init__(self, settings: Settings, verifier: TokenVerifier | None = None) -> None:
         self.mode = settings.soul_auth_mode
         self._verifier = verifier
+        self._admins = frozenset(s.strip() for s in settings.soul_admin_subjects.split(",") if s.strip())
 
     def user(self, authorization: str | None, header_user: str | None, claimed: str | None) -> str:
         if self.mode == "dev":
@@ -49,9 +52,17 @@ class Identity:
             return None
         return self.user(authorization, header_user, claimed)
 
+    def require_caller(self, authorization: str | None) -> None:
+        """Token mode: 401 unless the request carries a verified ID token. Dev mode trusts everyone."""
+        if self.mode != "dev":
+            self._claims(authorization)
+
     def admin(self, authorization: str | None) -> None:
-        """Token mode: the caller's token must carry `soul_admin: true`. Dev mode trusts everyone."""
-        if self.mode != "dev" and self._claims(authorization).get(ADMIN_CLAIM) is not True:
+        """Token mode: `soul_admin: true` in the token, or its subject in SOUL_ADMIN_SUBJECTS."""
+        if self.mode == "dev":
+            return
+        claims = self._claims(authorization)
+        if claims.get(ADMIN_CLAIM) is not True and claims.get("sub") not in self._admins:
             raise Forbidden("this operation needs an administrator")
 
     def _claims(self, authorization: str | None) -> dict[str, Any]:

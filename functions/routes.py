@@ -134,7 +134,7 @@ def respond(call: Call, outcome: Outcome, user_id: str, wait: float) -> tuple[in
     job = served.job
     assert job is not None
     if wait > 0:
-        job = ctx.tasks.wait(job.job_id, user_id, wait)
+        job = ctx.tasks.wait(job.job_id, user_id, wait, refuse=False)  # queued already: never 429 here
         if job.status.value == "succeeded":
             variant = ctx.generation.records.variant(job.variant_id)
             return 200, result_out(ctx, variant, cache_hit=False, task_id=job.job_id, landmark=outcome.landmark_key)
@@ -333,7 +333,7 @@ def post_wan_direct(call: Call) -> tuple[int, BaseModel]:
     user = call.user(b.user_id)
     job = call.ctx.generation.wan_direct(user, b.positive_prompt, b.negative_prompt, b.seed, b.generate_gif)
     if b.wait > 0:
-        job = call.ctx.tasks.wait(job.job_id, user, b.wait)
+        job = call.ctx.tasks.wait(job.job_id, user, b.wait, refuse=False)
         if job.status.terminal:
             return 200, task_out(call.ctx, job)
     return 202, s.AcceptedOut(

@@ -18,6 +18,7 @@ from shared.errors import Unavailable
     responses={200: s.StatsOut},
 )
 def get_stats(call: Call) -> tuple[int, BaseModel]:
+    call.ctx.identity.admin(call.authorization)  # deployment-wide figures: administrators only
     return 200, s.StatsOut.model_validate(call.ctx.tasks.stats())
 
 

@@ -14,13 +14,13 @@ from shared import lifecycle
 from shared.bootstrap import Backend
 from shared.concurrency import overlapped
 from shared.domain import similarity
-from shared.domain.models import GenerationSpec, Job, Kind, PromptKey, StyleProfile, Variant
+from shared.domain.models import GenerationSpec, Job, Kind, PromptKey, SeenMarks, StyleProfile, Variant
 from shared.domain.places import choose_landmark
 from shared.domain.prompts import normalize, prompt_key
 from shared.errors import InvalidInput, NotFound
 from shared.ids import new_id, seed_from
 from shared.logging import get_logger
-from shared.records import PLACES, PROMPT_KEYS, Records
+from shared.records import PLACES, PROMPT_KEYS, Records, seen_collection
 from shared.semantic import build as build_semantic
 
 log = get_logger("soul.api")
@@ -219,8 +219,16 @@ class GenerationService:
     # -- reads ----------------------------------------------------------------------------------
     def mark_seen(self, user_id: str, variant_id: str) -> Variant:
         variant = self.records.variant(variant_id)
+        if not self._served(user_id, variant):  # else marking would make it "served" (animatable): 404
+            raise NotFound(f"variant '{variant_id}' not found")
         lifecycle.mark_seen(self.backend.store, user_id=user_id, variant=variant, now=self.backend.clock.now())
         return variant
+
+    def _served(self, user_id: str, variant: Variant) -> bool:
+        """Served to the user: every path that shows a variant (a hit, a finished task) puts it in their
+        seen list first, so mark-seen only confirms and can never launder another user's variant."""
+        marks = self.backend.store.get(seen_collection(user_id), variant.pk)
+        return marks is not None and variant.variant_id in SeenMarks.model_validate(marks).variant_ids
 
     def variants(self, pk: str) -> list[Variant]:
         variants = self.records.variants_for(pk)

@@ -14,6 +14,7 @@ import time
 from collections import Counter
 
 from functions.timings import Timings
+from functions.waits import LongPolls
 from shared import lifecycle
 from shared.bootstrap import Backend
 from shared.config import LANES
@@ -51,6 +52,8 @@ class TaskService:
         self._pending: Counter[str] = Counter()
         self._flushed_at = time.monotonic()
         self._count_lock = threading.Lock()
+        settings = backend.settings
+        self.long_polls = LongPolls(settings.soul_max_long_polls, settings.soul_max_long_polls_per_user)
 
     def get(self, job_id: str, user_id: str | None) -> Job:
         job = self.records.job(job_id)
@@ -58,13 +61,18 @@ class TaskService:
             raise NotFound(f"task '{job_id}' not found")  # never reveal another user's task
         return _as_seen_by(job, user_id)
 
-    def wait(self, job_id: str, user_id: str | None, seconds: float) -> Job:
+    def wait(self, job_id: str, user_id: str | None, seconds: float, *, refuse: bool = True) -> Job:
+        """Polls until the job ends or `seconds` pass, holding one of the bounded long-poll slots
+        (functions/waits.py); none free: 429 (refuse) or the job as it is now."""
         clock = self.backend.clock
         deadline = clock.now() + seconds
         job = self.get(job_id, user_id)
-        while not job.status.terminal and clock.now() < deadline:
-            clock.sleep(min(0.1, deadline - clock.now()))
-            job = self.get(job_id, user_id)
+        if job.status.terminal or seconds <= 0:
+            return job
+        with self.long_polls.hold(user_id, refuse=refuse) as held:
+            while held and not job.status.terminal and clock.now() < deadline:
+                clock.sleep(min(0.1, deadline - clock.now()))
+                job = self.get(job_id, user_id)
         return job
 
     def cancel(self, job_id: str, user_id: str | None) -> Job:

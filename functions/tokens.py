@@ -107,7 +107,7 @@ class JwtVerifier:
             raise Unauthenticated("malformed token")
         try:
             header = jwt.get_unverified_header(token)
-        except jwt.DecodeError:
+        except (jwt.InvalidTokenError, ValueError, TypeError):  # PyJWT refuses a non-string `kid` itself
             raise Unauthenticated("malformed token") from None
         kid = header.get("kid")
         if header.get("alg") not in ALGORITHMS or not isinstance(kid, str):
@@ -129,7 +129,7 @@ class JwtVerifier:
             raise Unauthenticated("token audience is not this service") from None
         except jwt.InvalidIssuerError:
             raise Unauthenticated("token issuer is not trusted") from None
-        except jwt.InvalidTokenError as exc:
+        except jwt.PyJWTError as exc:
             raise Unauthenticated(f"invalid token ({type(exc).__name__})") from None
         sub = claims.get("sub")
         if not isinstance(sub, str) or not sub or len(sub) > 128:

@@ -3,6 +3,7 @@ threads for every lane, and the web pages, in one process on one machine."""
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -59,17 +60,40 @@ def api_app() -> object:
     return functions_framework.create_app(target="api", source=str(MAIN), signature_type="http")
 
 
+def ensure_port_free(host: str, port: int) -> None:
+    """One clear line, not a traceback, when the port is taken (exit status 1)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as waitress: TIME_WAIT is not busy
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise SystemExit(
+                f"soul dev: cannot listen on {host}:{port} ({exc.strerror or exc}); "
+                f"pick another port: `soul dev --port N` or `make dev PORT=N`"
+            ) from None
+
+
 def serve(settings: Settings, host: str, port: int) -> None:
     from waitress import serve as waitress_serve
 
     from infra import seed
 
+    ensure_port_free(host, port)
+    from functions.context import refuse_unsafe
+    from shared.errors import NotConfigured
+
+    try:
+        refuse_unsafe(settings)
+    except NotConfigured as exc:
+        raise SystemExit(f"soul dev: {exc.message}") from None
     backend = build_backend(settings)
     created = seed.load(backend)
     log.info("seed data loaded", extra=created)
     pool = WorkerPool(backend)
     pool.start()
     try:
-        waitress_serve(api_app(), host=host, port=port, threads=8, ident="soul")
+        # THREADS request threads, as functions-framework's gunicorn gets them in the cloud; long polls
+        # are bounded below it (functions/waits.py).
+        waitress_serve(api_app(), host=host, port=port, threads=settings.threads, ident="soul")
     finally:
         pool.close()

@@ -93,6 +93,16 @@ class Settings(BaseSettings):
     soul_signing_key: SecretStr = SecretStr("local-dev-signing-key-change-me")
     soul_url_ttl_seconds: int = Field(default=900, ge=10, le=7 * 24 * 3600)
     soul_max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Request threads per API process: functions-framework's gunicorn reads THREADS (Terraform sets it,
+    # with the service's concurrency <= THREADS); `soul dev` serves with as many. Long polls (`wait=`)
+    # hold a thread each: at most SOUL_MAX_LONG_POLLS per process (keep it below THREADS so health
+    # checks and cache hits always find a thread) and SOUL_MAX_LONG_POLLS_PER_USER per user; past
+    # either, 429 with Retry-After (docs/ARCHITECTURE.md, long polls).
+    threads: int = Field(default=16, ge=2, le=256)
+    soul_max_long_polls: int = Field(default=8, ge=0, le=1024)
+    soul_max_long_polls_per_user: int = Field(default=2, ge=0, le=64)
+    # Token mode: subjects (comma-separated) that are administrators, besides tokens with `soul_admin: true`.
+    soul_admin_subjects: str = ""
     # Tier-2 prompt matching (DESIGN §6): near-duplicate cues of one soul and kind share a prompt key.
     soul_similarity_tier2: bool = False
     # Semantic tier (issue 17): on a tier-1 miss, join the nearest existing key of the same meaning.

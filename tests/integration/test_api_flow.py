@@ -61,10 +61,16 @@ def test_mark_seen_agrees_with_seen_list(client: FlaskClient, worker: Worker) ->
     _, body = get_image(client, "u1")
     drain(worker)
     vid = client.get(body["status_url"]).get_json()["result"]["variant_id"]
+    # Mark-seen only confirms a variant served to the caller: never served to u3, so 404 (issue 16).
     r = client.post("/image/mark-seen", query_string={"variant_id": vid, "user_id": "u3"})
-    assert r.status_code == 200 and r.get_json()["seen"] is True
+    assert r.status_code == 404
+    assert client.get("/image/user/u3/seen").get_json()["variant_ids"] == []
+    status, _ = get_image(client, "u3")  # served to u3 now (a cache hit) ...
+    assert status == 200
+    r = client.post("/image/mark-seen", query_string={"variant_id": vid, "user_id": "u3"})
+    assert r.status_code == 200 and r.get_json()["seen"] is True  # ... so u3 may mark it
     assert client.get("/image/user/u3/seen").get_json()["variant_ids"] == [vid]
-    status, _ = get_image(client, "u3")  # u3 saw it via mark-seen: no cache hit for u3
+    status, _ = get_image(client, "u3")  # u3 has seen it: no cache hit for u3
     assert status == 202
 
 

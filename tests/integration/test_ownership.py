@@ -29,6 +29,7 @@ def token_backend(tmp_path: Path) -> Backend:
     settings = make_settings(
         tmp_path / "data",
         soul_auth_mode="token",
+        soul_signing_key="test-signing-key-not-the-default",
         google_cloud_project=PROJECT,
         soul_jwks_file=ISSUER.write_jwks(tmp_path / "jwks.json"),
     )
@@ -128,7 +129,8 @@ def test_style_writes_need_the_admin_claim(api: FlaskClient) -> None:
     admin = ISSUER.bearer("root", soul_admin=True)
     assert api.post("/style", json=body, headers=admin).status_code == 200
     assert api.delete("/style/zed", headers=admin).status_code == 200
-    assert api.get("/style/nova").status_code == 200  # reads stay public
+    assert api.get("/style/nova", headers=A).status_code == 200  # reads: any verified caller
+    assert api.get("/style/nova").status_code == 401  # token mode: nothing but health without a token
 
 
 def test_dev_mode_refuses_user_ids_that_are_not_ids(client: FlaskClient) -> None:
