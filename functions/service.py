@@ -1,8 +1,9 @@
 """The service layer the routes call: cache lookups, single-flight job submission, publishing.
 
-Each request becomes a prompt key (DESIGN §6); one transaction either hands the user a ready variant
-they have not seen or attaches them to the key's in-flight job (creating it if needed). Only the
-creator of a job publishes its message, after the job document exists.
+Each request becomes a prompt key (DESIGN §6); the hit path hands the user a ready variant they have
+not seen (lifecycle.serve_cached), else the user is attached to the key's in-flight job or creates it
+(shared/singleflight.py: no document shared by the key's users is rewritten). Only the creator of a
+job publishes its message, after the job document exists.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from shared import lifecycle
+from shared import lifecycle, singleflight
 from shared.bootstrap import Backend
 from shared.concurrency import overlapped
 from shared.domain import similarity
-from shared.domain.models import GenerationSpec, Job, Kind, PromptKey, SeenMarks, StyleProfile, Variant
+from shared.domain.models import GenerationSpec, Job, Kind, PromptKey, SeenMarks, StyleProfile, Variant, WaiterState
 from shared.domain.places import choose_landmark
 from shared.domain.prompts import normalize, prompt_key
 from shared.errors import InvalidInput, NotFound
@@ -119,7 +120,7 @@ class GenerationService:
         pk, _ = prompt_key(soul_id="direct", kind=Kind.WAN, text=f"direct {variant_id}", style_version=0)
         job = self._job(user_id, pk, spec, variant_id, {"positive_prompt": prompt}, now)
         self.take_quota(user_id)
-        lifecycle.submit_direct(self.backend.store, job)
+        job = singleflight.submit_direct(self.backend.store, job, now)
         self._publish(job)
         return job
 
@@ -185,7 +186,15 @@ class GenerationService:
         spec = GenerationSpec.model_validate({**spec_fields, "seed": seed_from(key.pk, variant_id)})
         self.take_quota(user_id)
         candidate = self._job(user_id, key.pk, spec, variant_id, {"text": key.text}, now)
-        served = lifecycle.serve_or_submit(self.backend.store, user_id=user_id, candidate=candidate, key=key, now=now)
+        served = singleflight.serve_or_submit(
+            self.backend.store,
+            user_id=user_id,
+            candidate=candidate,
+            key=key,
+            now=now,
+            lease_seconds=self.settings.soul_lease_seconds,
+            max_attempts=self.settings.soul_max_delivery_attempts,
+        )
         if served.created and served.job is not None:
             self._publish(served.job)
         return Outcome(served, key.pk)
@@ -225,10 +234,12 @@ class GenerationService:
         return variant
 
     def _served(self, user_id: str, variant: Variant) -> bool:
-        """Served to the user: every path that shows a variant (a hit, a finished task) puts it in their
-        seen list first, so mark-seen only confirms and can never launder another user's variant."""
+        """Served to the user: in their seen list, or the result of a job they asked for and still wait on."""
         marks = self.backend.store.get(seen_collection(user_id), variant.pk)
-        return marks is not None and variant.variant_id in SeenMarks.model_validate(marks).variant_ids
+        if marks is not None and variant.variant_id in SeenMarks.model_validate(marks).variant_ids:
+            return True
+        waiter = self.records.waiter(variant.job_id, user_id)
+        return waiter is not None and waiter.state is not WaiterState.LEFT
 
     def variants(self, pk: str) -> list[Variant]:
         variants = self.records.variants_for(pk)

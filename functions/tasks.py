@@ -15,12 +15,13 @@ from collections import Counter
 
 from functions.timings import Timings
 from functions.waits import LongPolls
-from shared import lifecycle
+from shared import lifecycle, singleflight
 from shared.bootstrap import Backend
+from shared.concurrency import overlapped
 from shared.config import LANES
-from shared.domain.models import Job, JobError, JobStatus
-from shared.errors import NotFound
-from shared.records import COUNTERS, JOBS, TIMINGS, VARIANTS, Records
+from shared.domain.models import Job, JobError, JobStatus, Waiter, WaiterState
+from shared.errors import Conflict, NotFound
+from shared.records import COUNTERS, JOBS, JOBS_SCANNED, TIMINGS, VARIANTS, Records
 
 SHARDS = 8
 FLUSH_SECONDS = 1.0
@@ -39,9 +40,9 @@ def _canceled_for(job: Job) -> Job:
     )
 
 
-def _as_seen_by(job: Job, user_id: str | None) -> Job:
-    """The job as `user_id` sees it: canceled if they canceled this shared job for themselves."""
-    return _canceled_for(job) if user_id is not None and user_id in job.left_user_ids else job
+def _as_seen_by(job: Job, waiter: Waiter | None) -> Job:
+    """The job as its waiter sees it: canceled if they canceled this shared job for themselves."""
+    return _canceled_for(job) if waiter is not None and waiter.state is WaiterState.LEFT else job
 
 
 class TaskService:
@@ -55,11 +56,25 @@ class TaskService:
         settings = backend.settings
         self.long_polls = LongPolls(settings.soul_max_long_polls, settings.soul_max_long_polls_per_user)
 
-    def get(self, job_id: str, user_id: str | None) -> Job:
-        job = self.records.job(job_id)
-        if user_id is not None and user_id not in job.user_ids:
+    def _read(self, job_id: str, user_id: str | None) -> tuple[Job, Waiter | None]:
+        """The job and the caller's waiter document (read together); NotFound unless they asked for it."""
+        if user_id is None:
+            return self.records.job(job_id), None
+        job_doc, waiter = overlapped(
+            self.backend.store,
+            lambda: self.backend.store.get(JOBS, job_id),
+            lambda: self.records.waiter(job_id, user_id),
+        )
+        if job_doc is None or waiter is None:
             raise NotFound(f"task '{job_id}' not found")  # never reveal another user's task
-        return _as_seen_by(job, user_id)
+        return Job.model_validate(job_doc), waiter
+
+    def get(self, job_id: str, user_id: str | None) -> Job:
+        job, waiter = self._read(job_id, user_id)
+        if waiter is not None:
+            # The waiter learns the result here: the variant joins their seen list (once).
+            lifecycle.deliver(self.backend.store, job, waiter, self.backend.clock.now())
+        return _as_seen_by(job, waiter)
 
     def wait(self, job_id: str, user_id: str | None, seconds: float, *, refuse: bool = True) -> Job:
         """Polls until the job ends or `seconds` pass, holding one of the bounded long-poll slots
@@ -77,17 +92,27 @@ class TaskService:
 
     def cancel(self, job_id: str, user_id: str | None) -> Job:
         """The task as the caller sees it afterwards: canceled for them, whether or not others still wait."""
-        job = self.get(job_id, user_id)
-        if user_id is not None and user_id in job.left_user_ids:
-            return job  # already left it: canceling again changes nothing
-        job = lifecycle.request_cancel(self.backend.store, job_id, now=self.backend.clock.now(), user_id=user_id)
-        return _as_seen_by(job, user_id)
+        job, waiter = self._read(job_id, user_id)
+        if waiter is not None and waiter.state is WaiterState.LEFT:
+            return _canceled_for(job)  # already left it: canceling again changes nothing
+        if job.status.terminal:
+            raise Conflict(f"task '{job_id}' already {job.status.value}")
+        now = self.backend.clock.now()
+        if user_id is not None and singleflight.leave(self.backend.store, job_id, user_id, now):
+            return _canceled_for(job)
+        if user_id is None:
+            return lifecycle.request_cancel(self.backend.store, job_id, now=now)
+        return self.records.job(job_id)
 
     def list(self, user_id: str | None, status: str | None, limit: int) -> list[Job]:
-        jobs = self.records.jobs(user_id=user_id, status=JobStatus(status) if status else None, limit=limit)
-        # A shared task the caller canceled for themselves is listed as canceled (as GET /tasks/{id} shows it).
-        views = [_as_seen_by(j, user_id) for j in jobs]
-        return [v for v in views if status is None or v.status.value == status]
+        wanted = JobStatus(status) if status else None
+        if user_id is None:
+            return self.records.jobs(status=wanted, limit=limit)
+        # The status lives on the shared job (and a leaver sees it canceled): with a status, the
+        # user's newest JOBS_SCANNED tasks are looked through.
+        found = self.records.user_jobs(user_id, limit=limit if wanted is None else max(limit, JOBS_SCANNED))
+        views = [_as_seen_by(j, w) for j, w in found]
+        return [v for v in views if wanted is None or v.status is wanted][:limit]
 
     def count_cache(self, hit: bool) -> None:
         with self._count_lock:

@@ -1,23 +1,33 @@
 """The reconcile pass: nothing is lost on a crash.
 
 - A job created but never published (the API died between the two) is published.
-- A running job whose lease expired long ago and whose message is gone is published again.
+- A running job whose lease expired long ago and whose message is gone is published again; one
+  whose cancel was requested is canceled instead (its worker died before it could stop).
+- Messages on the dead-letter lane (Pub/Sub's dead-letter subscription, SQLite's dead rows) are
+  drained: their jobs fail with the reason, so no key waits on a job nobody will run.
 - Objects under `variants/` with no variant record whose job is finished are orphans and deleted.
+Every query is bounded (BATCH); a backlog larger than that is worked through by the next passes.
+In the cloud a Cloud Scheduler job runs `soul reconcile` (docs/ARCHITECTURE.md); `soul dev` runs it
+in a thread.
 """
 
 from __future__ import annotations
 
 import threading
 
+from pydantic import ValidationError
+
 from shared import lifecycle
 from shared.bootstrap import Backend
-from shared.domain.models import Job, JobMessage, JobStatus
-from shared.errors import SoulError
+from shared.domain.models import Job, JobError, JobMessage, JobStatus
+from shared.errors import NotFound, SoulError
 from shared.logging import get_logger
 from shared.records import JOBS, VARIANTS
 
 log = get_logger("soul.reconcile")
 GRACE_SECONDS = 30.0
+BATCH = 200
+DEAD_LANE = "dead"  # the JobQueue adapters' dead-letter lane
 
 
 class Reconciler:
@@ -41,18 +51,57 @@ class Reconciler:
     def run_once(self) -> dict[str, int]:
         now = self.backend.clock.now()
         store = self.backend.store
-        republished = 0
-        for doc in store.query(JOBS, [("status", "==", JobStatus.QUEUED.value), ("published", "==", False)]):
+        republished = canceled = 0
+        unpublished = store.query(
+            JOBS, [("status", "==", JobStatus.QUEUED.value), ("published", "==", False)], limit=BATCH
+        )
+        for doc in unpublished:
             job = Job.model_validate(doc)
             if now - job.created_at >= self.grace:
                 self._publish(job)
                 republished += 1
-        for doc in store.query(JOBS, [("status", "==", JobStatus.RUNNING.value)]):
+        abandoned = store.query(
+            JOBS,
+            [("status", "==", JobStatus.RUNNING.value), ("lease_expires_at", "<=", now - self.grace)],
+            limit=BATCH,
+        )
+        for doc in abandoned:
             job = Job.model_validate(doc)
-            if job.lease_expires_at and now - job.lease_expires_at >= self.grace:
+            if not job.lease_expires_at:
+                continue  # given back after a transient error: its message comes back by itself
+            if job.cancel_requested:
+                error = JobError(code="canceled", message="canceled by the user")
+                lifecycle.finish(store, job.job_id, JobStatus.CANCELED, now=now, error=error)
+                canceled += 1
+            else:
                 self._publish(job)
                 republished += 1
-        return {"republished": republished, "orphans_deleted": self.delete_orphans()}
+        return {
+            "republished": republished,
+            "canceled": canceled,
+            "dead_lettered": self.drain_dead_letters(),
+            "orphans_deleted": self.delete_orphans(),
+        }
+
+    def drain_dead_letters(self) -> int:
+        """Fail the job of every dead-lettered message with the reason, then ack it (bounded per pass)."""
+        queue, failed = self.backend.queue, 0
+        for delivery in queue.pull(DEAD_LANE, 100, 0.5):
+            try:
+                job_id = JobMessage.model_validate_json(delivery.data).job_id
+                reason = JobError(
+                    code="dead_lettered",
+                    message="the job's message kept failing and was dead-lettered",
+                    retryable=True,
+                )
+                ended = lifecycle.finish(
+                    self.backend.store, job_id, JobStatus.FAILED, now=self.backend.clock.now(), error=reason
+                )
+                failed += ended.error == reason
+            except (ValidationError, NotFound):
+                log.warning("dead letter without a job; dropped", extra={"message_id": delivery.message_id})
+            queue.ack(DEAD_LANE, [delivery.ack_id])
+        return failed
 
     def _publish(self, job: Job) -> None:
         data = JobMessage(job_id=job.job_id, lane=job.lane).model_dump_json().encode()

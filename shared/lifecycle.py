@@ -1,9 +1,13 @@
 """The job lifecycle as transactions on the DocumentStore, used by the API and the worker alike.
 
 Invariants (DESIGN §5): a job document exists before its message is published; N identical misses
-attach to one in-flight job (single-flight per prompt key); a worker claims a job under a lease
-before working on it; the variant record is created once (first writer wins) and written after the
-artifacts; status only moves forward; a user is never shown a variant twice.
+attach to one in-flight job (single-flight per prompt key, shared/singleflight.py); a worker claims a
+job under a lease before working on it; the variant record is created once (first writer wins) and
+written after the artifacts; status only moves forward; a user is never shown a variant twice.
+
+Nothing here touches a document per waiting user in one transaction: completing a job writes the job,
+the variant, the prompt key and the in-flight marker; each waiter learns the result when it reads its
+task (singleflight.deliver), so a key with 10,000 waiters completes like a key with one.
 """
 
 from __future__ import annotations
@@ -12,11 +16,22 @@ from dataclasses import dataclass
 
 from shared.concurrency import overlapped
 from shared.domain.jobs import claimable, transition
-from shared.domain.models import Job, JobError, JobStatus, Progress, PromptKey, SeenMarks, Variant
-from shared.domain.selection import pick_unseen
+from shared.domain.models import Job, JobError, JobStatus, Progress, SeenMarks, Variant, Waiter, WaiterState
+from shared.domain.selection import SERVE_MARGIN_SECONDS, pick_unseen, remember
 from shared.errors import Conflict, NotFound
-from shared.ports import DocumentStore, Tx
-from shared.records import INFLIGHT, JOBS, PROMPT_KEYS, VARIANTS, seen_collection
+from shared.ports import Doc, DocumentStore, Tx
+from shared.records import (
+    INFLIGHT,
+    JOBS,
+    PROMPT_KEYS,
+    VARIANT_LIFETIME_DAYS,
+    VARIANTS,
+    WAITERS,
+    seen_collection,
+    waiter_id,
+)
+
+HIT_PAGE = 16  # variants of a key read per hit: the oldest servable ones (more only for users who saw them)
 
 
 @dataclass(frozen=True)
@@ -33,91 +48,101 @@ def _job(tx: Tx, job_id: str) -> Job | None:
     return Job.model_validate(doc) if doc else None
 
 
-def _add_seen(tx: Tx, user_id: str, marks: SeenMarks | None, pk: str, variant_id: str, now: float) -> None:
-    marks = marks or SeenMarks(pk=pk)
-    if variant_id not in marks.variant_ids:
-        marks.variant_ids.append(variant_id)
-    marks.updated_at = now
-    tx.set(seen_collection(user_id), pk, marks.doc())
+def _marks(doc: Doc | None, pk: str) -> SeenMarks:
+    return SeenMarks.model_validate(doc) if doc else SeenMarks(pk=pk)
 
 
-def _seen(tx: Tx, user_id: str, pk: str) -> SeenMarks | None:
-    doc = tx.get(seen_collection(user_id), pk)
-    return SeenMarks.model_validate(doc) if doc else None
+def _servable_page(store: DocumentStore, pk: str, now: float, limit: int) -> list[Variant]:
+    """The key's oldest `limit` variants whose objects outlive a URL signed now (expired ones never)."""
+    docs = store.query(
+        VARIANTS, [("pk", "==", pk), ("expire_at", ">", now + SERVE_MARGIN_SECONDS)], order_by="expire_at", limit=limit
+    )
+    return [Variant.model_validate(d) for d in docs]
 
 
 def _try_hit(tx: Tx, user_id: str, pk: str, now: float) -> Variant | None:
-    variants = [Variant.model_validate(d) for d in tx.query(VARIANTS, [("pk", "==", pk)])]
-    marks = _seen(tx, user_id, pk)
-    hit = pick_unseen(variants, marks.variant_ids if marks else [])
+    marks = _marks(tx.get(seen_collection(user_id), pk), pk)
+    limit = len(marks.variant_ids) + HIT_PAGE
+    docs = tx.query(VARIANTS, [("pk", "==", pk), ("expire_at", ">", now + SERVE_MARGIN_SECONDS)], limit=limit)
+    hit = pick_unseen([Variant.model_validate(d) for d in docs], marks.variant_ids, now)
     if hit is not None:
-        _add_seen(tx, user_id, marks, pk, hit.variant_id, now)
+        tx.set(seen_collection(user_id), pk, remember(marks, hit.variant_id, now).doc())
     return hit
 
 
 def serve_cached(store: DocumentStore, *, user_id: str, pk: str, now: float, attempts: int = 4) -> Variant | None:
-    """The cache-hit path alone: an unseen ready variant marked seen (or None: every variant is seen).
+    """The cache-hit path alone: an unseen servable variant marked seen (or None: every variant is seen).
 
-    No transaction: the key's variants and the user's seen document are read at once, and the seen
-    document is written back by compare-and-set: two sequential round trips on Firestore instead of
-    a transaction's four (begin, query, get, commit). Variant records are immutable once written, so
-    a list read a moment ago can only lack a newer variant; the miss path's transaction looks again.
-    The seen document is the only thing written, and the compare-and-set means a concurrent request of
-    the same user can never be shown the same variant: the loser re-reads and picks another. Past
-    `attempts` lost races it falls back to one transaction.
+    No transaction: a bounded page of the key's variants (HIT_PAGE, oldest first) and the user's seen
+    document are read at once, and the seen document is written back by compare-and-set: two
+    sequential round trips on Firestore. Only a user who has seen a whole page reads one more page, as
+    long as their (bounded) seen list plus HIT_PAGE. Variant records are immutable once written, so a
+    list read a moment ago can only lack a newer variant; the miss path looks again. The compare-and-
+    set means a concurrent request of the same user can never be shown the same variant: the loser
+    re-reads and picks another. Past `attempts` lost races it falls back to one transaction.
     """
     seen = seen_collection(user_id)
-    docs, (marks_doc, version) = overlapped(
-        store, lambda: store.query(VARIANTS, [("pk", "==", pk)]), lambda: store.get_versioned(seen, pk)
+    variants, (marks_doc, version) = overlapped(
+        store, lambda: _servable_page(store, pk, now, HIT_PAGE), lambda: store.get_versioned(seen, pk)
     )
-    variants = [Variant.model_validate(d) for d in docs]
+    widened = False
     for _ in range(attempts):
-        marks = SeenMarks.model_validate(marks_doc) if marks_doc else SeenMarks(pk=pk)
-        hit = pick_unseen(variants, marks.variant_ids)
+        marks = _marks(marks_doc, pk)
+        hit = pick_unseen(variants, marks.variant_ids, now)
+        if hit is None and not widened and len(variants) >= HIT_PAGE:
+            widened = True  # every variant of the first page seen: look as far as the seen list reaches
+            variants = _servable_page(store, pk, now, len(marks.variant_ids) + HIT_PAGE)
+            hit = pick_unseen(variants, marks.variant_ids, now)
         if hit is None:
             return None
-        marks.variant_ids.append(hit.variant_id)
-        marks.updated_at = now
-        if store.write_if_unchanged(seen, pk, marks.doc(), version):
+        if store.write_if_unchanged(seen, pk, remember(marks, hit.variant_id, now).doc(), version):
             return hit
         marks_doc, version = store.get_versioned(seen, pk)
     return store.transaction(lambda tx: _try_hit(tx, user_id, pk, now))
 
 
-def serve_or_submit(
-    store: DocumentStore, *, user_id: str, candidate: Job, key: PromptKey, now: float, allow_cached: bool = True
-) -> Served:
-    """One transaction: an unseen ready variant (marked seen), else the in-flight job, else a new job."""
+def remember_seen(store: DocumentStore, *, user_id: str, pk: str, variant_id: str, now: float) -> None:
+    """Add one variant to the user's seen list for its key (compare-and-set; a transaction past 4 races)."""
+    for _ in range(4):
+        doc, version = store.get_versioned(seen_collection(user_id), pk)
+        marks = remember(_marks(doc, pk), variant_id, now)
+        if store.write_if_unchanged(seen_collection(user_id), pk, marks.doc(), version):
+            return
 
-    def run(tx: Tx) -> Served:
-        hit = _try_hit(tx, user_id, key.pk, now) if allow_cached else None
-        if hit is not None:
-            return Served(variant=hit)
-        inflight = tx.get(INFLIGHT, key.pk)
-        current = _job(tx, str(inflight["job_id"])) if inflight else None
-        if current is not None and not current.status.terminal:
-            if user_id not in current.waiting_user_ids:
-                attached = {
-                    "user_ids": current.user_ids if user_id in current.user_ids else [*current.user_ids, user_id],
-                    "left_user_ids": [u for u in current.left_user_ids if u != user_id],  # back again
-                }
-                tx.update(JOBS, current.job_id, attached)
-                current = current.model_copy(update=attached)
-            return Served(job=current)
-        has_key = tx.get(PROMPT_KEYS, key.pk) is not None
-        if not has_key:
-            tx.create(PROMPT_KEYS, key.pk, key.doc())
-        tx.create(JOBS, candidate.job_id, candidate.doc())
-        tx.set(INFLIGHT, key.pk, {"job_id": candidate.job_id, "created_at": now})
-        return Served(job=candidate, created=True)
+    def run(tx: Tx) -> None:
+        marks = remember(_marks(tx.get(seen_collection(user_id), pk), pk), variant_id, now)
+        tx.set(seen_collection(user_id), pk, marks.doc())
 
-    return store.transaction(run)
+    store.transaction(run)
 
 
-def submit_direct(store: DocumentStore, job: Job) -> Job:
-    """A job outside the cache (e.g. Wan generate-direct): created, never single-flighted."""
-    store.transaction(lambda tx: tx.create(JOBS, job.job_id, job.doc()))
-    return job
+FANOUT_BATCH = 100  # waiters told per query after a job succeeds
+FANOUT_MAX = 2000  # past this many, the rest learn the result when they read their task
+
+
+def deliver(store: DocumentStore, job: Job, waiter: Waiter, now: float) -> None:
+    """A waiting user is shown the finished job's variant: it joins their seen list, once."""
+    if job.status is not JobStatus.SUCCEEDED or waiter.state is not WaiterState.WAITING:
+        return
+    remember_seen(store, user_id=waiter.user_id, pk=job.pk, variant_id=job.variant_id, now=now)
+    store.update(WAITERS, waiter_id(job.job_id, waiter.user_id), {"state": WaiterState.DELIVERED.value})
+
+
+def deliver_to_waiters(store: DocumentStore, job: Job, now: float) -> int:
+    """After the job succeeded, outside its transaction: its waiters are shown the variant, a batch at
+    a time (each delivered waiter leaves the `waiting` query), at most FANOUT_MAX of them. A crash
+    midway loses nothing: whoever was not told learns it on reading the task (deliver)."""
+    told = 0
+    while told < FANOUT_MAX:
+        docs = store.query(
+            WAITERS, [("job_id", "==", job.job_id), ("state", "==", WaiterState.WAITING.value)], limit=FANOUT_BATCH
+        )
+        if not docs:
+            break
+        for waiter in (Waiter.model_validate(d) for d in docs):
+            deliver(store, job, waiter, now)
+        told += len(docs)
+    return told
 
 
 def mark_published(store: DocumentStore, job_id: str) -> None:
@@ -125,18 +150,25 @@ def mark_published(store: DocumentStore, job_id: str) -> None:
 
 
 def mark_seen(store: DocumentStore, *, user_id: str, variant: Variant, now: float) -> None:
-    def run(tx: Tx) -> None:
-        _add_seen(tx, user_id, _seen(tx, user_id, variant.pk), variant.pk, variant.variant_id, now)
-
-    store.transaction(run)
+    remember_seen(store, user_id=user_id, pk=variant.pk, variant_id=variant.variant_id, now=now)
 
 
 def claim(store: DocumentStore, job_id: str, *, worker_id: str, now: float, lease_seconds: float) -> Job | None:
-    """The job, now running under this worker's lease; None if it is finished or held by a live lease."""
+    """The job, now running under this worker's lease; None if it is finished or held by a live lease.
+
+    A job whose cancel was requested and that no live lease holds (queued, or its worker died) is
+    canceled here, so its message is acked with the job finished rather than left running forever."""
 
     def run(tx: Tx) -> Job | None:
         job = _job(tx, job_id)
-        if job is None or not claimable(job, now):
+        if job is None or job.status.terminal:
+            return None
+        if job.cancel_requested and (job.status is JobStatus.QUEUED or job.lease_expires_at <= now):
+            _clear_inflight(tx, job, tx.get(INFLIGHT, job.pk))
+            error = JobError(code="canceled", message="canceled by the user")
+            tx.set(JOBS, job_id, transition(job, JobStatus.CANCELED, now).model_copy(update={"error": error}).doc())
+            return None
+        if not claimable(job, now):
             return None
         running = transition(job, JobStatus.RUNNING, now).model_copy(
             update={
@@ -179,7 +211,10 @@ def _clear_inflight(tx: Tx, job: Job, inflight: dict[str, object] | None) -> Non
 
 
 def complete(store: DocumentStore, job_id: str, variant: Variant, *, now: float) -> Job:
-    """Variant ready (first writer wins), job succeeded, shown to its waiting users, in one transaction."""
+    """Variant ready (first writer wins, living as long as its objects), job succeeded, in one
+    transaction of a fixed size: the waiters learn the result when they read the task."""
+    if not variant.expire_at:
+        variant = variant.model_copy(update={"expire_at": variant.created_at + VARIANT_LIFETIME_DAYS * 86400.0})
 
     def run(tx: Tx) -> Job:
         job = _job(tx, job_id)
@@ -190,13 +225,10 @@ def complete(store: DocumentStore, job_id: str, variant: Variant, *, now: float)
         inflight = tx.get(INFLIGHT, job.pk)
         existing = tx.get(VARIANTS, variant.variant_id)
         key_doc = tx.get(PROMPT_KEYS, job.pk)
-        marks = {uid: _seen(tx, uid, job.pk) for uid in job.waiting_user_ids}
         if existing is None:
             tx.create(VARIANTS, variant.variant_id, variant.doc())
             if key_doc is not None:
                 tx.update(PROMPT_KEYS, job.pk, {"variant_count": int(key_doc.get("variant_count", 0)) + 1})
-        for uid, seen in marks.items():
-            _add_seen(tx, uid, seen, job.pk, variant.variant_id, now)
         _clear_inflight(tx, job, inflight)
         total = job.progress.total or 1
         done = transition(job, JobStatus.SUCCEEDED, now).model_copy(
@@ -205,7 +237,9 @@ def complete(store: DocumentStore, job_id: str, variant: Variant, *, now: float)
         tx.set(JOBS, job_id, done.doc())
         return done
 
-    return store.transaction(run)
+    done = store.transaction(run)
+    deliver_to_waiters(store, done, now)
+    return done
 
 
 def finish(store: DocumentStore, job_id: str, status: JobStatus, *, now: float, error: JobError | None = None) -> Job:
@@ -241,14 +275,11 @@ def release(store: DocumentStore, job_id: str, *, worker_id: str, error: JobErro
     store.transaction(run)
 
 
-def request_cancel(store: DocumentStore, job_id: str, *, now: float, user_id: str | None = None) -> Job:
-    """Queued → canceled at once; running → flagged (the worker stops between steps); finished → Conflict.
+def request_cancel(store: DocumentStore, job_id: str, *, now: float) -> Job:
+    """Cancel the job for everyone: queued → canceled at once; running → flagged (the worker stops
+    between steps, or the next claim of an abandoned job cancels it); finished → Conflict.
 
-    A job is shared by every user who asked for the same thing while it was in flight (single-flight).
-    One of them canceling only takes that user off it while others still wait: their request goes on,
-    and the leaver joins `left_user_ids` (still listed, seen as canceled, never shown the variant).
-    The last user waiting cancels the job itself. `user_id` None (an operator) cancels it for everyone.
-    """
+    One user of a shared job leaving it while others wait is singleflight.leave."""
 
     def run(tx: Tx) -> Job:
         job = _job(tx, job_id)
@@ -256,11 +287,6 @@ def request_cancel(store: DocumentStore, job_id: str, *, now: float, user_id: st
             raise NotFound(f"task '{job_id}' not found")
         if job.status.terminal:
             raise Conflict(f"task '{job_id}' already {job.status.value}")
-        others = [u for u in job.waiting_user_ids if u != user_id]
-        if user_id is not None and user_id in job.waiting_user_ids and others:
-            left = {"left_user_ids": [*job.left_user_ids, user_id], "updated_at": now}
-            tx.update(JOBS, job_id, left)
-            return job.model_copy(update=left)
         if job.status is JobStatus.QUEUED:
             inflight = tx.get(INFLIGHT, job.pk)
             _clear_inflight(tx, job, inflight)
@@ -269,6 +295,8 @@ def request_cancel(store: DocumentStore, job_id: str, *, now: float, user_id: st
             )
             tx.set(JOBS, job_id, canceled.doc())
             return canceled
+        inflight = tx.get(INFLIGHT, job.pk)
+        _clear_inflight(tx, job, inflight)  # a job being canceled captures no new requests
         flagged = job.model_copy(update={"cancel_requested": True, "updated_at": now})
         tx.set(JOBS, job_id, flagged.doc())
         return flagged

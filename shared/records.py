@@ -1,6 +1,9 @@
 """Typed access to Soul's collections on any DocumentStore (Firestore or SQLite).
 
 Collection names live here and nowhere else; the Terraform consistency test reads them from here.
+Every query here has a limit: a popular key or a long-lived user never makes a read unbounded.
+Records that expire carry `expire_at` (TTL_FIELD): epoch seconds in the code, a Firestore timestamp
+on the wire (the gcp adapter converts it), so Firestore's TTL policy on that field deletes them.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ import threading
 import time
 import weakref
 
-from shared.domain.models import City, Job, JobStatus, SeenMarks, StyleProfile, Variant
+from shared.domain.models import City, Job, JobStatus, SeenMarks, StyleProfile, Variant, Waiter
 from shared.errors import NotFound
 from shared.ports import DocumentStore, Filter
 
@@ -18,7 +21,8 @@ CITIES = "cities"
 PROMPT_KEYS = "prompt_keys"
 VARIANTS = "variants"
 JOBS = "jobs"
-INFLIGHT = "inflight"
+INFLIGHT = "inflight"  # per prompt key: the job that new requests for it attach to (single-flight)
+WAITERS = "waiters"  # per job + user: who waits for a shared job (never an array on the job)
 IDEMPOTENCY = "idempotency"
 QUOTAS = "quotas"
 USERS = "users"
@@ -36,6 +40,7 @@ COLLECTIONS = (
     VARIANTS,
     JOBS,
     INFLIGHT,
+    WAITERS,
     IDEMPOTENCY,
     QUOTAS,
     USERS,
@@ -58,8 +63,23 @@ _style_cache: weakref.WeakKeyDictionary[DocumentStore, dict[str, tuple[float, St
 _style_lock = threading.Lock()
 
 
+TTL_FIELD = "expire_at"
+TTL_COLLECTIONS = (VARIANTS, JOBS, INFLIGHT, WAITERS)  # Terraform's TTL policies: tests check they agree
+# Variant records live exactly as long as their objects: the bucket deletes objects at this age
+# (terraform/modules/storage `artifact_max_age_days`, default 90; a unit test checks they agree).
+VARIANT_LIFETIME_DAYS = 90
+JOB_LIFETIME_SECONDS = 30 * 86400.0  # jobs and their waiters: a month of task history
+SEEN_DOCS_READ = 100  # the seen list reads the user's most recently used prompt keys, at most this many
+VARIANTS_READ = 500  # GET /image/variants/{pk}: the oldest this many
+JOBS_SCANNED = 500  # GET /tasks?status=… for one user: waiter documents looked through at most
+
+
 def seen_collection(user_id: str) -> str:
     return f"{USERS}/{user_id}/seen"
+
+
+def waiter_id(job_id: str, user_id: str) -> str:
+    return f"{job_id}_{user_id}"
 
 
 class Records:
@@ -108,14 +128,26 @@ class Records:
             raise NotFound(f"task '{job_id}' not found")
         return Job.model_validate(doc)
 
-    def jobs(self, *, user_id: str | None = None, status: JobStatus | None = None, limit: int = 50) -> list[Job]:
+    def jobs(self, *, status: JobStatus | None = None, limit: int = 50) -> list[Job]:
+        """Every user's jobs, newest first (operators)."""
         filters: list[Filter] = []
-        if user_id is not None:
-            filters.append(("user_ids", "array_contains", user_id))
         if status is not None:
             filters.append(("status", "==", status.value))
         docs = self.store.query(JOBS, filters, order_by="created_at", descending=True, limit=limit)
         return [Job.model_validate(d) for d in docs]
+
+    def waiter(self, job_id: str, user_id: str) -> Waiter | None:
+        doc = self.store.get(WAITERS, waiter_id(job_id, user_id))
+        return Waiter.model_validate(doc) if doc else None
+
+    def user_jobs(self, user_id: str, *, limit: int = 50) -> list[tuple[Job, Waiter]]:
+        """The user's jobs (newest waiter documents first) with how the user waits for each."""
+        docs = self.store.query(
+            WAITERS, [("user_id", "==", user_id)], order_by="created_at", descending=True, limit=limit
+        )
+        waiters = [Waiter.model_validate(d) for d in docs]
+        jobs = self.store.get_many(JOBS, [w.job_id for w in waiters]) if waiters else []
+        return [(Job.model_validate(j), w) for j, w in zip(jobs, waiters, strict=True) if j is not None]
 
     def variant(self, variant_id: str) -> Variant:
         doc = self.store.get(VARIANTS, variant_id)
@@ -124,11 +156,13 @@ class Records:
         return Variant.model_validate(doc)
 
     def variants_for(self, pk: str) -> list[Variant]:
-        docs = self.store.query(VARIANTS, [("pk", "==", pk)])
+        docs = self.store.query(VARIANTS, [("pk", "==", pk)], limit=VARIANTS_READ)
         return sorted((Variant.model_validate(d) for d in docs), key=lambda v: (v.created_at, v.variant_id))
 
     def seen_marks(self, user_id: str) -> list[SeenMarks]:
-        return [SeenMarks.model_validate(d) for d in self.store.query(seen_collection(user_id))]
+        """The user's seen documents for their SEEN_DOCS_READ most recently used prompt keys."""
+        docs = self.store.query(seen_collection(user_id), order_by="updated_at", descending=True, limit=SEEN_DOCS_READ)
+        return [SeenMarks.model_validate(d) for d in docs]
 
     def seen_ids(self, user_id: str) -> list[str]:
         """Every variant the user was shown, most recently seen first (by prompt key, then within it)."""

@@ -7,6 +7,10 @@ so a dot in a key names one field, as in the SQLite store), `increment` is a ser
 and this adapter also re-runs when a *read* is aborted (the emulator locks pessimistically and aborts a
 waiting read after its lock timeout), with jittered backoff, up to `max_attempts` runs in all; past
 that it raises TransactionConflict. Google exceptions never leave this module.
+
+TTL: the top-level field `expire_at` (records.TTL_FIELD) is epoch seconds in Soul's code and a
+Firestore timestamp on the wire (converted both ways here, filters included), because a TTL policy
+only deletes documents whose field holds a timestamp.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, TypeVar
 
@@ -44,15 +49,38 @@ def _mapped(what: str) -> Iterator[None]:
         raise Unavailable(f"firestore unavailable ({what}): {exc.message}") from exc
 
 
+_TTL_FIELD = "expire_at"  # shared.records.TTL_FIELD (adapters do not import records)
+
+
+def _stamp(value: Any) -> Any:
+    return datetime.fromtimestamp(value, UTC) if isinstance(value, int | float) and value else value
+
+
+def _wire(data: Doc) -> Doc:
+    """Soul's document as written: `expire_at` seconds become a timestamp (TTL policies need one)."""
+    return {**data, _TTL_FIELD: _stamp(data[_TTL_FIELD])} if _TTL_FIELD in data else data
+
+
+def _soul(data: Doc | None) -> Doc | None:
+    """A read document as Soul's code sees it: `expire_at` back to epoch seconds."""
+    if data is not None and isinstance(data.get(_TTL_FIELD), datetime):
+        data[_TTL_FIELD] = data[_TTL_FIELD].timestamp()
+    return data
+
+
+def _docs(snaps: Any) -> list[Doc]:
+    return [_soul(snap.to_dict()) or {} for snap in snaps]
+
+
 def _quoted(fields: Doc) -> Doc:
-    return {FieldPath(key).to_api_repr(): value for key, value in fields.items()}
+    return {FieldPath(key).to_api_repr(): value for key, value in _wire(fields).items()}
 
 
 def _filtered(query: Any, filters: Sequence[Filter]) -> Any:
     for name, op, value in filters:
         if op not in _OPS:
             raise ValueError(f"unsupported filter op {op!r}")
-        query = query.where(filter=FieldFilter(name, op, value))
+        query = query.where(filter=FieldFilter(name, op, _stamp(value) if name == _TTL_FIELD else value))
     return query
 
 
@@ -75,20 +103,20 @@ class FirestoreTx:
     def get(self, collection: str, doc_id: str) -> Doc | None:
         self._read()
         snap = self._client.collection(collection).document(doc_id).get(transaction=self._tx)
-        return snap.to_dict() if snap.exists else None
+        return _soul(snap.to_dict()) if snap.exists else None
 
     def query(self, collection: str, filters: Sequence[Filter] = (), limit: int | None = None) -> list[Doc]:
         self._read()
         query = _filtered(self._client.collection(collection), filters)
         if limit is not None:
             query = query.limit(limit)
-        return [snap.to_dict() for snap in query.get(transaction=self._tx)]
+        return _docs(query.get(transaction=self._tx))
 
     def create(self, collection: str, doc_id: str, data: Doc) -> None:
-        self._tx.create(self._ref(collection, doc_id), data)
+        self._tx.create(self._ref(collection, doc_id), _wire(data))
 
     def set(self, collection: str, doc_id: str, data: Doc) -> None:
-        self._tx.set(self._ref(collection, doc_id), data)
+        self._tx.set(self._ref(collection, doc_id), _wire(data))
 
     def update(self, collection: str, doc_id: str, fields: Doc) -> None:
         self._tx.update(self._ref(collection, doc_id), _quoted(fields))
@@ -113,12 +141,12 @@ class FirestoreDocumentStore:
     def get(self, collection: str, doc_id: str) -> Doc | None:
         with _mapped(f"{collection}/{doc_id}"):
             snap = self._doc(collection, doc_id).get()
-        return snap.to_dict() if snap.exists else None
+        return _soul(snap.to_dict()) if snap.exists else None
 
     def get_many(self, collection: str, doc_ids: Sequence[str]) -> list[Doc | None]:
         refs = [self._doc(collection, doc_id) for doc_id in doc_ids]
         with _mapped(collection):
-            found = {snap.id: snap.to_dict() for snap in self.client.get_all(refs) if snap.exists}
+            found = {snap.id: _soul(snap.to_dict()) for snap in self.client.get_all(refs) if snap.exists}
         return [found.get(doc_id) for doc_id in doc_ids]
 
     def query(
@@ -136,7 +164,7 @@ class FirestoreDocumentStore:
         if limit is not None:
             query = query.limit(limit)
         with _mapped(collection):
-            return [snap.to_dict() for snap in query.stream()]
+            return _docs(query.stream())
 
     def count(self, collection: str, filters: Sequence[Filter] = ()) -> int:
         query = _filtered(self.client.collection(collection), filters)
@@ -147,14 +175,14 @@ class FirestoreDocumentStore:
     def create(self, collection: str, doc_id: str, data: Doc) -> bool:
         try:
             with _mapped(f"{collection}/{doc_id}"):
-                self._doc(collection, doc_id).create(data)
+                self._doc(collection, doc_id).create(_wire(data))
         except AlreadyExists:
             return False
         return True
 
     def set(self, collection: str, doc_id: str, data: Doc) -> None:
         with _mapped(f"{collection}/{doc_id}"):
-            self._doc(collection, doc_id).set(data)
+            self._doc(collection, doc_id).set(_wire(data))
 
     def update(self, collection: str, doc_id: str, fields: Doc) -> None:
         with _mapped(f"{collection}/{doc_id}"):
@@ -175,14 +203,14 @@ class FirestoreDocumentStore:
             snap = self._doc(collection, doc_id).get()
         if not snap.exists:
             return None, ""
-        return snap.to_dict(), snap.update_time.timestamp_pb().ToJsonString()
+        return _soul(snap.to_dict()), snap.update_time.timestamp_pb().ToJsonString()
 
     def write_if_unchanged(self, collection: str, doc_id: str, fields: Doc, version: str) -> bool:
         ref = self._doc(collection, doc_id)
         try:
             with _mapped(f"{collection}/{doc_id}"):
                 if not version:
-                    ref.create(fields)
+                    ref.create(_wire(fields))
                 else:
                     stamp = Timestamp()
                     stamp.FromJsonString(version)

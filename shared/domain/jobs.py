@@ -45,3 +45,19 @@ def backoff_seconds(attempt: int, base: float, cap: float, jitter: float) -> flo
     """Capped exponential backoff; `jitter` in [0, 1) spreads retries (full jitter on the top half)."""
     raw = float(min(cap, base * (2.0 ** max(0, attempt - 1))))
     return raw / 2 + (raw / 2) * jitter
+
+
+def captures_requests(job: Job, now: float, *, lease_seconds: float, max_attempts: int) -> bool:
+    """Whether a new request for the job's key attaches to it (single-flight) or replaces it.
+
+    Only a live job captures requests: not finished or being canceled, not out of attempts with its
+    last lease gone, and not silent for longer than lease x attempts (a lost message, a dead worker:
+    every delivery would have ended by then). A job that does not capture is left alone (reconcile
+    republishes or fails it); the key's next request starts a new one, so no key wedges.
+    """
+    if job.status.terminal or job.cancel_requested:
+        return False
+    if job.attempts >= max_attempts and job.lease_expires_at <= now:
+        return False
+    last_sign_of_life = max(job.updated_at, job.lease_expires_at - lease_seconds)
+    return now - last_sign_of_life < lease_seconds * max_attempts

@@ -137,6 +137,9 @@ class Variant(Record):
     width: int = 0
     height: int = 0
     label: str = ""
+    # When the record stops being served (and Firestore's TTL policy deletes it): the artifacts'
+    # GCS lifecycle age, so a record never outlives its objects (docs/ARCHITECTURE.md, records).
+    expire_at: float = 0.0
 
 
 class JobError(BaseModel):
@@ -166,19 +169,35 @@ class Job(Record):
     cancel_requested: bool = False
     error: JobError | None = None
     owner: str
-    user_ids: list[str] = Field(default_factory=list)  # every user who asked for it (lists, ownership)
-    left_user_ids: list[str] = Field(default_factory=list)  # of those, who canceled it for themselves
+    # The creator only, never grown: who else waits is one `waiters` document per user (Waiter), so
+    # no job document grows with the popularity of its key.
+    user_ids: list[str] = Field(default_factory=list)
     published: bool = False
     remote_task_id: str | None = None
     created_at: float
     updated_at: float
     started_at: float | None = None
     finished_at: float | None = None
+    expire_at: float = 0.0  # Firestore TTL: the record is deleted after this
 
-    @property
-    def waiting_user_ids(self) -> list[str]:
-        """The users still waiting for this job's variant: it is shown to them when it is made."""
-        return [u for u in self.user_ids if u not in self.left_user_ids]
+
+class WaiterState(StrEnum):
+    WAITING = "waiting"  # shown the variant when they read the finished task
+    LEFT = "left"  # canceled for themselves: sees the task canceled, never shown its variant
+    DELIVERED = "delivered"  # read the finished task: the variant is in their seen list
+
+
+class Waiter(Record):
+    """One document per (job, user): a user waiting for a single-flight job (`waiters/{job}_{user}`).
+
+    Attaching is a write to this document alone; no document is shared by the users of a hot key."""
+
+    job_id: str
+    user_id: str
+    pk: str
+    state: WaiterState = WaiterState.WAITING
+    created_at: float
+    expire_at: float = 0.0
 
 
 class SeenMarks(Record):

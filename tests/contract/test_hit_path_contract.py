@@ -32,6 +32,7 @@ def _seed(store: Any, n: int) -> list[str]:
             job_id=f"j{i}",
             created_at=float(i),
             label="penguin",
+            expire_at=1e10 + i,
         )
         store.create(VARIANTS, vid, variant.doc())
     return ids

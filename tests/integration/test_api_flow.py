@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 
 from gpu_jobs.worker import Worker
 from shared.bootstrap import Backend
-from shared.records import JOBS, VARIANTS
+from shared.records import JOBS, VARIANTS, WAITERS
 from tests.conftest import drain
 
 pytestmark = pytest.mark.integration
@@ -89,7 +89,8 @@ def test_concurrent_identical_misses_make_one_job(client: FlaskClient, worker: W
     drain(worker)
     assert worker.generations == 1 and backend.store.count(VARIANTS) == 1
     job = backend.store.query(JOBS)[0]
-    assert len(job["user_ids"]) == 20
+    assert backend.store.count(WAITERS, [("job_id", "==", job["job_id"])]) == 20  # one document per user
+    assert job["user_ids"] == [job["owner"]]  # the job document does not grow with its users
 
 
 def test_idempotency_key(client: FlaskClient, backend: Backend) -> None:
@@ -178,7 +179,7 @@ def test_selfie_varies_landmarks_and_unknown_city(client: FlaskClient) -> None:
 def test_video_from_variant_and_wan_not_configured(client: FlaskClient, worker: Worker) -> None:
     _, body = get_image(client, "u1")
     drain(worker)
-    vid = client.get(body["status_url"]).get_json()["result"]["variant_id"]
+    vid = client.get(body["status_url"], query_string={"user_id": "u1"}).get_json()["result"]["variant_id"]
     r = client.post("/video/generate", json={"variant_id": vid, "num_frames": 6, "user_id": "u1"})
     assert r.status_code == 202
     drain(worker)

@@ -48,20 +48,71 @@ resource "google_firestore_index" "jobs_status_created" {
   }
 }
 
-# GET /tasks for one user: jobs where user_ids array_contains U order by created_at desc.
-resource "google_firestore_index" "jobs_user_created" {
+# GET /tasks for one user: their waiter documents (one per user and job), newest first.
+resource "google_firestore_index" "waiters_user_created" {
+  project     = var.project_id
+  database    = google_firestore_database.this.name
+  collection  = "waiters"
+  query_scope = "COLLECTION"
+
+  fields {
+    field_path = "user_id"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "created_at"
+    order      = "DESCENDING"
+  }
+}
+
+# Who still waits for a job (a user leaving a shared job; the fan-out after it succeeds).
+resource "google_firestore_index" "waiters_job_state" {
+  project     = var.project_id
+  database    = google_firestore_database.this.name
+  collection  = "waiters"
+  query_scope = "COLLECTION"
+
+  fields {
+    field_path = "job_id"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "state"
+    order      = "ASCENDING"
+  }
+}
+
+# The hit path: a key's oldest variants that have not expired (pk == X, expire_at > now, limit).
+resource "google_firestore_index" "variants_pk_expire" {
+  project     = var.project_id
+  database    = google_firestore_database.this.name
+  collection  = "variants"
+  query_scope = "COLLECTION"
+
+  fields {
+    field_path = "pk"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "expire_at"
+    order      = "ASCENDING"
+  }
+}
+
+# The reconciler: running jobs whose lease expired long ago.
+resource "google_firestore_index" "jobs_status_lease" {
   project     = var.project_id
   database    = google_firestore_database.this.name
   collection  = "jobs"
   query_scope = "COLLECTION"
 
   fields {
-    field_path   = "user_ids"
-    array_config = "CONTAINS"
+    field_path = "status"
+    order      = "ASCENDING"
   }
   fields {
-    field_path = "created_at"
-    order      = "DESCENDING"
+    field_path = "lease_expires_at"
+    order      = "ASCENDING"
   }
 }
 
@@ -82,27 +133,6 @@ resource "google_firestore_index" "jobs_lane_status" {
   }
 }
 
-# GET /tasks?status=… for one user: both filters of Records.jobs at once.
-resource "google_firestore_index" "jobs_user_status_created" {
-  project     = var.project_id
-  database    = google_firestore_database.this.name
-  collection  = "jobs"
-  query_scope = "COLLECTION"
-
-  fields {
-    field_path   = "user_ids"
-    array_config = "CONTAINS"
-  }
-  fields {
-    field_path = "status"
-    order      = "ASCENDING"
-  }
-  fields {
-    field_path = "created_at"
-    order      = "DESCENDING"
-  }
-}
-
 # The reconciler: queued jobs whose message was never published.
 resource "google_firestore_index" "jobs_status_published" {
   project     = var.project_id
@@ -117,6 +147,41 @@ resource "google_firestore_index" "jobs_status_published" {
   fields {
     field_path = "published"
     order      = "ASCENDING"
+  }
+}
+
+# TTL: Firestore deletes these documents once `expire_at` (a timestamp the code writes) has passed:
+# variants with their objects (the bucket's lifecycle age), jobs and their waiters after a month,
+# in-flight markers once abandoned. The hit path filters on expire_at too (deletion is not immediate).
+resource "google_firestore_field" "ttl" {
+  for_each   = toset(["variants", "jobs", "inflight", "waiters"])
+  project    = var.project_id
+  database   = google_firestore_database.this.name
+  collection = each.key
+  field      = "expire_at"
+
+  ttl_config {}
+}
+
+# The semantic cache (issue 17): nearest prompt keys within one space (soul, kind, style version,
+# params) by cosine distance: shared/adapters/gcp_vectors.py's find_nearest. The dimension is the
+# embedder's (the static model's 256; the Vertex option asks for 256 too).
+resource "google_firestore_index" "semantic_keys_space_embedding" {
+  project     = var.project_id
+  database    = google_firestore_database.this.name
+  collection  = "semantic_keys"
+  query_scope = "COLLECTION"
+
+  fields {
+    field_path = "space"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "embedding"
+    vector_config {
+      dimension = 256
+      flat {}
+    }
   }
 }
 
