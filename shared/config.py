@@ -107,8 +107,8 @@ class Settings(BaseSettings):
     soul_similarity_tier2: bool = False
     # Semantic tier (issue 17): on a tier-1 miss, join the nearest existing key of the same meaning.
     soul_semantic_cache: bool = True
-    soul_semantic_threshold: float = Field(default=0.875, ge=0, le=1)  # = shared.semantic.THRESHOLD
-    soul_semantic_word_threshold: float = Field(default=0.20, ge=0, le=1)  # = shared.semantic.WORD_THRESHOLD
+    soul_semantic_threshold: float = Field(default=0.75, ge=0, le=1)  # = shared.semantic.THRESHOLD
+    soul_semantic_word_threshold: float = Field(default=0.60, ge=0, le=1)  # = shared.semantic.WORD_THRESHOLD
     soul_embedding_provider: Literal["static", "vertex"] = "static"
     soul_embedding_model: str = "text-embedding-005"  # the vertex provider's model
     soul_embedding_endpoint: str = ""  # empty: https://<CLOUD_RUN_REGION>-aiplatform.googleapis.com

@@ -33,8 +33,8 @@ if TYPE_CHECKING:
 
 log = get_logger("soul.semantic")
 
-THRESHOLD = 0.875  # cosine of the cue embeddings (tuned on the tune half: `soul bench semantic --tune`)
-WORD_THRESHOLD = 0.20  # cosine of two differing content words (tuned likewise)
+THRESHOLD = 0.75  # cosine of the cue embeddings (tuned on the tune half: `soul bench semantic --tune`)
+WORD_THRESHOLD = 0.60  # cosine of two differing content words (tuned likewise)
 CANDIDATES = 5
 
 

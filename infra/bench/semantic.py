@@ -4,8 +4,8 @@ Reads tests/data/semantic_pairs.jsonl (made by tests/data/make_semantic_pairs.py
 into `tune` and `heldout`) and tests/data/semantic_unseen.jsonl (ten everyday paraphrases written apart
 from the generator). A pair merges when tier 1 gives one key, or when its embedding cosine reaches the
 threshold and no guard vetoes (shared.semantic.Judge). `--tune` searches the threshold pair on the
-tune half (most paraphrases merged with at most `--max-false` of hard negatives merged and every
-surface pair merged) and prints it; the shipped constants live in shared/semantic.py. Figures are
+tune half (most paraphrases merged with at most `--max-false` of each kind of hard negative merged
+and every surface pair merged) and prints it; the shipped constants live in shared/semantic.py. Figures are
 printed for tune, held-out and unseen, per category. `--latency` measures embed + search at 10k and
 100k stored keys on the embedded default (SQLite exact scan).
 """
@@ -24,6 +24,7 @@ import numpy as np
 
 from shared.adapters.static_embed import StaticEmbedder
 from shared.domain.prompts import normalize
+from shared.ports import Embedder
 from shared.semantic import THRESHOLD, WORD_THRESHOLD, Judge
 
 DATA = Path(__file__).resolve().parents[2] / "tests" / "data"
@@ -69,19 +70,23 @@ def meets_targets(r: dict[str, tuple[int, int]]) -> bool:
     return frac["same"] >= TARGETS["same"] and frac["different"] <= TARGETS["different"] and frac["surface"] == 1.0
 
 
-def tune(embedder: StaticEmbedder, scored: list[Scored], max_false: float) -> tuple[float, float, float]:
-    """(threshold, word_threshold, paraphrase rate) with the most paraphrases merged on the tune half."""
+def tune(embedder: Embedder, scored: list[Scored], max_false: float) -> tuple[float, float, float]:
+    """(threshold, word_threshold, paraphrase rate): the most paraphrases merged on the tune half such that
+    *every* kind of hard negative stays at or under `max_false` and every surface pair merges (ties: the
+    stricter pair). Per kind, not overall: a rare kind must not hide behind the common ones."""
     best = (THRESHOLD, WORD_THRESHOLD, -1.0)
+    kind = [s.pair["category"] if s.pair["label"] == "different" else s.pair["label"] for s in scored]
+    total = Counter(kind)
     for word_t in np.arange(0.0, 0.91, 0.05):
         judge = Judge(embedder, threshold=-1.0, word_threshold=float(word_t))
-        vetoed = [not merged(judge, s) for s in scored]
+        passed = [merged(judge, s) for s in scored]
         for t in np.arange(0.50, 0.96, 0.025):
             hit = Counter[str]()
-            total = Counter[str](s.pair["label"] for s in scored)
-            for s, veto in zip(scored, vetoed, strict=True):
-                hit[s.pair["label"]] += s.tier1 or (not veto and s.cosine >= t)
-            same, false = hit["same"] / total["same"], hit["different"] / total["different"]
-            if false <= max_false and hit["surface"] == total["surface"] and same > best[2]:
+            for s, k, ok in zip(scored, kind, passed, strict=True):
+                hit[k] += s.tier1 or (ok and s.cosine >= t)
+            worst = max(hit[k] / total[k] for k in total if k not in ("same", "surface"))
+            same = hit["same"] / total["same"]
+            if worst <= max_false and hit["surface"] == total["surface"] and same >= best[2]:
                 best = (round(float(t), 3), round(float(word_t), 2), same)
     return best
 
@@ -134,7 +139,7 @@ def latency(sizes: tuple[int, ...], queries: int, data_dir: Path | None) -> None
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="soul bench semantic", description=__doc__.splitlines()[0] if __doc__ else "")
     p.add_argument("--tune", action="store_true", help="search the thresholds on the tune half")
-    p.add_argument("--max-false", type=float, default=0.005, help="false-merge ceiling while tuning")
+    p.add_argument("--max-false", type=float, default=0.01, help="false-merge ceiling per kind of hard negative")
     p.add_argument("--latency", action="store_true", help="embed + search latency at 10k and 100k keys")
     p.add_argument("--queries", type=int, default=500)
     p.add_argument("--data-dir", type=Path, default=None)

@@ -74,6 +74,8 @@ NOT_SET_IN_CLOUD: dict[str, str] = {
     "soul_token_issuer": "empty = Firebase Auth of GOOGLE_CLOUD_PROJECT",
     "soul_token_audience": "empty = GOOGLE_CLOUD_PROJECT",
     "redis_url": "no Memorystore in envs/dev: quotas live in Firestore (quotas collection)",
+    "soul_embedding_provider": "static (the model in the functions' wheel) is right in the cloud; vertex is opt-in",
+    "soul_embedding_endpoint": "empty = Vertex AI's regional endpoint; only tests point it at a local server",
 }
 STORE_METHODS = {"get", "get_many", "query", "count", "create", "set", "update", "delete", "increment"}
 CODE_DIRS = ("shared", "functions", "gpu_jobs")
@@ -300,6 +302,7 @@ def json_indexes() -> set[IndexKey]:
     return {
         (ix["collectionGroup"], tuple((f["fieldPath"], f.get("order") or f["arrayConfig"]) for f in ix["fields"]))
         for ix in data["indexes"]
+        if not any("vectorConfig" in f for f in ix["fields"])  # vector indexes: tests/unit/test_semantic_deploy.py
     }
 
 
@@ -307,6 +310,8 @@ def terraform_indexes() -> set[IndexKey]:
     found = set()
     for block in parsed(TERRAFORM / "modules" / "firestore" / "main.tf")["resource"]:
         for body in block.get("google_firestore_index", {}).values():
+            if any("vector_config" in f for f in body["fields"]):
+                continue  # vector indexes serve find_nearest, not store queries: tests/unit/test_semantic_deploy.py
             found.add(
                 (
                     body["collection"],
