@@ -1,11 +1,13 @@
 /* The image page: generate a soul image from a cue (or a landmark selfie), follow the task's real
- * progress, show the image, "Transform to GIF" (SVD on that variant → MP4 + GIF), and the user's
- * "seen" history. Uses window.Soul from common.js. */
+ * progress (brought into view on a phone), show the image with its download and details, "Transform to
+ * GIF" (SVD on that variant → MP4 + GIF), and the user's "seen" history, each entry opening the detail
+ * dialog (detail.js). Uses window.Soul from common.js. */
 "use strict";
 
 (function () {
   const S = window.Soul;
-  const SEEN_SHOWN = 24;
+  const SEEN_SHOWN = 12;
+  const NARROW = window.matchMedia("(max-width: 56rem)"); // one column: the result sits under the forms
   let current = null; // the image variant on screen, the one "Transform to GIF" animates
 
   const $ = (id) => document.getElementById(id);
@@ -19,6 +21,9 @@
     const origin = info.cacheHit ? "from the cache" : "newly made";
     $("image-caption").textContent =
       `${variant.label || "Image"}, soul ${variant.soul_id}, seed ${variant.seed}, ${origin} by the ${variant.generator} generator.`;
+    $("png-link").href = img.src;
+    $("png-link").download = `soul-${variant.soul_id}-${variant.variant_id}.png`;
+    $("image-details").href = `#variant=${variant.variant_id}`;
     figure.hidden = false;
     figure.dataset.variant = variant.variant_id;
     $("to-gif").disabled = false;
@@ -48,32 +53,30 @@
     } else {
       gif.closest("figure").hidden = true;
     }
-    const mp4Link = $("mp4-link");
-    mp4Link.href = video.src;
+    $("mp4-link").href = video.src;
+    $("mp4-link").download = `soul-${variant.soul_id}-${variant.variant_id}.mp4`;
+    $("gif-link").href = gif.src;
+    $("gif-link").download = `soul-${variant.soul_id}-${variant.variant_id}.gif`;
     out.dataset.variant = variant.variant_id;
     out.hidden = false;
+    estimate(); // the estimate now includes the run that just finished
     loadSeen();
   }
 
-  // One history entry: the variant's own short-lived URL (its PNG, or the GIF of a video variant),
-  // or just its id when the API sent no details for it.
+  // One history entry: the variant's own short-lived URL (its PNG, or the GIF of a video variant), its
+  // words and time, opening the detail dialog.
   function thumb(variant) {
-    const li = document.createElement("li");
     const src = variant.urls && (variant.urls.png || variant.urls.gif);
-    if (src) {
-      const img = document.createElement("img");
-      img.loading = "lazy";
-      img.alt = variant.urls.png ? `Variant ${variant.variant_id}` : `Animated variant ${variant.variant_id}`;
-      if (variant.label) img.title = variant.label;
-      img.src = S.url(src);
-      img.addEventListener("error", () => img.replaceWith(document.createTextNode(variant.variant_id)));
-      li.append(img);
-    }
-    const code = document.createElement("code");
-    code.textContent = variant.variant_id.slice(-8);
-    code.title = variant.variant_id;
-    li.append(code);
-    return li;
+    const when = variant.created_at ? `made ${S.ago(variant.created_at)}` : "";
+    const img = src ? S.el("img", { src: S.url(src), alt: "", loading: "lazy" }) : null;
+    const link = S.el(
+      "a",
+      { href: `#variant=${variant.variant_id}` },
+      img,
+      S.el("span", { className: "label", text: variant.label || variant.variant_id }),
+      S.el("span", { className: "meta", text: [variant.soul_id, variant.kind, when].filter(Boolean).join(" · ") }),
+    );
+    return S.el("li", { "data-variant": variant.variant_id }, link);
   }
 
   async function loadSeen() {
@@ -86,7 +89,7 @@
       const details = new Map(data.variants.map((v) => [v.variant_id, v]));
       const shown = ids.slice(0, SEEN_SHOWN).map((id) => details.get(id) || { variant_id: id });
       list.replaceChildren(...shown.map(thumb));
-      const more = ids.length > SEEN_SHOWN ? `, showing the newest ${SEEN_SHOWN}` : "";
+      const more = ids.length > SEEN_SHOWN ? `, showing the newest ${SEEN_SHOWN} (all in the gallery)` : "";
       summary.textContent = ids.length
         ? `${uid} has seen ${ids.length} variant${ids.length === 1 ? "" : "s"}${more}.`
         : `${uid} has not seen any variant yet.`;
@@ -100,7 +103,7 @@
     const frames = parseInt($("frames").value, 10);
     try {
       const { data } = await S.api("GET", "/video/estimate", { query: { num_frames: frames || "" } });
-      el.textContent = `About ${data.estimated_seconds.toFixed(1)} s for ${data.num_frames} frames (${data.basis}).`;
+      el.textContent = `About ${S.seconds(data.estimated_seconds)} for ${data.num_frames} frames (${data.basis}).`;
     } catch (err) {
       el.textContent = `No estimate: ${err.message}`;
     }
@@ -113,6 +116,12 @@
     S.loadPlaces([$("city")]);
 
     const imageJob = new S.JobPanel($("image-job"), "Image", showImage);
+    // On a phone the result is under both forms: bring the live job into view as soon as it starts.
+    document.addEventListener("soul:job-start", (e) => {
+      if (!NARROW.matches) return;
+      const reduce = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+      e.target.scrollIntoView({ block: "start", behavior: reduce ? "auto" : "smooth" });
+    });
     const videoJob = new S.JobPanel($("video-job"), "GIF", showVideo);
 
     // A new image request: the old image and its GIF leave the screen, so a failure cannot sit above
@@ -140,7 +149,6 @@
       videoJob.start(() => S.api("POST", "/video/generate", { body }));
     });
     $("frames").addEventListener("input", estimate);
-    $("seen-refresh").addEventListener("click", loadSeen);
     document.addEventListener("soul:user", loadSeen);
     loadSeen();
   }

@@ -115,7 +115,9 @@
   }
 
   function user() {
-    return document.getElementById("user-id").value.trim() || DEFAULT_USER;
+    // Before initUser() has filled the field (a script that runs first), the remembered id still counts.
+    const input = document.getElementById("user-id");
+    return (input && input.value.trim()) || localStorage.getItem(USER_KEY) || DEFAULT_USER;
   }
 
   // -- pickers -----------------------------------------------------------------------------------
@@ -190,6 +192,34 @@
     });
   }
 
+  // -- words for numbers and times --------------------------------------------------------------
+  function seconds(value) {
+    if (value === null || value === undefined) return "–";
+    if (value < 10) return `${value.toFixed(1)} s`;
+    if (value < 120) return `${Math.round(value)} s`;
+    return `${Math.floor(value / 60)} min ${Math.round(value % 60)} s`;
+  }
+
+  function ago(epochSeconds) {
+    const diff = Math.max(0, Date.now() / 1000 - epochSeconds);
+    if (diff < 60) return "just now";
+    if (diff < 3600) return `${Math.floor(diff / 60)} min ago`;
+    if (diff < 86400) return `${Math.floor(diff / 3600)} h ago`;
+    return new Date(epochSeconds * 1000).toLocaleDateString();
+  }
+
+  function el(tag, attrs = {}, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs)) {
+      if (value === null || value === undefined || value === false) continue;
+      if (key === "text") node.textContent = value;
+      else if (key in node && key !== "list") node[key] = value;
+      else node.setAttribute(key, value === true ? "" : value);
+    }
+    node.append(...children.filter((c) => c !== null && c !== undefined));
+    return node;
+  }
+
   window.Soul = { ApiError, api, url, user, initUser, showError, clearError, loadSouls, loadPlaces, loadInfo };
-  Object.assign(window.Soul, { onSubmit, sleep });
+  Object.assign(window.Soul, { onSubmit, sleep, seconds, ago, el });
 })();

@@ -1,10 +1,12 @@
 /* The job panel: follows one task from the API's answer to its end — queued, running (step i/N on a
- * progress bar), then the result, the failure in words, or canceled — and offers Cancel meanwhile.
+ * progress bar, elapsed and time left from measured runs), then the result, the failure in words, or
+ * canceled — and offers Cancel meanwhile. Each error is said once: a request the API refused goes to the
+ * page's alert (with its code and a hint), a task that failed is said on the panel, next to the job.
  * Extends window.Soul (common.js). */
 "use strict";
 
 (function () {
-  const { ApiError, api, showError, sleep, user } = window.Soul;
+  const { api, showError, sleep, user, seconds } = window.Soul;
   const POLL_MS = 300;
 
   function describeStatus(task) {
@@ -26,6 +28,27 @@
     }
   }
 
+  /* Elapsed and time left, from the task's measured timing (never a made-up figure). */
+  function describeTiming(task) {
+    const t = task.timing;
+    if (!t) return "";
+    switch (task.status) {
+      case "queued":
+        return `Waiting ${seconds(t.queued_seconds)} for a worker.`;
+      case "running": {
+        const ran = t.run_seconds || 0;
+        if (t.estimate_seconds === null) return `${seconds(ran)} elapsed · no time left to give: ${t.basis}.`;
+        const left = t.estimate_seconds - ran;
+        const rest = left > 0 ? `about ${seconds(left)} left` : `longer than the usual ${seconds(t.estimate_seconds)}`;
+        return `${seconds(ran)} elapsed · ${rest} (${t.basis}).`;
+      }
+      case "succeeded":
+        return `Took ${seconds(t.run_seconds)} (waited ${seconds(t.queued_seconds)} in the queue).`;
+      default:
+        return t.run_seconds === null ? "" : `Ran ${seconds(t.run_seconds)}.`;
+    }
+  }
+
   /* One task at a time per panel. `root` holds [data-status], [data-progress] and [data-cancel].
    * `onResult(variant, info)` receives the ready variant (cache hit or finished task). */
   class JobPanel {
@@ -36,6 +59,13 @@
       this.onResult = onResult;
       this.statusEl = root.querySelector("[data-status]");
       this.bar = root.querySelector("[data-progress]");
+      this.timingEl = root.querySelector("[data-timing]");
+      if (!this.timingEl) {
+        this.timingEl = document.createElement("p");
+        this.timingEl.className = "hint timing";
+        this.timingEl.dataset.timing = "";
+        this.statusEl.after(this.timingEl);
+      }
       this.cancelButton = root.querySelector("[data-cancel]");
       this.run = 0;
       this.taskId = null;
@@ -66,6 +96,7 @@
       this.taskId = null;
       this.cancelButton.hidden = true;
       this.bar.hidden = true;
+      this.timingEl.textContent = "";
       this.say(text, "idle");
     }
 
@@ -77,7 +108,10 @@
       this.taskId = null;
       this.cancelButton.hidden = true;
       this.bar.hidden = true;
+      this.timingEl.textContent = "";
+      delete this.root.dataset.errorCode;
       this.say("Sending the request…", "sending");
+      this.root.dispatchEvent(new CustomEvent("soul:job-start", { bubbles: true }));
       let answer;
       try {
         answer = await request();
@@ -89,7 +123,7 @@
       const { status, data } = answer;
       if (status === 200 && data.variant) {
         this.say(data.cache_hit ? "Ready: served from the cache (a variant you had not seen)." : "Ready.", "succeeded");
-        this.onResult(data.variant, { cacheHit: data.cache_hit });
+        this.onResult(data.variant, { cacheHit: data.cache_hit, taskId: null });
         return;
       }
       this.taskId = data.task_id;
@@ -120,14 +154,14 @@
         const queued = task.status === "queued";
         this.progress(queued ? 0 : task.progress.step, queued ? 0 : task.progress.total);
         this.say(describeStatus(task), task.status);
+        const timing = describeTiming(task);
+        if (this.timingEl.textContent !== timing) this.timingEl.textContent = timing;
         if (terminal) {
           this.cancelButton.hidden = true;
           this.bar.hidden = !task.progress.total; // no steps were ever reported (e.g. failed before starting)
-          if (task.status === "succeeded") this.onResult(task.result, { cacheHit: false });
-          if (task.status === "failed") {
-            const error = task.error || { code: "failed", message: "the task failed" };
-            showError(new ApiError(200, error.code, error.message), `${this.current} failed`);
-          }
+          // A failed task is said once, on this panel ("Failed: <reason>"), not again in the alert.
+          if (task.status === "succeeded") this.onResult(task.result, { cacheHit: false, taskId });
+          if (task.status === "failed") this.root.dataset.errorCode = (task.error && task.error.code) || "failed";
           return;
         }
         await sleep(POLL_MS);
@@ -149,7 +183,8 @@
     fail(err) {
       this.cancelButton.hidden = true;
       this.bar.hidden = true;
-      this.say(`Failed: ${err.message}`, "failed");
+      this.timingEl.textContent = "";
+      this.say("Not done: see the message at the top of the page.", "failed");
       showError(err, this.current);
     }
   }

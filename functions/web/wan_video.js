@@ -1,6 +1,6 @@
 /* The video page: Wan text-to-video (soul + cue) and the landmark selfie video, each a task followed
- * to its MP4 + GIF. Wan runs on DashScope; without a key the server fails the task with
- * `not_configured`, which this page says in words (and warns about up front, from GET /info). */
+ * to its MP4 + GIF. Wan runs on DashScope: when GET /info says this server has no key, both forms are
+ * turned off and the notice says why and which variable to set (a request would only fail). */
 "use strict";
 
 (function () {
@@ -13,6 +13,8 @@
     video.src = S.url(variant.urls.mp4);
     video.setAttribute("aria-label", `MP4 of ${variant.label || "the video"}`);
     $("wan-mp4-link").href = video.src;
+    $("wan-gif-link").href = variant.urls.gif ? S.url(variant.urls.gif) : "#";
+    $("wan-details").href = `#variant=${variant.variant_id}`;
     const gif = $("wan-gif");
     const gifFigure = gif.closest("figure");
     gifFigure.hidden = !variant.urls.gif;
@@ -27,19 +29,26 @@
     out.hidden = false;
   }
 
-  async function warnIfNotConfigured() {
+  /* No key on the server: every Wan request would become a failed task, so the forms are off. */
+  async function disableIfNotConfigured() {
     const info = await S.loadInfo();
     const wan = info && info.generators && info.generators.wan;
-    if (wan && wan.startsWith("not configured")) {
-      const note = $("wan-notice");
-      note.textContent = `Wan is ${wan} on this server: requests will be accepted, then fail with not_configured.`;
-      note.hidden = false;
+    if (!wan || !wan.startsWith("not configured")) return;
+    const note = $("wan-notice");
+    note.textContent =
+      "Wan video is off on this server: it has no DashScope API key. Set DASHSCOPE_API_KEY in the server's " +
+      "environment and restart it (`soul dev`), then reload this page. Images and GIFs work without it.";
+    note.hidden = false;
+    for (const form of [$("wan-form"), $("wan-selfie-form")]) {
+      form.setAttribute("aria-describedby", "wan-notice");
+      for (const control of form.elements) control.disabled = true;
     }
+    document.body.dataset.wan = "not-configured";
   }
 
   function init() {
     S.initUser();
-    warnIfNotConfigured();
+    disableIfNotConfigured();
     S.loadSouls([$("wan-soul"), $("wan-selfie-soul")]);
     S.loadPlaces([$("wan-city")]);
     const job = new S.JobPanel($("wan-job"), "Video", showVideo);

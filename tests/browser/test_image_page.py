@@ -73,7 +73,7 @@ def test_generate_shows_progress_then_image_then_gif(
     variant = figure.get_attribute("data-variant")
     assert variant
     # The history now lists what this user was shown, its thumbnail loaded from the variant's own URL.
-    expect(page.locator(f"#seen-list code[title='{variant}']")).to_be_visible()
+    expect(page.locator(f"#seen-list li[data-variant='{variant}']")).to_contain_text("penguin on an iceberg")
     page.wait_for_function("() => [...document.querySelectorAll('#seen-list img')].some(i => i.naturalWidth > 0)")
 
     page.get_by_label("Frames").fill("8")
@@ -144,7 +144,8 @@ def test_api_errors_are_rendered_in_words(page: Page, screenshot: Callable[[Page
     page.get_by_role("button", name="Generate").click()
     expect(alert).to_contain_text("cue: String should have at least 1 character")
     expect(alert).to_contain_text("(invalid_input)")
-    expect(page.locator("#image-job [data-status]")).to_contain_text("Failed")
+    # Said once: the alert has the API's words, the panel only points at it.
+    expect(page.locator("#image-job [data-status]")).to_have_text("Not done: see the message at the top of the page.")
 
     # A city the server does not know (a stale place list): 404 with the API's own explanation.
     expect(page.locator("#city option")).not_to_have_count(0)
@@ -160,7 +161,7 @@ def test_api_errors_are_rendered_in_words(page: Page, screenshot: Callable[[Page
 
 def test_user_id_is_remembered_and_scopes_the_history(page: Page, web: SoulDev) -> None:
     page.goto("/")
-    field = page.get_by_label("User id")
+    field = page.get_by_label("User", exact=True)
     field.fill("alice@example.com")
     field.press("Tab")  # `change` fires on leaving the field
     expect(page.locator("#seen-summary")).to_have_text("alice@example.com has not seen any variant yet.")
@@ -174,7 +175,7 @@ def test_user_id_is_remembered_and_scopes_the_history(page: Page, web: SoulDev) 
     field.fill("bob")
     field.press("Tab")
     expect(page.locator("#seen-summary")).to_have_text("bob has seen 1 variant.")
-    expect(page.locator(f"#seen-list code[title='{made.json()['variant_id']}']")).to_be_visible()
+    expect(page.locator(f"#seen-list li[data-variant='{made.json()['variant_id']}']")).to_contain_text("a kite")
     field.fill("not valid!")
     field.press("Tab")
     expect(page.get_by_role("alert")).to_contain_text("User id: letters, digits and _ . @ : - only")

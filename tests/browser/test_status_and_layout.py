@@ -15,7 +15,7 @@ from tests.conftest import SoulDev
 
 pytestmark = pytest.mark.browser
 
-PHONE = {"viewport": {"width": 375, "height": 740}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
+PHONE = {"viewport": {"width": 375, "height": 812}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
 
 
 def test_status_view_auto_refreshes_with_the_api_numbers(page: Page, web: SoulDev) -> None:
@@ -41,11 +41,12 @@ def test_keyboard_only_generate(page: Page, screenshot: Callable[[Page, str], Pa
     page.goto("/")
     expect(page.locator("#soul option")).not_to_have_count(0)
     order = []
-    for _ in range(7):
+    for _ in range(9):
         page.keyboard.press("Tab")
         order.append(page.evaluate("document.activeElement.id || document.activeElement.textContent.trim()"))
-    # Skip link, the four page links, the user id, then the form: a sensible order, nothing unreachable.
-    assert order == ["Skip to content", "Images", "Video", "Status", "API docs", "user-id", "soul"]
+    # Skip link, the six page links, the user id, then the form: a sensible order, nothing unreachable.
+    pages = ["Images", "Video", "Runs", "Gallery", "Status", "API docs"]
+    assert order == ["Skip to content", *pages, "user-id", "soul"]
     page.keyboard.type("k")  # type-ahead in the focused <select>: Kai
     expect(page.locator("#soul")).to_have_value("kai")
     page.keyboard.press("Tab")
@@ -69,13 +70,18 @@ def test_keyboard_only_generate(page: Page, screenshot: Callable[[Page, str], Pa
     screenshot(page, "done")
 
 
-@pytest.mark.parametrize("path", ["/", "/wan-video", "/status"], ids=["images", "video", "status"])
+PAGES = ["/", "/wan-video", "/status", "/ui/runs.html", "/ui/gallery.html"]
+
+
+@pytest.mark.parametrize("path", PAGES, ids=["images", "video", "status", "runs", "gallery"])
 def test_pages_fit_a_phone(
     path: str, page_factory: Callable[..., Page], screenshot: Callable[[Page, str], Path]
 ) -> None:
     page = page_factory(**PHONE)
     page.goto(path)
-    expect(page.locator("[data-stats] td[data-key='queued']")).to_be_visible()
+    expect(page.locator("#generators")).to_contain_text("Generators:")  # the page's scripts ran
+    header = page.locator("header.top").bounding_box()
+    assert header and header["height"] <= 100, f"the header takes {header} of a 812 px screen"
     widths = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
     assert widths[0] <= widths[1], f"horizontal scroll on a 375 px screen: {widths}"
     if path == "/":

@@ -1,0 +1,257 @@
+/* The run / variant detail: a modal <dialog> (Esc closes it, focus stays inside) opened by a link to
+ * `#task=<id>` or `#variant=<id>` on any page that loads this script. It shows the outputs full size with
+ * a download for every format, the prompt actually sent (the soul's template applied), seed, settings and
+ * measured times, a "copy as curl" that repeats the request, and Re-run / Another variant ("seen N of M").
+ * A task still running is followed live while the dialog is open. Extends window.Soul (common.js). */
+"use strict";
+
+(function () {
+  const S = window.Soul;
+  const { el, seconds } = S;
+  const LIVE_MS = 600;
+  const FORMATS = [
+    ["png", "PNG image"],
+    ["gif", "GIF animation"],
+    ["mp4", "MP4 video (H.264)"],
+  ];
+  let dialog = null;
+  let opened = 0; // each open() bumps it: a slow answer for an older open is dropped
+  let places = null;
+
+  function shell() {
+    if (dialog) return dialog;
+    dialog = el("dialog", { id: "detail", className: "detail", "aria-labelledby": "detail-h" });
+    const close = el("button", { type: "button", className: "close", text: "Close", "data-close": true });
+    close.addEventListener("click", () => dialog.close());
+    dialog.append(
+      el("div", { className: "detail-top" }, el("h2", { id: "detail-h", text: "Run" }), close),
+      el("div", { className: "detail-body", "data-body": true }),
+      el("p", { className: "hint", role: "status", "data-say": true }),
+    );
+    dialog.addEventListener("close", () => {
+      opened++;
+      if (/^#(task|variant)=/.test(location.hash)) history.replaceState(null, "", location.pathname + location.search);
+    });
+    document.body.append(dialog);
+    return dialog;
+  }
+
+  function say(text) {
+    shell().querySelector("[data-say]").textContent = text;
+  }
+
+  // -- the request that made it, as the API takes it (re-run, another variant, copy as curl) ----------
+  async function cityKey(name) {
+    if (!places) places = (await S.api("GET", "/places")).data.cities;
+    const city = places.find((c) => c.name === name);
+    return city ? city.city_key : null;
+  }
+
+  async function requestFor(kind, spec) {
+    const user_id = S.user();
+    const selfie = /^selfie at .+ in (.+), ([A-Za-z][A-Za-z -]*) mood$/.exec(spec.cue);
+    if (kind === "svd") {
+      const body = { variant_id: spec.source_variant_id, num_frames: spec.num_frames, user_id };
+      return { method: "POST", path: "/video/generate", body };
+    }
+    if (spec.soul_id === "direct") {
+      const body = { positive_prompt: spec.prompt, negative_prompt: spec.negative_prompt, seed: spec.seed, user_id };
+      return { method: "POST", path: "/wan-video/generate-direct", body };
+    }
+    if (selfie && (kind === "selfie" || kind === "wan")) {
+      const city_key = await cityKey(selfie[1]);
+      if (!city_key) return null;
+      const body = { soul_id: spec.soul_id, city_key, mood: selfie[2], user_id };
+      return { method: "POST", path: kind === "wan" ? "/wan-video/selfie" : "/image/selfie", body };
+    }
+    return { method: "GET", path: kind === "wan" ? "/wan-video/" : "/image", query: { soul_id: spec.soul_id, cue: spec.cue, user_id } };
+  }
+
+  function quote(text) {
+    return `'${String(text).replace(/'/g, "'\\''")}'`;
+  }
+
+  /* A curl command for a terminal: waits up to 30 s for the result instead of answering 202 at once. */
+  function curl(request) {
+    const base = new URL(S.url(request.path), location.href).href;
+    if (request.method === "GET") {
+      const fields = Object.entries({ ...request.query, wait: 30 }).map(([k, v]) => `--data-urlencode ${quote(`${k}=${v}`)}`);
+      return [`curl -sG ${quote(base)}`, ...fields].join(" \\\n  ");
+    }
+    const body = JSON.stringify({ ...request.body, wait: 30 });
+    return [`curl -s -X POST ${quote(base)}`, "-H 'Content-Type: application/json'", `-d ${quote(body)}`].join(" \\\n  ");
+  }
+
+  async function copy(text, what) {
+    try {
+      await navigator.clipboard.writeText(text);
+      say(`${what} copied to the clipboard.`);
+    } catch (_err) {
+      say(`Could not use the clipboard here: select the ${what.toLowerCase()} and copy it by hand.`);
+    }
+  }
+
+  // -- rendering ------------------------------------------------------------------------------------
+  function outputs(variant) {
+    const figures = [];
+    for (const [ext, name] of FORMATS) {
+      const src = variant.urls[ext] && S.url(variant.urls[ext]);
+      if (!src) continue;
+      const alt = `${name} of ${variant.label || variant.variant_id}`;
+      const media =
+        ext === "mp4"
+          ? el("video", { src, controls: true, loop: true, muted: true, playsInline: true, "aria-label": alt })
+          : el("img", { src, alt, decoding: "async" });
+      const file = `soul-${variant.soul_id}-${variant.variant_id}.${ext}`;
+      const download = el("a", { className: "button", href: src, download: file, text: `Download ${ext.toUpperCase()}` });
+      const full = el("a", { href: src, target: "_blank", rel: "noopener", text: "open full size" });
+      figures.push(el("figure", { "data-format": ext }, media, el("figcaption", {}, download, " · ", full, ` · ${name}`)));
+    }
+    return el("div", { className: "outputs" }, ...figures);
+  }
+
+  function facts(rows) {
+    const list = el("dl", { className: "facts" });
+    for (const [name, value] of rows) {
+      if (value === null || value === undefined || value === "") continue;
+      list.append(el("dt", { text: name }), el("dd", { text: String(value) }));
+    }
+    return list;
+  }
+
+  function block(title, text, copyWhat) {
+    const pre = el("pre", { text, tabIndex: 0 });
+    const button = copyWhat ? el("button", { type: "button", className: "link", text: `Copy ${copyWhat.toLowerCase()}` }) : null;
+    if (button) button.addEventListener("click", () => copy(text, copyWhat));
+    return el("section", { className: "block" }, el("div", { className: "row" }, el("h3", { text: title }), button), pre);
+  }
+
+  function settings(kind, spec, variant, task) {
+    const t = task && task.timing;
+    return facts([
+      ["Soul", spec.soul_id],
+      ["Kind", kind],
+      ["Seed", spec.seed],
+      ["Size", `${spec.width}×${spec.height}`],
+      ["Steps", spec.steps],
+      ["Guidance", kind === "image" || kind === "selfie" ? spec.guidance_scale : null],
+      ["Frames", spec.num_frames ? `${spec.num_frames} at ${spec.fps} fps` : null],
+      ["Generator", variant && variant.generator],
+      ["From variant", spec.source_variant_id],
+      ["Queued for", t ? seconds(t.queued_seconds) : null],
+      ["Ran for", t && t.run_seconds !== null ? seconds(t.run_seconds) : null],
+      ["Variant", variant && variant.variant_id],
+      ["Task", task ? task.task_id : null],
+    ]);
+  }
+
+  function status(task) {
+    if (!task) return null;
+    const { step, total } = task.progress;
+    const words = {
+      queued: "Queued: waiting for a worker.",
+      running: total ? `Running: step ${step}/${total}.` : "Running.",
+      succeeded: "Succeeded.",
+      failed: `Failed: ${task.error ? task.error.message : "no reason given"}`,
+      canceled: task.error ? `Canceled: ${task.error.message}` : "Canceled.",
+    }[task.status];
+    const p = el("p", { className: `state state-${task.status}`, "data-state": task.status, text: words || task.status });
+    if (task.status !== "running" || !total) return p;
+    return el("div", {}, p, el("progress", { max: total, value: step, "aria-label": "Progress" }));
+  }
+
+  async function actions(kind, spec, seenOf, succeeded) {
+    const request = await requestFor(kind, spec);
+    if (!request) return el("p", { className: "hint", text: "This run cannot be repeated from here (its city is gone)." });
+    const label = succeeded ? "Another variant" : "Re-run";
+    const button = el("button", { type: "button", className: "primary", "data-rerun": true, text: label });
+    const counted = seenOf ? `You have seen ${seenOf.seen} of ${seenOf.of} ready variant${seenOf.of === 1 ? "" : "s"} of this prompt` : "";
+    const why = succeeded
+      ? `${counted}${counted ? "; a" : "A"}nother is served from the cache if you have not seen it, otherwise a new one is made.`
+      : "Sends the same request again.";
+    button.addEventListener("click", () => rerun(request, button));
+    const curlText = curl(request);
+    return el(
+      "div",
+      {},
+      el("div", { className: "actions" }, button, el("span", { className: "hint", "data-seen": true, text: why })),
+      block("Copy as curl", curlText, "curl command"),
+    );
+  }
+
+  async function rerun(request, button) {
+    button.disabled = true;
+    say("Sending…");
+    try {
+      const { status, data } = await S.api(request.method, request.path, { query: request.query, body: request.body });
+      if (status === 200 && data.variant) open({ variant: data.variant.variant_id }, data.cache_hit ? "Served from the cache: a variant you had not seen." : "Ready.");
+      else open({ task: data.task_id }, "Sent: following the new run.");
+      document.dispatchEvent(new CustomEvent("soul:runs-changed"));
+    } catch (err) {
+      say(`Not sent: ${err.message} (${err.code}).`);
+      button.disabled = false;
+    }
+  }
+
+  async function fetchRef(ref) {
+    const query = { user_id: S.user() };
+    if (ref.variant) {
+      const detail = (await S.api("GET", `/image/variant/${encodeURIComponent(ref.variant)}`, { query })).data;
+      return { kind: detail.variant.kind, spec: detail.spec, variant: detail.variant, task: null, seenOf: detail };
+    }
+    const task = (await S.api("GET", `/tasks/${encodeURIComponent(ref.task)}`, { query })).data;
+    let seenOf = null;
+    if (task.result) {
+      try {
+        seenOf = (await S.api("GET", `/image/variant/${task.result.variant_id}`, { query })).data;
+      } catch (_err) {
+        seenOf = null; // shown to others, not to this user (they canceled for themselves)
+      }
+    }
+    return { kind: task.kind, spec: task.spec, variant: task.result, task, seenOf };
+  }
+
+  async function render(ref, run) {
+    const body = shell().querySelector("[data-body]");
+    let got;
+    try {
+      got = await fetchRef(ref);
+    } catch (err) {
+      if (run === opened) body.replaceChildren(el("p", { className: "state state-failed", text: `Could not open it: ${err.message}` }));
+      return;
+    }
+    if (run !== opened) return;
+    const { kind, spec, variant, task, seenOf } = got;
+    shell().querySelector("#detail-h").textContent = spec.cue || (variant && variant.label) || "Run";
+    const done = !task || ["succeeded", "failed", "canceled"].includes(task.status);
+    const parts = [status(task), variant ? outputs(variant) : null, block("Prompt sent", spec.prompt, "Prompt")];
+    if (spec.negative_prompt) parts.push(block("Negative prompt", spec.negative_prompt, null));
+    parts.push(settings(kind, spec, variant, task));
+    if (done) parts.push(await actions(kind, spec, seenOf, Boolean(variant)));
+    if (run !== opened) return;
+    const focused = document.activeElement && body.contains(document.activeElement) ? document.activeElement.textContent : null;
+    body.replaceChildren(...parts.filter(Boolean));
+    body.dataset.ref = ref.task ? `task=${ref.task}` : `variant=${ref.variant}`;
+    if (focused) [...body.querySelectorAll("button, a")].find((b) => b.textContent === focused)?.focus();
+    if (!done) setTimeout(() => run === opened && render(ref, run), LIVE_MS);
+  }
+
+  /* `ref` is {task: id} or {variant: id}; `note` is said once it is open. */
+  function open(ref, note) {
+    const box = shell();
+    const run = ++opened;
+    box.querySelector("[data-body]").replaceChildren(el("p", { className: "hint", text: "Loading…" }));
+    say(note || "");
+    if (!box.open) box.showModal();
+    render(ref, run);
+  }
+
+  function fromHash() {
+    const match = /^#(task|variant)=([A-Za-z0-9_-]+)$/.exec(location.hash);
+    if (match) open({ [match[1]]: match[2] });
+  }
+
+  window.addEventListener("hashchange", fromHash);
+  document.addEventListener("DOMContentLoaded", fromHash);
+  window.Soul.detail = { open, requestFor, curl };
+})();
