@@ -27,7 +27,7 @@ from shared import lifecycle
 from shared.bootstrap import Backend
 from shared.domain.jobs import backoff_seconds
 from shared.domain.models import Artifact, Job, JobError, JobMessage, JobStatus, Kind
-from shared.errors import JobCanceled, PermanentError, RetryableError, SoulError
+from shared.errors import Conflict, JobCanceled, PermanentError, RetryableError, SoulError
 from shared.ids import new_id
 from shared.logging import get_logger
 from shared.ports import Delivery, DocumentStore, Tx
@@ -79,8 +79,15 @@ class Worker:
         groups: dict[tuple[object, ...], list[Claimed]] = defaultdict(list)
         for item in claimed:
             groups[(item.job.kind, *item.job.spec.batch_key())].append(item)
-        for group in groups.values():
-            self._process(lane, group)
+        # Every claimed job's lease and message deadline are extended until the whole pull is handled,
+        # not only the group on the GPU: the groups waiting their turn are held too.
+        beat = _Heartbeat(self, lane, list(claimed))
+        beat.start()
+        try:
+            for group in groups.values():
+                self._process(lane, group)
+        finally:
+            beat.stop()
 
     # -- claiming -------------------------------------------------------------------------------
     def _claim(self, lane: str, delivery: Delivery) -> Claimed | None:
@@ -104,8 +111,9 @@ class Worker:
             queue.extend(lane, delivery.ack_id, self.settings.soul_lease_seconds)
             return Claimed(job, delivery, StoreHooks(self.backend.store, job, clock))
         current = self.backend.store.get("jobs", message.job_id)
-        if current is not None and current.get("status") == JobStatus.RUNNING and not current.get("cancel_requested"):
-            # Another worker holds a live lease: look again once it would have expired.
+        if current is not None and current.get("status") == JobStatus.RUNNING:
+            # Another worker holds a live lease (a canceled job too: its worker stops it, or the claim
+            # after the lease cancels it): look again once it would have expired.
             wait = float(current.get("lease_expires_at", now)) - now + 1.0
             queue.nack(lane, delivery.ack_id, delay_seconds=min(max(wait, 1.0), 600.0))
         else:
@@ -114,8 +122,6 @@ class Worker:
 
     # -- processing -----------------------------------------------------------------------------
     def _process(self, lane: str, group: list[Claimed]) -> None:
-        beat = _Heartbeat(self, lane, group)
-        beat.start()
         try:
             self._generate_and_store(group)
             failpoints.hit("after_record")
@@ -126,8 +132,6 @@ class Worker:
         except Exception as exc:  # the worker's edge: an unknown fault is transient
             log.error("unexpected worker error", exc_info=True, extra={"jobs": [c.job.job_id for c in group]})
             self._on_batch_error(lane, group, RetryableError(f"internal error ({type(exc).__name__})", code="internal"))
-        finally:
-            beat.stop()
 
     def _on_batch_error(self, lane: str, group: list[Claimed], exc: SoulError) -> None:
         """One bad job must not sink its batchmates: a failed batch is retried one job at a time, so
@@ -270,7 +274,7 @@ class _Heartbeat:
         lease = self._worker.settings.soul_lease_seconds
         backend = self._worker.backend
         while not self._stop.wait(lease / 3):
-            for item in self._group:
+            for item in list(self._group):
                 try:
                     lifecycle.heartbeat(
                         backend.store,
@@ -280,5 +284,7 @@ class _Heartbeat:
                         lease_seconds=lease,
                     )
                     backend.queue.extend(self._lane, item.delivery.ack_id, lease)
+                except Conflict:
+                    self._group.remove(item)  # finished (or taken over): nothing of it is held any more
                 except SoulError as exc:
                     log.warning("heartbeat failed", extra={"job_id": item.job.job_id, "code": exc.code})

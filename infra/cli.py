@@ -1,10 +1,12 @@
 """The `soul` command: `dev` (everything local), `generate` (one request through the pipeline),
-`worker` (a worker process, as the Cloud Run job runs it), `seed`, `reconcile`."""
+`worker` (a worker process, as the Cloud Run job runs it), `seed`, `reconcile`, `rehearse` (the
+production topology from terraform/, each deployable its own process, on the emulators)."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import threading
 import time
@@ -13,12 +15,18 @@ from collections.abc import Sequence
 from shared.config import LANES, Settings, get_settings
 from shared.logging import configure
 
+_started_emulators: list[object] = []  # stopped when this command ends (SIGTERM included)
+
 
 def _settings(args: argparse.Namespace) -> Settings:
     if getattr(args, "backend", None) == "emulators":
-        from infra.emulators import ensure_running
+        from infra.emulators import ensure_running, load_state
 
-        os.environ.update(ensure_running().env())
+        reused = load_state()
+        emus = reused or ensure_running()
+        if reused is None:
+            _started_emulators.append(emus)
+        os.environ.update(emus.env())
         os.environ["SOUL_BACKEND"] = "gcp"
         get_settings.cache_clear()
     settings = get_settings()
@@ -100,6 +108,15 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rehearse(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from infra.rehearse import run
+
+    configure("INFO")
+    return run(Path(args.state), args.port, Path(args.cache))
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from infra.generate import run
 
@@ -111,6 +128,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from infra.bench.requests import main as bench_requests
 
         return bench_requests(args.rest)
+    if args.what == "viral":
+        from infra.bench.viral import main as bench_viral
+
+        return bench_viral(args.rest)
     from infra.bench.trace import main as bench_trace
 
     return bench_trace(args.rest)
@@ -152,8 +173,13 @@ def parser() -> argparse.ArgumentParser:
     rec.add_argument("--grace", type=float, default=30.0)
     rec.add_argument("--backend", choices=["local", "emulators"], default="local")
     rec.set_defaults(fn=cmd_reconcile)
+    reh = sub.add_parser("rehearse", help="the deployed topology from terraform/, one process each, on the emulators")
+    reh.add_argument("--port", type=int, default=8080)
+    reh.add_argument("--state", default=".soul-data/rehearse", help="logs, keys and the unpacked functions source")
+    reh.add_argument("--cache", default=".soul-data/rehearse-venvs", help="functions venvs, by requirements hash")
+    reh.set_defaults(fn=cmd_rehearse)
     bench = sub.add_parser("bench", help="request-path benchmark or the cache trace simulation")
-    bench.add_argument("what", choices=["requests", "trace"])
+    bench.add_argument("what", choices=["requests", "trace", "viral"])
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="options for the benchmark (see --help of each)")
     bench.set_defaults(fn=cmd_bench)
     return p
@@ -162,11 +188,30 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     started = time.monotonic()
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops like Ctrl-C: cleanup runs
     try:
         return int(args.fn(args))
     except KeyboardInterrupt:
         print(f"stopped after {time.monotonic() - started:.0f}s")
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        _stop_started_emulators()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_started_emulators() -> None:
+    """The emulators this command started (not ones it reused from the state file) die with it."""
+    from infra.emulators import DEFAULT_STATE, Emulators, stop
+
+    for emus in _started_emulators:
+        assert isinstance(emus, Emulators)
+        stop(emus)
+        DEFAULT_STATE.unlink(missing_ok=True)
+    _started_emulators.clear()
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from shared import lifecycle
 from shared.bootstrap import Backend, InProcessLauncher
 from shared.domain.models import Artifact, Kind, Variant
 from shared.ports import Delivery, Doc, DocumentStore, Filter, Tx
-from shared.records import VARIANTS
+from shared.records import VARIANT_LIFETIME_DAYS, VARIANTS
 
 T = TypeVar("T")
 SOUL = "nova"
@@ -88,6 +88,7 @@ def _variant(variant_id: str, pk: str, seed: int, job_id: str, now: float, label
         job_id=job_id,
         created_at=now,
         label=label,
+        expire_at=now + VARIANT_LIFETIME_DAYS * 86400.0,
     )
 
 

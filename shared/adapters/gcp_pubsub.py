@@ -33,6 +33,10 @@ from shared.ports import Delivery
 
 DEAD_LETTER_LANE = "dead"
 _TRANSIENT = (gexc.ServiceUnavailable, gexc.InternalServerError, gexc.Unknown)
+# The pull RPC's deadline, however short the caller's wait: a pull the client abandons while the
+# server is answering leaves its messages leased to nobody until their ack deadline (a delay and a
+# spent delivery attempt). The server answers as soon as it has messages, so this costs only idle time.
+MIN_PULL_DEADLINE = 5.0
 
 
 def dead_letter_subscription(settings: Settings) -> str:
@@ -75,7 +79,7 @@ class PubSubJobQueue:
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
-            got = self._pull_once(lane, max_messages, max(0.5, min(left, 10.0)))
+            got = self._pull_once(lane, max_messages, max(MIN_PULL_DEADLINE, min(left, 10.0)))
             if got or time.monotonic() >= deadline:
                 return got
             time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))

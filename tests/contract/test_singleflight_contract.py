@@ -113,7 +113,7 @@ def test_a_job_that_no_longer_captures_requests_is_replaced(backend: Any) -> Non
     assert later.created and later.job is not None and later.job.job_id != silent.job_id
 
     # A creator that died between winning the key and writing its job: abandoned after a grace.
-    store.set(INFLIGHT, "pk-orphan", {"job_id": "never-written", "created_at": 100.0, "expire_at": 1e12})
+    store.set(INFLIGHT, "pk-orphan", {"job_id": "never-written", "created_at": 100.0, "expire_at": 1e10})
     orphan = request(store, "e", now=100.0 + singleflight.CREATOR_GRACE_SECONDS + 1, pk="pk-orphan")
     assert orphan.created and orphan.job is not None and orphan.job.job_id != "never-written"
 

@@ -258,7 +258,9 @@ def test_fifty_concurrent_hits_and_mark_seen_on_one_hot_key(gcp: Backend, client
     ]
     print(f"\n50 concurrent hits/mark-seen: {took:.1f} s, statuses {sorted(set(statuses))}, lost updates {len(lost)}")
     assert not [s for s in statuses if s >= 500]
-    assert set(statuses) == {200}
+    assert {s for i, s in enumerate(statuses) if i % 2 == 0} == {200}  # every request is a hit
+    # mark-seen answers 404 for a variant the user was never served (hardening: ownership)
+    assert {s for i, s in enumerate(statuses) if i % 2} <= {200, 404}
     assert lost == []
 
 
