@@ -192,3 +192,13 @@ def test_full_size_sdxl_and_svd_xt_match_the_published_models() -> None:
         assert 2 ** (len(found["vae"].config.block_out_channels) - 1) == 8, name  # vae_scale_factor
         assert CONV3D[name] == (_has_conv3d(found["unet"]) or _has_conv3d(found["vae"])), name
     assert svd["vae"].config.scaling_factor == 0.18215 and svd["vae"].config.layers_per_block == 2
+
+
+def test_gpu_image_can_run_torch_compile() -> None:
+    """Triton and inductor compile at run time: the GPU stage must ship a C compiler and Python headers."""
+    from pathlib import Path
+
+    dockerfile = (Path(__file__).parents[2] / "infra" / "docker" / "worker.Dockerfile").read_text()
+    gpu_stage = dockerfile.split(" AS gpu", 1)[1]
+    install = next(line for line in gpu_stage.split("RUN ")[1:] if "apt-get install" in line)
+    assert "build-essential" in install and "python3-dev" in install
