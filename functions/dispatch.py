@@ -8,7 +8,8 @@ The message itself stays in the lane's pull subscription for the worker.
 Retry contract (functions-framework): a malformed event or an unknown lane is logged and dropped
 (return), since a retry cannot fix it; a transient launch failure raises, so the event is redelivered;
 a refused launch (job missing, no permission) is logged and dropped: the next message retries it.
-Entry point: `functions.main.dispatch` calls `handle(event.data, lambda: default().backend.launcher)`.
+Entry point: `functions.main.dispatch` calls `handle(event.data, launcher)` with a launcher built
+from settings alone (no API context).
 """
 
 from __future__ import annotations

@@ -11,9 +11,14 @@ from flask import Flask, Request, Response
 from functions.app import create_app
 from functions.context import default
 from functions.dispatch import handle
+from shared.bootstrap import build_backend
+from shared.config import get_settings
+from shared.logging import configure
+from shared.ports import WorkerLauncher
 
 _lock = threading.Lock()
 _app: Flask | None = None
+_launcher: WorkerLauncher | None = None
 
 
 def _flask() -> Flask:
@@ -24,9 +29,20 @@ def _flask() -> Flask:
         return _app
 
 
+def _dispatch_launcher() -> WorkerLauncher:
+    """The dispatcher needs only the launcher (and its store): not the API's context, quota or auth."""
+    global _launcher  # noqa: PLW0603 - built on first event, cached per process
+    with _lock:
+        if _launcher is None:
+            settings = get_settings()
+            configure(settings.log_level)
+            _launcher = build_backend(settings).launcher
+        return _launcher
+
+
 @functions_framework.http
 def api(request: Request) -> Response:
-    """The HTTP API: every route of DESIGN §8."""
+    """The HTTP API: every route of docs/ARCHITECTURE.md, "HTTP API"."""
     app = _flask()
     with app.request_context(request.environ):
         return app.full_dispatch_request()
@@ -35,4 +51,4 @@ def api(request: Request) -> Response:
 @functions_framework.cloud_event
 def dispatch(event: CloudEvent) -> None:
     """Pub/Sub → make sure a worker execution runs for the message's lane (raises to be retried)."""
-    handle(event.data, lambda: default().backend.launcher)
+    handle(event.data, _dispatch_launcher)

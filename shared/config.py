@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     cloud_run_job_gpu: str = "soul-worker-gpu"
     cloud_run_job_wan: str = "soul-worker-wan"
     cloud_run_api_endpoint: str = ""  # empty: Google's; the rehearsal points it at its Cloud Run double
+    soul_access_log: Path | None = None  # rehearsal only: shared/adapters/access_log.py
     soul_signer_email: str = ""
     soul_dispatch_interval_seconds: float = Field(default=30.0, ge=0)
 
@@ -123,6 +124,9 @@ class Settings(BaseSettings):
     redis_url: SecretStr | None = None
     soul_rate_limit_per_minute: int = Field(default=30, ge=1, le=100_000)
     soul_daily_generation_cap: int = Field(default=500, ge=1, le=1_000_000)
+    # Pre-generation (issue 19, shared/pregen.py): GPU seconds per UTC day spent making the next variant
+    # of hot keys ahead of demand, on low-priority lanes. 0 (the default) turns it off.
+    soul_pregen_daily_gpu_seconds: float = Field(default=0.0, ge=0, le=86400.0 * 64)
 
     @property
     def sqlite_path(self) -> Path:
