@@ -94,7 +94,7 @@ class Timings:
         shape = shape_of(job)
         found = self.table().get(shape)
         if found is None:
-            return Estimate(None, f"no measured run of {describe(shape)} yet, so no time left can be given")
+            return Estimate(None, f"no measured run of {describe(shape)} yet")
         runs = f"{found.samples} run{'s' if found.samples != 1 else ''}"
         return Estimate(
             round(found.run_seconds, 2),

@@ -57,8 +57,9 @@ def _clip(card: Image.Image, frames: int) -> list[Image.Image]:
 
 
 class PreviewGenerator:
-    """`step_seconds` > 0 paces the card over `spec.steps` steps (progress and cancel then behave as a
-    model's would; used by `soul dev` demos and the crash tests)."""
+    """Runs the spec's real number of steps, each laying down one more band of the card, and reports
+    each (so progress reads "step 12/30", never "1/1"). `step_seconds` > 0 also paces the steps (progress
+    and cancel then take as long to watch as a model's would; used by `soul dev` demos and the tests)."""
 
     name = "preview"
 
@@ -74,15 +75,25 @@ class PreviewGenerator:
         outputs = []
         for request in requests:
             spec = request.spec
-            total = max(1, spec.steps if self.step_seconds else 1)
-            request.hooks.progress(0, total)
-            for step in range(1, total if self.step_seconds else 0):
-                time.sleep(self.step_seconds)
-                if all(r.hooks.canceled() for r in requests):
-                    raise JobCanceled("canceled between steps")
-                request.hooks.progress(step, total)
-            card = _card(spec)
+            card = self._steps(request, requests)
             frames = _clip(card, spec.num_frames or 8) if spec.kind.is_video else [card]
-            request.hooks.progress(total, total)
             outputs.append(Output(frames=frames, fps=spec.fps, generator=self.name))
         return outputs
+
+    def _steps(self, request: GenRequest, batch: Sequence[GenRequest]) -> Image.Image:
+        """The card, built band by band over `spec.steps` steps; progress after each band."""
+        spec = request.spec
+        total = max(1, spec.steps)
+        card = _card(spec)
+        width, height = card.size
+        canvas = Image.new("RGB", card.size, (255, 255, 255))
+        request.hooks.progress(0, total)
+        for step in range(1, total + 1):
+            top, bottom = height * (step - 1) // total, height * step // total
+            canvas.paste(card.crop((0, top, width, bottom)), (0, top))
+            if self.step_seconds:
+                time.sleep(self.step_seconds)
+            if step < total and all(r.hooks.canceled() for r in batch):
+                raise JobCanceled("canceled between steps")
+            request.hooks.progress(step, total)
+        return canvas
