@@ -21,6 +21,7 @@ from shared.domain.prompts import normalize, prompt_key
 from shared.errors import InvalidInput, NotFound
 from shared.ids import new_id, seed_from
 from shared.logging import get_logger
+from shared.pregen import DemandRecorder
 from shared.records import PLACES, PROMPT_KEYS, Records, seen_collection
 from shared.semantic import build as build_semantic
 
@@ -47,6 +48,8 @@ class GenerationService:
         self.take_quota = take_quota
         # The semantic tier (issue 17) on tier-1 misses; None when SOUL_SEMANTIC_CACHE is off.
         self.semantic = build_semantic(self.settings)
+        # Pre-generation (issue 19): per-key demand noted in memory, refilled in batches (shared/pregen.py).
+        self.pregen = DemandRecorder(backend)
 
     # -- requests -------------------------------------------------------------------------------
     def image(self, user_id: str, soul_id: str, cue: str) -> Outcome:
@@ -174,6 +177,7 @@ class GenerationService:
 
     def _serve(self, user_id: str, key: PromptKey, spec_fields: dict[str, object], semantic: bool = False) -> Outcome:
         now = self.backend.clock.now()
+        self.pregen.note(user_id, key, spec_fields, now)
         hit = lifecycle.serve_cached(self.backend.store, user_id=user_id, pk=key.pk, now=now)
         if hit is not None:
             return Outcome(lifecycle.Served(variant=hit), key.pk)

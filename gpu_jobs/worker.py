@@ -23,7 +23,7 @@ from gpu_jobs import artifacts, failpoints
 from gpu_jobs.generators.base import Generator, GenRequest, Output
 from gpu_jobs.hooks import StoreHooks
 from gpu_jobs.media import decode_png
-from shared import lifecycle
+from shared import lifecycle, pregen
 from shared.bootstrap import Backend
 from shared.domain.jobs import backoff_seconds
 from shared.domain.models import Artifact, Job, JobError, JobMessage, JobStatus, Kind
@@ -69,7 +69,8 @@ class Worker:
     def run_once(self, lane: str, timeout: float = 0.0) -> int:
         # Wan requests are remote and sequential: batching them would only delay the first.
         batch = 1 if lane == "wan" else self.settings.soul_batch_size
-        deliveries = self.backend.queue.pull(lane, batch, timeout)
+        # Pre-generation (issue 19): the lane's low-priority twin only when the lane has nothing waiting.
+        lane, deliveries = pregen.pull_next(self.backend.queue, lane, batch, timeout, low=pregen.enabled(self.settings))
         if deliveries:
             self.handle(lane, deliveries)
         return len(deliveries)
