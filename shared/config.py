@@ -127,9 +127,6 @@ class Settings(BaseSettings):
     # Pre-generation (issue 19, shared/pregen.py): GPU seconds per UTC day spent making the next variant
     # of hot keys ahead of demand, on low-priority lanes. 0 (the default) turns it off.
     soul_pregen_daily_gpu_seconds: float = Field(default=0.0, ge=0, le=86400.0 * 64)
-    # Pre-generation (issue 19, shared/pregen.py): GPU seconds per UTC day spent making the next variant
-    # of hot keys ahead of demand, on low-priority lanes. 0 (the default) turns it off.
-    soul_pregen_daily_gpu_seconds: float = Field(default=0.0, ge=0, le=86400.0 * 64)
 
     @property
     def sqlite_path(self) -> Path:
