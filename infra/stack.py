@@ -73,6 +73,27 @@ def ensure_port_free(host: str, port: int) -> None:
             ) from None
 
 
+def configuration_banner(settings: Settings) -> str:
+    """What this stack will really run, said at start-up (not discovered later from a footer or /info):
+    each generator is real or a placeholder, why, and the variable that changes it."""
+    s = settings
+    placeholder = "PLACEHOLDER: labelled preview {}, no model weights"
+    rows = [
+        ("image", f"real: SDXL from {s.sdxl_model_path}", None)
+        if s.sdxl_model_path
+        else ("image", placeholder.format("cards"), "set SDXL_MODEL_PATH to an SDXL folder"),
+        ("video", f"real: SVD from {s.svd_model_path}", None)
+        if s.svd_model_path
+        else ("video", placeholder.format("clips"), "set SVD_MODEL_PATH to an SVD folder"),
+        ("wan", f"real: {s.wan_model} on DashScope", None)
+        if s.dashscope_api_key
+        else ("wan", "OFF: no DashScope API key, Wan requests fail with not_configured", "set DASHSCOPE_API_KEY"),
+    ]
+    lines = ["soul dev: generators"]
+    lines += [f"  {lane:<6} {what}" + (f"  ->  {fix}" if fix else "") for lane, what, fix in rows]
+    return "\n".join(lines)
+
+
 def serve(settings: Settings, host: str, port: int) -> None:
     from waitress import serve as waitress_serve
 
@@ -86,6 +107,7 @@ def serve(settings: Settings, host: str, port: int) -> None:
         refuse_unsafe(settings)
     except NotConfigured as exc:
         raise SystemExit(f"soul dev: {exc.message}") from None
+    print(configuration_banner(settings), flush=True)
     backend = build_backend(settings)
     created = seed.load(backend)
     log.info("seed data loaded", extra=created)

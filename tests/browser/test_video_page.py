@@ -40,3 +40,12 @@ def test_wan_failure_from_the_api_is_shown_once_on_the_runs_view(page: Page, web
     expect(row).to_have_attribute("data-status", "failed")
     expect(row.locator(".run-state")).to_have_text(f"Failed: {task['error']['message']}")
     assert page.get_by_text(NOT_CONFIGURED).count() == 1
+
+
+def test_start_up_says_what_is_real_and_what_to_set(web: SoulDev) -> None:
+    banner = web.log.read_text()
+    assert "image  PLACEHOLDER: labelled preview cards, no model weights  ->  set SDXL_MODEL_PATH" in banner
+    assert "video  PLACEHOLDER: labelled preview clips, no model weights  ->  set SVD_MODEL_PATH" in banner
+    assert (
+        "wan    OFF: no DashScope API key, Wan requests fail with not_configured  ->  set DASHSCOPE_API_KEY" in banner
+    )
