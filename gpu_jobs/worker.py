@@ -35,6 +35,7 @@ from shared.records import TIMINGS, Records
 
 log = get_logger("soul.worker")
 GeneratorFor = Callable[[Kind], Generator]
+PULL_SECONDS = 3.0  # one round of pulls over the worker's lanes waits at most this long when idle
 
 
 @dataclass
@@ -58,7 +59,9 @@ class Worker:
     def run(self, lanes: Sequence[str], stop: threading.Event, *, exit_when_idle: float = 0.0) -> None:
         idle_since = self.backend.clock.now()
         while not stop.is_set():
-            worked = any([self.run_once(lane, timeout=0.5 / len(lanes)) for lane in lanes])
+            # Pulls wait seconds, not a poll's fraction of one: the shorter a pull's deadline, the more
+            # often a response is abandoned in flight and its messages sit leased to nobody.
+            worked = any([self.run_once(lane, timeout=PULL_SECONDS / len(lanes)) for lane in lanes])
             now = self.backend.clock.now()
             if worked:
                 idle_since = now

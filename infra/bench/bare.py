@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -42,9 +43,28 @@ def _sqlite_connections(path: Path) -> Callable[[], sqlite3.Connection]:
 
 
 # The expression index named, as the adapter does: SQLite's planner would otherwise scan all variants.
+# The same page as Soul's hit path: the key's oldest 16 variants that have not expired (issue 14).
 _VARIANTS_SQL = (
     "SELECT data FROM docs INDEXED BY docs_pk WHERE collection = 'variants' AND json_extract(data, '$.pk') = ?"
+    " AND json_extract(data, '$.expire_at') > ? ORDER BY json_extract(data, '$.expire_at') LIMIT 16"
 )
+_MARGIN = 7 * 86400.0  # shared.domain.selection.SERVE_MARGIN_SECONDS
+
+
+def _horizon() -> float:
+    return time.time() + _MARGIN
+
+
+def _variants_query(client: Any, pk: str) -> Any:
+    from datetime import UTC, datetime
+
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    horizon = datetime.fromtimestamp(_horizon(), UTC)
+    query = client.collection("variants").where(filter=FieldFilter("pk", "==", pk))
+    return query.where(filter=FieldFilter("expire_at", ">", horizon)).order_by("expire_at").limit(16)
+
+
 _SEEN_SQL = "SELECT data FROM docs WHERE collection = ? AND id = ?"
 
 
@@ -55,7 +75,7 @@ def sqlite_op(path: Path) -> Op:
         c = conn()
         c.execute("BEGIN IMMEDIATE")
         try:
-            rows = c.execute(_VARIANTS_SQL, (pk,)).fetchall()
+            rows = c.execute(_VARIANTS_SQL, (pk, _horizon())).fetchall()
             seen_coll = f"users/{user_id}/seen"
             row = c.execute(_SEEN_SQL, (seen_coll, pk)).fetchone()
             seen: dict[str, Any] = json.loads(row[0]) if row else {"pk": pk, "variant_ids": []}
@@ -76,14 +96,12 @@ def sqlite_op(path: Path) -> Op:
 def firestore_op(project: str) -> Op:
     """The google-cloud-firestore client (FIRESTORE_EMULATOR_HOST honoured), one transaction per hit."""
     from google.cloud import firestore
-    from google.cloud.firestore_v1.base_query import FieldFilter
 
     client = firestore.Client(project=project)
 
     @firestore.transactional  # type: ignore[misc]
     def run(tx: Any, user_id: str, pk: str) -> str:
-        query = client.collection("variants").where(filter=FieldFilter("pk", "==", pk))
-        variants = [s.to_dict() for s in query.get(transaction=tx)]
+        variants = [s.to_dict() for s in _variants_query(client, pk).get(transaction=tx)]
         ref = client.collection(f"users/{user_id}/seen").document(pk)
         snap = ref.get(transaction=tx)
         seen: dict[str, Any] = (snap.to_dict() or {}) if snap.exists else {"pk": pk, "variant_ids": []}
@@ -103,7 +121,7 @@ def sqlite_cas_op(path: Path) -> Op:
 
     def op(user_id: str, pk: str) -> str:
         c, seen_coll = conn(), f"users/{user_id}/seen"
-        variants = [json.loads(r[0]) for r in c.execute(_VARIANTS_SQL, (pk,)).fetchall()]
+        variants = [json.loads(r[0]) for r in c.execute(_VARIANTS_SQL, (pk, _horizon())).fetchall()]
         while True:
             row = c.execute(_SEEN_SQL, (seen_coll, pk)).fetchone()
             seen: dict[str, Any] = json.loads(row[0]) if row else {"pk": pk, "variant_ids": []}
@@ -127,14 +145,13 @@ def firestore_cas_op(project: str) -> Op:
     """The variant query and the seen read issued together, then create / update-time-conditioned update."""
     from google.api_core import exceptions as gexc
     from google.cloud import firestore
-    from google.cloud.firestore_v1.base_query import FieldFilter
 
     client = firestore.Client(project=project)
     pool = ThreadPoolExecutor(max_workers=8)
 
     def op(user_id: str, pk: str) -> str:
         ref = client.collection(f"users/{user_id}/seen").document(pk)
-        query = client.collection("variants").where(filter=FieldFilter("pk", "==", pk))
+        query = _variants_query(client, pk)
         later = pool.submit(ref.get)
         variants = [s.to_dict() for s in query.get()]
         snap = later.result()

@@ -28,15 +28,16 @@ from google.api_core import exceptions as gexc
 from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
 from shared.config import LANES, Settings
+from shared.domain.demand import PREGEN_LANES
 from shared.errors import Unavailable
 from shared.ports import Delivery
 
 DEAD_LETTER_LANE = "dead"
 _TRANSIENT = (gexc.ServiceUnavailable, gexc.InternalServerError, gexc.Unknown)
-# The pull RPC's deadline, however short the caller's wait: a pull the client abandons while the
-# server is answering leaves its messages leased to nobody until their ack deadline (a delay and a
-# spent delivery attempt). The server answers as soon as it has messages, so this costs only idle time.
-MIN_PULL_DEADLINE = 5.0
+# The shortest pull RPC deadline. A pull the client abandons while the server is answering leaves its
+# messages leased to nobody until their ack deadline (a delay and a spent delivery attempt), so a
+# long-running consumer should pull with a wait of seconds (the worker does), not poll.
+MIN_PULL_DEADLINE = 0.5
 
 
 def dead_letter_subscription(settings: Settings) -> str:
@@ -126,7 +127,7 @@ class PubSubJobQueue:
             )
 
 
-def ensure_topology(settings: Settings, lanes: Sequence[str] = LANES) -> None:
+def ensure_topology(settings: Settings, lanes: Sequence[str] = LANES + PREGEN_LANES) -> None:
     """Create the topic, the dead-letter topic + subscription and one subscription per lane (idempotent)."""
     publisher = pubsub_v1.PublisherClient()
     subscriber = pubsub_v1.SubscriberClient()
