@@ -18,6 +18,9 @@ from shared.logging import configure
 _started_emulators: list[object] = []  # stopped when this command ends (SIGTERM included)
 
 
+BACKEND_HELP = "local: SQLite and files under SOUL_DATA_DIR (default); emulators: the Google Cloud emulators"
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     if getattr(args, "backend", None) == "emulators":
         from infra.emulators import ensure_running, load_state
@@ -123,6 +126,18 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return run(_settings(args), args)
 
 
+def cmd_souls(args: argparse.Namespace) -> int:
+    from infra.generate import list_souls
+
+    return list_souls(_settings(args))
+
+
+def cmd_places(args: argparse.Namespace) -> int:
+    from infra.generate import list_places
+
+    return list_places(_settings(args))
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "requests":
         from infra.bench.requests import main as bench_requests
@@ -141,18 +156,31 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="soul", description="Soul: character images and videos")
     sub = p.add_subparsers(dest="command", required=True)
     dev = sub.add_parser("dev", help="run API, workers and web pages locally")
-    dev.add_argument("--host", default="127.0.0.1")
-    dev.add_argument("--port", type=int, default=8080)
-    dev.add_argument("--backend", choices=["local", "emulators"], default="local")
+    dev.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    dev.add_argument("--port", type=int, default=8080, help="port to listen on (default: %(default)s)")
+    dev.add_argument("--backend", choices=["local", "emulators"], default="local", help=BACKEND_HELP)
     dev.set_defaults(fn=cmd_dev)
     gen = sub.add_parser("generate", help="one request through the whole pipeline, in this process")
-    gen.add_argument("--soul", required=True)
-    gen.add_argument("--cue", required=True)
-    gen.add_argument("--user", default="cli-user")
-    gen.add_argument("--kind", choices=["image", "wan"], default="image")
-    gen.add_argument("--timeout", type=float, default=600.0)
-    gen.add_argument("--backend", choices=["local", "emulators"], default="local")
+    gen.add_argument("--soul", required=True, help="which soul (style) draws it; `soul souls` lists them")
+    gen.add_argument("--cue", required=True, help='what the soul is doing, e.g. "a penguin on an iceberg"')
+    gen.add_argument(
+        "--user",
+        default=None,
+        help="whose request it is: decides which cached variants are new to them "
+        "(default: cli-user, said on the first line)",
+    )
+    gen.add_argument("--kind", choices=["image", "wan"], default="image", help="image (default) or Wan video")
+    gen.add_argument(
+        "--timeout", type=float, default=600.0, help="give up waiting after this many seconds (default: %(default)s)"
+    )
+    gen.add_argument("--backend", choices=["local", "emulators"], default="local", help=BACKEND_HELP)
     gen.set_defaults(fn=cmd_generate)
+    souls = sub.add_parser("souls", help="list the souls (styles) you can --soul")
+    souls.add_argument("--backend", choices=["local", "emulators"], default="local", help=BACKEND_HELP)
+    souls.set_defaults(fn=cmd_souls)
+    places = sub.add_parser("places", help="list the cities and landmarks for selfies")
+    places.add_argument("--backend", choices=["local", "emulators"], default="local", help=BACKEND_HELP)
+    places.set_defaults(fn=cmd_places)
     work = sub.add_parser("worker", help="run a worker (the Cloud Run job's command)")
     work.add_argument("--lanes", default=",".join(LANES))
     work.add_argument(
@@ -178,9 +206,18 @@ def parser() -> argparse.ArgumentParser:
     reh.add_argument("--state", default=".soul-data/rehearse", help="logs, keys and the unpacked functions source")
     reh.add_argument("--cache", default=".soul-data/rehearse-venvs", help="functions venvs, by requirements hash")
     reh.set_defaults(fn=cmd_rehearse)
-    bench = sub.add_parser("bench", help="request-path benchmark or the cache trace simulation")
-    bench.add_argument("what", choices=["requests", "trace", "viral"])
-    bench.add_argument("rest", nargs=argparse.REMAINDER, help="options for the benchmark (see --help of each)")
+    bench = sub.add_parser(
+        "bench",
+        help="request-path benchmark or the cache trace simulation",
+        description="Benchmarks. `soul bench WHAT --help` shows the options of each.",
+    )
+    bench.add_argument(
+        "what",
+        choices=["requests", "trace", "viral"],
+        help="requests: the request path; trace: cache trace simulation; viral: first-request crowds",
+    )
+    # Everything after WHAT belongs to that benchmark's own parser (not listed here: see its --help).
+    bench.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     bench.set_defaults(fn=cmd_bench)
     return p
 

@@ -312,7 +312,10 @@ def report(name: str, out: dict[str, object], args: argparse.Namespace) -> bool:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="soul bench requests", description=__doc__.splitlines()[0] if __doc__ else "")
+    # The whole module docstring, as written: its first line alone stops mid-sentence.
+    p = argparse.ArgumentParser(
+        prog="soul bench requests", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--backend", choices=["local", "emulators", "both"], default="local")
     p.add_argument("--requests", type=int, default=2000, help="requests in the serial phase (2x in the concurrent)")
     p.add_argument("--concurrency", type=int, default=4)

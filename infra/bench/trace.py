@@ -168,13 +168,16 @@ def build_requests(args: argparse.Namespace) -> tuple[list[tuple[str, Intent, st
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="soul bench trace", description=__doc__.splitlines()[0] if __doc__ else "")
-    p.add_argument("--requests", type=int, default=10_000)
-    p.add_argument("--users", type=int, default=1_000)
+    # The whole module docstring, as written: its first line alone stops mid-sentence.
+    p = argparse.ArgumentParser(
+        prog="soul bench trace", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--requests", type=int, default=10_000, help="requests in the trace")
+    p.add_argument("--users", type=int, default=1_000, help="distinct users sending them")
     p.add_argument("--intents", type=int, default=600, help=f"distinct intents (at most {len(SOULS) * 480})")
     p.add_argument("--zipf", type=float, default=1.1, help="Zipf exponent of intent popularity")
     p.add_argument("--latency", type=int, default=25, help="requests that arrive while one batch generates")
-    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--seed", type=int, default=7, help="random seed of the trace (same seed, same trace)")
     p.add_argument("--data-dir", type=Path, default=None, help="where the temporary SQLite files go")
     return p
 
