@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from gpu_jobs.bench.gif import ssim
+from gpu_jobs.bench.quality import ssim
 from gpu_jobs.torch_runtime import resolve_device, resolve_dtype, synchronize
 
 TOKENIZER_DIR = Path(__file__).resolve().parents[2] / "tests" / "data" / "tiny_models"
