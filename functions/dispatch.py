@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from shared.config import LANES
+from shared.domain.demand import base_lane
 from shared.domain.models import JobMessage
 from shared.errors import PermanentError
 from shared.logging import get_logger
@@ -45,7 +46,7 @@ def parse(data: Mapping[str, Any] | None) -> JobMessage:
     except (binascii.Error, ValidationError) as exc:
         raise BadEvent(f"not a job message: {exc}") from None
     lane = (message.get("attributes") or {}).get("lane", job.lane)
-    if lane != job.lane or lane not in LANES:
+    if lane != job.lane or base_lane(lane) not in LANES:  # a low lane ("image-low"): pre-generation
         raise BadEvent(f"lane attribute {lane!r} does not match the job's lane {job.lane!r}")
     return job
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 from shared.bootstrap import Backend
 from shared.domain.demand import (
@@ -48,6 +49,7 @@ FLUSH_SECONDS = 5.0
 KEYS_PER_FLUSH = 32
 USERS_READ = 16  # most recent active users of a key whose seen lists are read at a flush
 MAX_KEYS = 5000  # keys remembered per process; the coldest are forgotten first
+FlushMode = Literal["thread", "inline", "manual"]
 
 
 def enabled(settings: object) -> bool:
@@ -94,11 +96,13 @@ class _Key:
 
 
 class DemandRecorder:
-    def __init__(self, backend: Backend, policy: Policy | None = None, *, background: bool = True) -> None:
+    def __init__(self, backend: Backend, policy: Policy | None = None, *, flush_mode: FlushMode = "thread") -> None:
         self.backend = backend
         self.policy = policy or Policy()
         self.daily_seconds = float(backend.settings.soul_pregen_daily_gpu_seconds)
-        self.background = background  # flush on a thread (the API) or inline (the simulation)
+        # "thread": a due flush runs beside the request that noticed it (the API); "inline": in it;
+        # "manual": only when `flush` / `flush_if_due` is called (tests, the simulation).
+        self.flush_mode = flush_mode
         self.records = Records(backend.store)
         self.enqueued = 0
         self._keys: dict[str, _Key] = {}
@@ -119,15 +123,16 @@ class DemandRecorder:
             entry.users.pop(user_id, None)
             entry.users[user_id] = now  # insertion order = recency
             entry.touched = True
-            due = now - self._flushed_at >= FLUSH_SECONDS
-        if due:
-            self.flush_soon(now)
+        if self.flush_mode == "inline":
+            self.flush_if_due(now)
+        elif self.flush_mode == "thread" and self.due(now):
+            threading.Thread(target=self.flush_if_due, args=(now,), daemon=True, name="pregen-flush").start()
 
-    def flush_soon(self, now: float) -> None:
-        if not self.background:
-            self.flush(now)
-            return
-        threading.Thread(target=self.flush, args=(now,), daemon=True, name="pregen-flush").start()
+    def due(self, now: float) -> bool:
+        return self.daily_seconds > 0 and now - self._flushed_at >= FLUSH_SECONDS
+
+    def flush_if_due(self, now: float) -> list[Job]:
+        return self.flush(now) if self.due(now) else []
 
     # -- the flush: a few bounded reads, then the policy ------------------------------------------
     def flush(self, now: float) -> list[Job]:

@@ -23,8 +23,10 @@ from google.api_core import exceptions as gexc
 from google.cloud import run_v2
 
 from shared.config import Settings
+from shared.domain.demand import base_lane, is_low
 from shared.errors import InvalidInput, NotConfigured, Unavailable
 from shared.ports import Clock, DocumentStore
+from shared.pregen import budget_left
 from shared.records import DISPATCH, DISPATCH_STATS
 
 _TRANSIENT = (gexc.ServiceUnavailable, gexc.InternalServerError, gexc.TooManyRequests, gexc.DeadlineExceeded)
@@ -88,7 +90,13 @@ class CloudRunLauncher:
         return run_v2.RunJobRequest(name=self.job_name(lane), overrides=overrides)
 
     def launch(self, lane: str) -> None:
-        """Start one execution for `lane` unless one was started in the current interval."""
+        """Start one execution for `lane` unless one was started in the current interval.
+
+        A low lane (pre-generation) starts its GPU lane's worker only while today's budget lasts."""
+        if is_low(lane):
+            if budget_left(self._store, self._settings.soul_pregen_daily_gpu_seconds, self._clock.now()) <= 0:
+                return
+            lane = base_lane(lane)
         request = self.request(lane)
         with _deploy_errors(f"claiming the dispatch slot of {lane}"):
             slot = self._claim_slot(lane)

@@ -22,6 +22,8 @@ locals {
   lanes     = ["image", "video", "wan"]
   gpu_lanes = ["image", "video"]
   cpu_lanes = ["wan"]
+  # Pre-generation's low-priority twins of the GPU lanes (shared/domain/demand.py PREGEN_LANES).
+  low_lanes = [for lane in local.gpu_lanes : "${lane}-low"]
   registry  = "${var.region}-docker.pkg.dev/${var.project_id}/${google_artifact_registry_repository.images.repository_id}"
 
   # Every deployable: where records, queue and blobs live.
@@ -35,7 +37,9 @@ locals {
     PUBSUB_DEAD_LETTER_TOPIC   = module.pubsub.dead_letter_topic_name
     SOUL_MAX_DELIVERY_ATTEMPTS = tostring(var.max_delivery_attempts)
     SOUL_ACK_DEADLINE_SECONDS  = tostring(var.ack_deadline_seconds)
-    LOG_LEVEL                  = var.log_level
+    # api: enqueues pre-generation; dispatcher: launches for it within budget; worker: pulls low lanes.
+    SOUL_PREGEN_DAILY_GPU_SECONDS = tostring(var.pregen_daily_gpu_seconds)
+    LOG_LEVEL                     = var.log_level
   }
   api_env = {
     SOUL_AUTH_MODE    = "token"
@@ -151,17 +155,19 @@ resource "google_storage_bucket_iam_member" "gpu_worker_reads_models" {
 }
 
 module "pubsub" {
-  source                  = "../../modules/pubsub"
-  project_id              = var.project_id
-  project_number          = data.google_project.this.number
-  topic                   = local.names.topic
-  subscription_prefix     = local.names.subscription_prefix
-  dead_letter_topic       = local.names.dead_letter_topic
-  lanes                   = local.lanes
-  max_delivery_attempts   = var.max_delivery_attempts
-  ack_deadline_seconds    = var.ack_deadline_seconds
-  publishers              = [module.accounts.members["soul-api"], module.accounts.members["soul-reconcile"]]
-  dead_letter_subscribers = [module.accounts.members["soul-reconcile"]]
+  source                   = "../../modules/pubsub"
+  project_id               = var.project_id
+  project_number           = data.google_project.this.number
+  topic                    = local.names.topic
+  subscription_prefix      = local.names.subscription_prefix
+  dead_letter_topic        = local.names.dead_letter_topic
+  lanes                    = local.lanes
+  max_delivery_attempts    = var.max_delivery_attempts
+  ack_deadline_seconds     = var.ack_deadline_seconds
+  publishers               = [module.accounts.members["soul-api"], module.accounts.members["soul-reconcile"]]
+  dead_letter_subscribers  = [module.accounts.members["soul-reconcile"]]
+  low_priority_lanes       = local.low_lanes
+  low_priority_subscribers = [module.accounts.members["soul-worker-gpu"]]
   lane_subscribers = {
     image = [module.accounts.members["soul-worker-gpu"]]
     video = [module.accounts.members["soul-worker-gpu"]]

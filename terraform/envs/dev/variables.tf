@@ -86,3 +86,14 @@ variable "reconcile_period_minutes" {
     error_message = "A cron minute step: 1 to 59."
   }
 }
+
+variable "pregen_daily_gpu_seconds" {
+  description = "SOUL_PREGEN_DAILY_GPU_SECONDS: GPU seconds a day for pre-generating hot keys' next variants; 0 turns it off."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.pregen_daily_gpu_seconds >= 0
+    error_message = "A budget in GPU seconds: 0 (off) or more."
+  }
+}

@@ -57,6 +57,18 @@ variable "lane_subscribers" {
   type        = map(list(string))
 }
 
+variable "low_priority_lanes" {
+  description = "Pre-generation (SOUL_PREGEN_DAILY_GPU_SECONDS): each GPU lane's low-priority twin \"<lane>-low\", which workers pull only when the lane itself has nothing waiting."
+  type        = list(string)
+  default     = []
+}
+
+variable "low_priority_subscribers" {
+  description = "Members that pull the low-priority lanes (the GPU worker)."
+  type        = list(string)
+  default     = []
+}
+
 variable "dead_letter_subscribers" {
   description = "Members that drain the dead-letter subscription (the reconcile job marks those jobs failed)."
   type        = list(string)
@@ -111,6 +123,50 @@ resource "google_pubsub_subscription" "lane" {
   expiration_policy {
     ttl = "" # never expire: the lanes may be idle for weeks
   }
+}
+
+# Pre-generated variants (shared/pregen.py): same delivery guarantees as a lane, but only a day of
+# retention: a variant made for yesterday's demand is not worth a GPU run today.
+resource "google_pubsub_subscription" "low" {
+  for_each = toset(var.low_priority_lanes)
+  project  = var.project_id
+  name     = "${var.subscription_prefix}-${each.key}"
+  topic    = google_pubsub_topic.jobs.id
+  filter   = "attributes.lane = \"${each.key}\""
+
+  ack_deadline_seconds         = var.ack_deadline_seconds
+  message_retention_duration   = "86400s"
+  enable_exactly_once_delivery = true
+
+  retry_policy {
+    minimum_backoff = "10s"
+    maximum_backoff = "600s"
+  }
+
+  dead_letter_policy {
+    dead_letter_topic     = google_pubsub_topic.dead_letter.id
+    max_delivery_attempts = var.max_delivery_attempts
+  }
+
+  expiration_policy {
+    ttl = ""
+  }
+}
+
+resource "google_pubsub_subscription_iam_member" "low_subscriber" {
+  for_each     = { for pair in setproduct(var.low_priority_lanes, var.low_priority_subscribers) : "${pair[0]} ${pair[1]}" => pair }
+  project      = var.project_id
+  subscription = google_pubsub_subscription.low[each.value[0]].name
+  role         = "roles/pubsub.subscriber"
+  member       = each.value[1]
+}
+
+resource "google_pubsub_subscription_iam_member" "agent_low_subscriber" {
+  for_each     = google_pubsub_subscription.low
+  project      = var.project_id
+  subscription = each.value.name
+  role         = "roles/pubsub.subscriber"
+  member       = local.pubsub_agent
 }
 
 resource "google_pubsub_subscription" "dead_letter" {
@@ -179,4 +235,8 @@ output "dead_letter_topic_name" {
 
 output "subscriptions" {
   value = { for lane, s in google_pubsub_subscription.lane : lane => s.name }
+}
+
+output "low_priority_subscriptions" {
+  value = { for lane, s in google_pubsub_subscription.low : lane => s.name }
 }
