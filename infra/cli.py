@@ -147,9 +147,22 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from infra.bench.viral import main as bench_viral
 
         return bench_viral(args.rest)
+    if args.what == "semantic":
+        from infra.bench.semantic import main as bench_semantic
+
+        return bench_semantic(args.rest)
     from infra.bench.trace import main as bench_trace
 
     return bench_trace(args.rest)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from shared.bootstrap import build_backend
+    from shared.semantic import migrate
+
+    backend = build_backend(_settings(args))
+    print(migrate(backend.settings, backend.store))
+    return 0
 
 
 def parser() -> argparse.ArgumentParser:
@@ -201,6 +214,9 @@ def parser() -> argparse.ArgumentParser:
     rec.add_argument("--grace", type=float, default=30.0)
     rec.add_argument("--backend", choices=["local", "emulators"], default="local")
     rec.set_defaults(fn=cmd_reconcile)
+    mig = sub.add_parser("migrate", help="give existing prompt keys their embedding (the semantic cache)")
+    mig.add_argument("--backend", choices=["local", "emulators"], default="local")
+    mig.set_defaults(fn=cmd_migrate)
     reh = sub.add_parser("rehearse", help="the deployed topology from terraform/, one process each, on the emulators")
     reh.add_argument("--port", type=int, default=8080)
     reh.add_argument("--state", default=".soul-data/rehearse", help="logs, keys and the unpacked functions source")
@@ -213,8 +229,9 @@ def parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "what",
-        choices=["requests", "trace", "viral"],
-        help="requests: the request path; trace: cache trace simulation; viral: first-request crowds",
+        choices=["requests", "trace", "viral", "semantic"],
+        help="requests: the request path; trace: cache trace simulation; viral: first-request crowds; "
+        "semantic: the semantic cache's merge rates and latency",
     )
     # Everything after WHAT belongs to that benchmark's own parser (not listed here: see its --help).
     bench.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)

@@ -95,6 +95,11 @@ def build(settings: Settings, store: DocumentStore | None = None) -> SemanticMat
     """The matcher the settings ask for, or None when the tier is off."""
     if not settings.soul_semantic_cache:
         return None
+    return matcher(settings, store)
+
+
+def matcher(settings: Settings, store: DocumentStore | None = None) -> SemanticMatcher:
+    """The matcher for these settings, whether or not the tier is switched on (migration uses it)."""
     from shared.domain.prompts import PK_LENGTH
 
     def key_for(key: PromptKey, text: str) -> PromptKey:
@@ -131,3 +136,30 @@ def build_index(settings: Settings, dim: int, store: DocumentStore | None) -> Ve
     from shared.adapters.sqlite_vectors import SqliteVectorIndex
 
     return SqliteVectorIndex(settings.soul_data_dir / "vectors.sqlite3", dim)
+
+
+@dataclass(frozen=True)
+class Migrated:
+    keys: int  # prompt keys read
+    embedded: int  # keys that gained an embedding now
+    skipped: int  # keys the tier never matches (animations, direct Wan prompts)
+
+
+def migrate(settings: Settings, store: DocumentStore, batch: int = 256) -> Migrated:
+    """Give every existing prompt key its embedding (idempotent). Without it keys gain one lazily, on
+    their next tier-1 miss; until then a paraphrase of an old key creates a new key, which is still
+    correct, only not cheaper. Nothing is rewritten: every served variant stays where it was."""
+    from shared.domain.models import Kind
+    from shared.records import PROMPT_KEYS
+
+    tier = matcher(settings, store)
+    keys = [PromptKey.model_validate(doc) for doc in store.query(PROMPT_KEYS)]
+    todo = [k for k in keys if k.kind is not Kind.SVD and k.soul_id != "direct"]
+    todo = [k for k in todo if not tier.index.has(space_of(k), k.pk)]
+    for start in range(0, len(todo), batch):
+        chunk = todo[start : start + batch]
+        vectors = tier.judge.embedder.embed([k.text for k in chunk])
+        for key, vector in zip(chunk, vectors, strict=True):
+            tier.index.add(space_of(key), key.pk, key.text, [float(x) for x in vector])
+    skipped = sum(1 for k in keys if k.kind is Kind.SVD or k.soul_id == "direct")
+    return Migrated(len(keys), len(todo), skipped)

@@ -117,12 +117,13 @@ def report(
 
 
 def stored_cues(n: int) -> list[str]:
-    """`n` distinct, realistic cues (the trace's subjects, actions and places, with counts and colours)."""
-    from infra.bench.trace import ACTIONS, PLACES, SUBJECTS
-
+    """`n` distinct, realistic cues: counts, colours, subjects, actions and places."""
     colours = ("red", "blue", "green", "yellow", "black", "white", "pink", "grey", "orange", "purple")
-    combos = itertools.product(range(1, 30), colours, SUBJECTS, ACTIONS, PLACES)
-    return [f"{count} {colour} {s[1]} {a[0]} {p[0]}" for count, colour, s, a, p in itertools.islice(combos, n)]
+    subjects = ("penguins", "cats", "foxes", "owls", "dogs", "robots", "bears", "rabbits", "otters", "dragons")
+    actions = ("surfing", "sleeping", "dancing", "reading books", "eating pizza", "riding bikes", "playing guitar")
+    places = ("on a sofa", "in the sea", "in a forest", "on the moon", "in the rain", "in a big city", "at a station")
+    combos = itertools.product(range(1, 30), colours, subjects, actions, places)
+    return [f"{count} {colour} {s} {a} {p}" for count, colour, s, a, p in itertools.islice(combos, n)]
 
 
 def latency(sizes: tuple[int, ...], queries: int, data_dir: Path | None) -> None:

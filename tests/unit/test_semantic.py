@@ -189,3 +189,83 @@ def test_off_switch(tmp_path: Path) -> None:
 
 def test_on_by_default() -> None:
     assert Settings().soul_semantic_cache is True
+
+
+def test_a_joined_key_is_the_key_prompt_key_would_make(tmp_path: Path) -> None:
+    from shared.domain.models import Kind, PromptKey
+    from shared.domain.prompts import prompt_key
+    from shared.semantic import matcher
+
+    params = {"steps": 30, "width": 1024}
+    pk, params_digest = prompt_key(soul_id="nova", kind=Kind.IMAGE, text="fox", style_version=3, params=params)
+    key = PromptKey(pk=pk, soul_id="nova", kind=Kind.IMAGE, text="fox", style_version=3, params_digest=params_digest)
+    tier = matcher(Settings(soul_data_dir=tmp_path))
+    other = prompt_key(soul_id="nova", kind=Kind.IMAGE, text="fox asleep", style_version=3, params=params)[0]
+    assert tier.key_for(key, "fox").pk == pk
+    assert tier.key_for(key, "fox asleep").pk == other
+
+
+class CountingMatcher:
+    """A fake around the real matcher: counts how often the miss path consults the semantic tier."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner, self.calls = inner, 0
+
+    def resolve(self, key: object) -> object:
+        self.calls += 1
+        return self.inner.resolve(key)  # type: ignore[attr-defined]
+
+
+def test_the_hit_path_never_consults_the_semantic_tier(service: GenerationService) -> None:
+    from infra.bench.trace import Tally, _complete
+
+    counting = CountingMatcher(service.semantic)
+    service.semantic = counting  # type: ignore[assignment]
+    first = service.image("u1", "nova", "an otter reading a book in a library")
+    assert counting.calls == 1 and first.served.job is not None
+    _complete(service, [first.served.job], Tally())
+    again = service.image("u2", "nova", "An otter reading a book in a library!")
+    assert again.served.variant is not None and again.pk == first.pk
+    assert counting.calls == 1
+
+
+def test_a_joined_request_is_served_the_existing_keys_variant(service: GenerationService) -> None:
+    from infra.bench.trace import Tally, _complete
+
+    first = service.image("u1", "nova", "a fox sleeping under an oak tree at night")
+    assert first.served.job is not None
+    _complete(service, [first.served.job], Tally())
+    joined = service.image("u2", "nova", "at night, a fox asleep beneath an oak tree")
+    assert joined.pk == first.pk
+    assert joined.served.variant is not None and joined.served.variant.variant_id == first.served.job.variant_id
+
+
+def test_migrate_embeds_existing_keys_once_and_then_paraphrases_join_them(tmp_path: Path) -> None:
+    from shared.semantic import migrate
+
+    before = build_backend(Settings(soul_data_dir=tmp_path, soul_semantic_cache=False, log_level="WARNING"))
+    seed.load(before)
+    old = GenerationService(before).image("u1", "nova", "a fox sleeping under an oak tree at night")
+    settings = Settings(soul_data_dir=tmp_path, log_level="WARNING")
+    result = migrate(settings, before.store)
+    assert (result.keys, result.embedded) == (1, 1)
+    assert migrate(settings, before.store).embedded == 0  # idempotent
+    after = GenerationService(build_backend(settings))
+    assert after.image("u2", "nova", "at night, a fox asleep beneath an oak tree").pk == old.pk
+
+
+def test_large_spaces_use_the_prefix_scan_and_still_find_the_nearest(tmp_path: Path) -> None:
+    cues = [
+        f"{n} {c} foxes {a} in a forest"
+        for n in range(1, 9)
+        for c in ("red", "blue", "grey")
+        for a in ("running", "sleeping")
+    ]
+    vectors = StaticEmbedder().embed(cues)
+    exact = SqliteVectorIndex(tmp_path / "a.sqlite3", 256)
+    staged = SqliteVectorIndex(tmp_path / "b.sqlite3", 256, exact_below=10, shortlist=8)
+    for index in (exact, staged):
+        for i, cue in enumerate(cues):
+            index.add("s", f"k{i}", cue, vectors[i])
+    query = StaticEmbedder().embed(["a photo of 3 grey foxes sleeping in a forest"])[0]
+    assert staged.nearest("s", query, 1)[0].key == exact.nearest("s", query, 1)[0].key
