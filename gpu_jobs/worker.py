@@ -23,6 +23,7 @@ from gpu_jobs import artifacts, failpoints
 from gpu_jobs.generators.base import Generator, GenRequest, Output
 from gpu_jobs.hooks import StoreHooks
 from gpu_jobs.media import decode_png
+from gpu_jobs.pipeline import Stages
 from shared import lifecycle, pregen
 from shared.bootstrap import Backend
 from shared.domain.jobs import backoff_seconds
@@ -54,9 +55,18 @@ class Worker:
         self.records = Records(backend.store)
         self.generations = 0  # generator calls made by this worker (tests assert on it)
         self._lock = threading.Lock()
+        self._stages = Stages()  # inline; run() overlaps two pulls (gpu_jobs/pipeline.py)
 
     # -- the loop -------------------------------------------------------------------------------
     def run(self, lanes: Sequence[str], stop: threading.Event, *, exit_when_idle: float = 0.0) -> None:
+        self._stages = Stages(depth=2)  # batch N's encode/upload overlaps batch N+1's generation
+        try:
+            self._loop(lanes, stop, exit_when_idle)
+        finally:
+            self._stages.drain()
+            self._stages = Stages()
+
+    def _loop(self, lanes: Sequence[str], stop: threading.Event, exit_when_idle: float) -> None:
         idle_since = self.backend.clock.now()
         while not stop.is_set():
             # Pulls wait seconds, not a poll's fraction of one: the shorter a pull's deadline, the more
@@ -73,9 +83,11 @@ class Worker:
         # Wan requests are remote and sequential: batching them would only delay the first.
         batch = 1 if lane == "wan" else self.settings.soul_batch_size
         # Pre-generation (issue 19): the lane's low-priority twin only when the lane has nothing waiting.
-        lane, deliveries = pregen.pull_next(self.backend.queue, lane, batch, timeout, low=pregen.enabled(self.settings))
-        if deliveries:
-            self.handle(lane, deliveries)
+        low = pregen.enabled(self.settings)
+        with self._stages.slot() as submit:  # a free stage first, so nothing pulled waits unheld
+            lane, deliveries = pregen.pull_next(self.backend.queue, lane, batch, timeout, low=low)
+            if deliveries:
+                submit(lambda: self.handle(lane, deliveries))
         return len(deliveries)
 
     def handle(self, lane: str, deliveries: Sequence[Delivery]) -> None:
@@ -180,7 +192,9 @@ class Worker:
             self.generations += 1
         # Out-of-memory is the generator's to handle (SDXL retries once with the batch split, then fails
         # the batch permanently with code out_of_memory), since only it knows what a smaller batch is.
-        return generator.generate(requests)
+        # The accelerator is held for generate() alone; its hooks only record (a side thread writes).
+        with self._stages.generating(requests, remote=todo[0].job.kind is Kind.WAN) as relayed:
+            return generator.generate(relayed)
 
     def _source(self, job: Job) -> Image.Image | None:
         if job.kind is not Kind.SVD or not job.spec.source_variant_id:
