@@ -11,6 +11,7 @@ import pytest
 
 from infra import cli
 from infra.bench import trace
+from shared.config import get_settings
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +41,7 @@ def test_souls_places_and_cli_errors(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("SOUL_DATA_DIR", str(tmp_path))
-    cli.get_settings.cache_clear()
+    get_settings.cache_clear()
     try:
         assert cli.main(["souls"]) == 0
         souls = capsys.readouterr().out
@@ -55,4 +56,4 @@ def test_souls_places_and_cli_errors(
         out = capsys.readouterr().out
         assert "as user" not in out and "generated variant" in out
     finally:
-        cli.get_settings.cache_clear()
+        get_settings.cache_clear()
