@@ -72,6 +72,7 @@ def timing_out(ctx: Context, job: Job) -> s.TimingOut:
     queued = (job.started_at or (now if not job.status.terminal else job.updated_at)) - job.created_at
     ran = None if job.started_at is None else (job.finished_at or now) - job.started_at
     out = s.TimingOut(queued_seconds=round(max(0.0, queued), 2), run_seconds=None if ran is None else round(ran, 2))
+    ctx.tasks.timings.saw(job)  # a run that just finished moves the next estimate at once
     if not job.status.terminal:
         estimate = ctx.tasks.timings.for_job(job)
         out.estimate_seconds, out.basis = estimate.seconds, estimate.basis

@@ -3,7 +3,9 @@
 Nothing here is configured or guessed: a figure is the median of recent succeeded runs with the same
 shape (kind, generator, size, steps, frames), read from the jobs themselves (started_at → finished_at).
 When no run of that shape has finished yet, the answer says so instead of inventing a number. The table
-is rebuilt at most every TTL_SECONDS per process, so an estimate moves within seconds of a run ending.
+is rebuilt every TTL_SECONDS per process (one indexed query and one batched read: a page polling its
+task must not cost a read of every sample), and at once when this process shows a finished run the
+table does not have yet, so the estimate moves as soon as a run ends.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from dataclasses import dataclass
 from shared.domain.models import Job, JobStatus, Kind
 from shared.records import Records
 
-TTL_SECONDS = 2.0
-SAMPLE_JOBS = 200  # newest succeeded jobs read per rebuild (one indexed query + one batched read)
+TTL_SECONDS = 30.0
+SAMPLE_JOBS = 100  # newest succeeded jobs read per rebuild (one indexed query + one batched read)
 
 Shape = tuple[str, int, int, int, int]  # kind, width, height, steps, frames
 
@@ -54,6 +56,8 @@ class Timings:
         self._lock = threading.Lock()
         self._built = -TTL_SECONDS
         self._table: dict[Shape, Measured] = {}
+        self._sampled: set[str] = set()
+        self._oldest = 0.0  # created_at of the oldest sampled job when the sample is full
 
     def table(self) -> dict[Shape, Measured]:
         now = time.monotonic()
@@ -65,12 +69,22 @@ class Timings:
             self._table, self._built = table, time.monotonic()
         return table
 
+    def saw(self, job: Job) -> None:
+        """A succeeded run that a rebuild would sample but the table lacks makes the table stale."""
+        if job.status is not JobStatus.SUCCEEDED or job.started_at is None or job.finished_at is None:
+            return
+        with self._lock:
+            if job.job_id not in self._sampled and job.created_at >= self._oldest:
+                self._built = -TTL_SECONDS
+
     def _build(self) -> dict[Shape, Measured]:
+        newest = self.records.jobs(status=JobStatus.SUCCEEDED, limit=SAMPLE_JOBS)
         runs = [
-            (j, j.started_at, j.finished_at)
-            for j in self.records.jobs(status=JobStatus.SUCCEEDED, limit=SAMPLE_JOBS)
-            if j.started_at is not None and j.finished_at is not None
+            (j, j.started_at, j.finished_at) for j in newest if j.started_at is not None and j.finished_at is not None
         ]
+        with self._lock:
+            self._sampled = {j.job_id for j in newest}
+            self._oldest = newest[-1].created_at if len(newest) == SAMPLE_JOBS else 0.0
         variants = self.records.variants_by_id([j.variant_id for j, _, _ in runs])
         generators = {v.variant_id: v.generator for v in variants}
         groups: dict[tuple[Shape, str], list[tuple[float, float, float]]] = {}

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 from flask.testing import FlaskClient
 
-from functions import timings
 from functions.context import Context
 from gpu_jobs.worker import Worker
 from tests.conftest import drain
@@ -14,10 +13,7 @@ from tests.conftest import drain
 pytestmark = pytest.mark.integration
 
 
-def test_task_carries_prompt_seed_settings_and_timings(
-    client: FlaskClient, worker: Worker, ctx: Context, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(timings, "TTL_SECONDS", 0.0)  # the estimate must move right after a run
+def test_task_carries_prompt_seed_settings_and_timings(client: FlaskClient, worker: Worker, ctx: Context) -> None:
     style = ctx.styles.get("nova")
     accepted = client.get("/image", query_string={"soul_id": "nova", "cue": "Otter Surfing", "user_id": "r1"})
     task = client.get(accepted.get_json()["status_url"], query_string={"user_id": "r1"}).get_json()
@@ -40,7 +36,8 @@ def test_task_carries_prompt_seed_settings_and_timings(
     listed = client.get("/tasks", query_string={"user_id": "r1"}).get_json()["tasks"]
     assert [t["task_id"] for t in listed] == [done["task_id"]] and listed[0]["spec"] == spec
 
-    # The next run of the same shape is estimated from the measured one.
+    # The next run of the same shape is estimated from the measured one (the table was built before
+    # that run ended, and is not waited out: showing the finished run made it stale).
     second = client.get("/image", query_string={"soul_id": "nova", "cue": "otter skiing", "user_id": "r1"})
     queued = client.get(second.get_json()["status_url"], query_string={"user_id": "r1"}).get_json()
     assert queued["timing"]["estimate_seconds"] == pytest.approx(done["timing"]["run_seconds"], abs=0.02)
@@ -67,3 +64,17 @@ def test_variant_detail_counts_seen_of_ready_and_is_private(client: FlaskClient,
 def test_video_estimate_says_plainly_when_nothing_was_measured(client: FlaskClient) -> None:
     basis = client.get("/video/estimate", query_string={"num_frames": 8}).get_json()["basis"]
     assert basis.startswith("no run measured yet: a guess from SVD_ESTIMATED_SECONDS_PER_FRAME")
+
+
+def test_video_estimate_moves_to_measured_runs(client: FlaskClient, worker: Worker) -> None:
+    made = client.get("/image", query_string={"soul_id": "nova", "cue": "a drum", "user_id": "v1", "wait": 0})
+    drain(worker)
+    variant = client.get(made.get_json()["status_url"], query_string={"user_id": "v1"}).get_json()["result"]
+    body = {"variant_id": variant["variant_id"], "num_frames": 4, "user_id": "v1"}
+    task = client.post("/video/generate", json=body).get_json()
+    drain(worker)
+    done = client.get(f"/tasks/{task['task_id']}", query_string={"user_id": "v1"}).get_json()
+    assert done["status"] == "succeeded"
+    estimate = client.get("/video/estimate", query_string={"num_frames": 8}).get_json()
+    assert estimate["basis"] == "measured here: 1 preview run"
+    assert estimate["estimated_seconds"] == pytest.approx(2 * done["timing"]["run_seconds"], abs=0.05)
