@@ -101,7 +101,11 @@ class Generators:
 
         s = self.settings
         return torch_runtime.SpeedOptions(
-            compile=s.soul_torch_compile, compile_cache_dir=s.soul_compile_cache_dir, cfg_cutoff=s.soul_cfg_cutoff
+            compile=s.soul_torch_compile,
+            compile_cache_dir=s.soul_compile_cache_dir,
+            cfg_cutoff=s.soul_cfg_cutoff,
+            compile_vae=s.soul_compile_vae,
+            fp8=s.soul_fp8,
         )
 
     def warm(self, lanes: list[str]) -> None:

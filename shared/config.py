@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     soul_torch_compile: bool = False
     soul_compile_cache_dir: Path | None = None
     soul_cfg_cutoff: float = Field(default=1.0, gt=0, le=1)
+    soul_compile_vae: bool = False  # torch.compile the VAE decode too (exact; longer warm-up)
+    soul_fp8: bool = False  # torchao FP8 UNet linears on GPUs with capability >= 8.9 (approximate; needs torchao)
     soul_warmup: bool = True
     force_cpu: bool = False
     device_memory_fraction: float = Field(default=0.8, gt=0, le=1)

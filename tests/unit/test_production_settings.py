@@ -202,3 +202,18 @@ def test_gpu_image_can_run_torch_compile() -> None:
     gpu_stage = dockerfile.split(" AS gpu", 1)[1]
     install = next(line for line in gpu_stage.split("RUN ")[1:] if "apt-get install" in line)
     assert "build-essential" in install and "python3-dev" in install
+
+
+def test_worker_builds_sdxl_warmed_at_every_padded_batch_size(tmp_path: object) -> None:
+    """The composition root passes the deployment's cap and size; the generator warms 1, 2 and 4."""
+    from gpu_jobs.bootstrap import Generators
+    from shared.config import Settings
+
+    settings = Settings(sdxl_model_path=tiny_models.tiny_sdxl().folder, sdxl_width=64, sdxl_height=64,
+                        soul_batch_size=4, force_cpu=True, soul_warmup=True, soul_cfg_cutoff=0.5, soul_fp8=True,
+                        soul_data_dir=tmp_path)  # fmt: skip
+    gen = Generators(settings).for_kind(Kind.IMAGE)
+    assert isinstance(gen, SdxlGenerator)
+    assert gen.warmup_runs() == [(1, 64, 64), (2, 64, 64), (4, 64, 64)]
+    assert gen.speed.fp8 and gen.speed.cfg_cutoff == 0.5 and not gen.plan.fp8_unet  # FP8 is CUDA-only
+    assert gen.timing() is not None  # setup() ran the warm-ups
