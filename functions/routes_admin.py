@@ -118,7 +118,7 @@ def healthz(call: Call) -> tuple[int, BaseModel]:
 @router.add(
     "GET",
     "/ready",
-    summary="Readiness: the record store answers",
+    summary="Readiness: the record store answers and the blob store takes writes",
     tag="health",
     responses={200: s.StatusOut, 503: s.StatusOut},
 )
@@ -126,7 +126,12 @@ def ready(call: Call) -> tuple[int, BaseModel]:
     call.ctx.backend.store.get("styles", "__ready__")
     if not call.ctx.generation.records.styles():
         raise Unavailable("no style profiles loaded yet (run `soul seed`)", code="not_ready")
-    return 200, s.StatusOut(status="ready", checks={"store": "ok", "styles": "ok"})
+    checks = {"store": "ok", "styles": "ok"}
+    check_blobs = getattr(call.ctx.backend.blobs, "check", None)  # the directory store; GCS is not probed
+    if check_blobs is not None:
+        check_blobs()  # StorageUnavailable: 503 with the reason (read-only, full)
+        checks["blobs"] = "ok"
+    return 200, s.StatusOut(status="ready", checks=checks)
 
 
 @router.add(

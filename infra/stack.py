@@ -101,15 +101,18 @@ def serve(settings: Settings, host: str, port: int) -> None:
 
     ensure_port_free(host, port)
     from functions.context import refuse_unsafe
-    from shared.errors import NotConfigured
+    from shared.errors import SoulError
 
     try:
         refuse_unsafe(settings)
-    except NotConfigured as exc:
+    except SoulError as exc:
         raise SystemExit(f"soul dev: {exc.message}") from None
     print(configuration_banner(settings), flush=True)
-    backend = build_backend(settings)
-    created = seed.load(backend)
+    try:
+        backend = build_backend(settings)
+        created = seed.load(backend)  # the first use of the database: a bad file is one line here
+    except SoulError as exc:
+        raise SystemExit(f"soul dev: {exc.message}") from None
     log.info("seed data loaded", extra=created)
     pool = WorkerPool(backend)
     pool.start()

@@ -120,3 +120,9 @@ class RateLimited(RetryableError):
 class Unavailable(RetryableError):
     code = "unavailable"
     http_status = 503
+
+
+class StorageUnavailable(Unavailable):
+    """The blob store cannot take a write (read-only, full, permissions): say so, never "internal"."""
+
+    code = "storage_unavailable"

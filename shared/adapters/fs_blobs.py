@@ -10,13 +10,15 @@ import hashlib
 import hmac
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
-from shared.errors import AlreadyExists, InvalidInput, NotFound
+from shared.errors import AlreadyExists, InvalidInput, NotFound, StorageUnavailable
 from shared.ports import Clock
 
+MIN_FREE_BYTES = 16 * 1024 * 1024  # /ready reports the store as full below this
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
 
 
@@ -24,6 +26,12 @@ def check_name(name: str) -> str:
     if len(name) > 512 or not _NAME.match(name) or ".." in name:
         raise InvalidInput(f"invalid object name {name!r}")
     return name
+
+
+def _unwritable(exc: OSError) -> StorageUnavailable:
+    """The reason (read-only file system, no space left, permission denied) without the path. No
+    Retry-After: the worker's own capped backoff paces its retries."""
+    return StorageUnavailable(f"blob store cannot be written ({exc.strerror or type(exc).__name__})")
 
 
 def sign(key: bytes, name: str, expires: int) -> str:
@@ -42,8 +50,11 @@ class DirectoryBlobStore:
 
     def put(self, name: str, data: bytes, content_type: str) -> None:
         path = self._path(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        except OSError as exc:
+            raise _unwritable(exc) from None
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
@@ -52,8 +63,22 @@ class DirectoryBlobStore:
             os.link(tmp, path)
         except FileExistsError:
             raise AlreadyExists(f"object {name} already exists") from None
+        except OSError as exc:
+            raise _unwritable(exc) from None
         finally:
             os.unlink(tmp)
+
+    def check(self) -> None:
+        """Readiness: the directory takes a write and has room (StorageUnavailable if not)."""
+        try:
+            self._root.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=self._root, prefix=".tmp-ready-") as fh:
+                fh.write(b"ok")
+            free = shutil.disk_usage(self._root).free
+        except OSError as exc:
+            raise _unwritable(exc) from None
+        if free < MIN_FREE_BYTES:
+            raise StorageUnavailable(f"blob store is full ({free // 1024} KiB free)", retry_after=30)
 
     def get(self, name: str) -> bytes:
         try:

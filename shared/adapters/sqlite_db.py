@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from shared.errors import NotConfigured
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS docs (
   collection TEXT NOT NULL,
@@ -54,14 +56,27 @@ class SqliteDb:
         if conn is None:
             with self._init_lock:
                 if not self._ready:
-                    self.path.parent.mkdir(parents=True, exist_ok=True)
-                    boot = self._connect()
-                    boot.executescript(_SCHEMA)
-                    boot.close()
+                    self._boot()
                     self._ready = True
             conn = self._connect()
             self._local.conn = conn
         return conn
+
+    def _boot(self) -> None:
+        """Create the schema; a corrupt, read-only or non-SQLite file is one clear NotConfigured."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            boot = self._connect()
+            try:
+                boot.executescript(_SCHEMA)
+            finally:
+                boot.close()
+        except (sqlite3.Error, OSError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise NotConfigured(
+                f"the database {self.path.name} in SOUL_DATA_DIR cannot be used ({reason}): "
+                "restore it from a backup, fix its permissions, or point SOUL_DATA_DIR at a fresh directory"
+            ) from None
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:

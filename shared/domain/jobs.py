@@ -29,6 +29,8 @@ def transition(job: Job, new: JobStatus, now: float) -> Job:
     changes: dict[str, object] = {"status": new, "updated_at": now}
     if new.terminal:
         changes.update(finished_at=now, lease_owner=None, lease_expires_at=0.0)
+    if new is JobStatus.SUCCEEDED:
+        changes["error"] = None  # an earlier attempt's transient error is history, not the result
     return job.model_copy(update=changes)
 
 
