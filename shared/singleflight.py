@@ -1,8 +1,9 @@
 """Single-flight per prompt key without a contended document (DESIGN §4-5).
 
-- `inflight/{pk}` names the key's live job. The first request for a key wins it by create-if-absent
-  (compare-and-set with version "": one round trip, exactly one winner, no transaction for the
-  others to abort); the winner then writes its job and its own waiter document.
+- `inflight/{pk}` names the key's live job (and carries it as created, ~1 KB, for the moment before
+  the job document exists). The first request for a key wins it by create-if-absent (compare-and-set
+  with version "": one round trip, exactly one winner, no transaction for the others to abort); the
+  winner then writes its job and its own waiter document.
 - Every other request attaches by writing its own `waiters/{job}_{user}` document: one small write
   per user, never a rewrite of the job or of an array that grows with the key's popularity.
 - A marker whose job no longer captures requests (finished, being canceled, dead-lettered, silent for
@@ -15,7 +16,6 @@
 from __future__ import annotations
 
 import contextlib
-import time
 
 from shared.domain.jobs import captures_requests
 from shared.domain.models import Job, JobStatus, PromptKey, Waiter, WaiterState
@@ -26,8 +26,6 @@ from shared.records import INFLIGHT, JOB_LIFETIME_SECONDS, JOBS, PROMPT_KEYS, WA
 
 ATTEMPTS = 8  # rounds of read-marker / attach-or-replace before giving up (each lost only to a new job)
 CREATOR_GRACE_SECONDS = 10.0  # a marker whose job was never written is abandoned after this
-JOB_APPEAR_SECONDS = 2.0  # how long an attacher waits for the winner's job document to appear
-POLL_SECONDS = 0.02
 
 
 def _waiter(job: Job, user_id: str, now: float) -> Waiter:
@@ -39,17 +37,21 @@ def attach(store: DocumentStore, job: Job, user_id: str, now: float) -> None:
     store.set(WAITERS, waiter_id(job.job_id, user_id), _waiter(job, user_id, now).doc())
 
 
-def _job_behind(store: DocumentStore, marker: Doc, now: float) -> tuple[Job | None, bool]:
-    """The marker's job, and whether a missing one may still be being written by its creator."""
-    deadline = time.monotonic() + JOB_APPEAR_SECONDS
-    young = now - float(marker.get("created_at", 0.0)) < CREATOR_GRACE_SECONDS
-    while True:
-        doc = store.get(JOBS, str(marker.get("job_id", "")))
-        if doc is not None:
-            return Job.model_validate(doc), False
-        if not young or time.monotonic() >= deadline:
-            return None, young
-        time.sleep(POLL_SECONDS)
+def _job_behind(store: DocumentStore, marker: Doc, now: float, trusted_for: float) -> Job | None:
+    """The marker's job. A marker exists only while its job is unfinished and not being canceled
+    (every move to a terminal state, and a cancel request, deletes it in the same transaction), so for
+    a young marker the job as created, which it carries, is enough to attach to: no read of the job
+    document (the one every attacher of a hot new key would make) and nothing to wait for while the
+    creator is still writing it. An older marker's job is read for its liveness (lease, attempts); one
+    whose job never appeared within CREATOR_GRACE_SECONDS is abandoned."""
+    age = now - float(marker.get("created_at", 0.0))
+    snapshot = marker.get("job")
+    if age < trusted_for and isinstance(snapshot, dict):
+        return Job.model_validate(snapshot)
+    doc = store.get(JOBS, str(marker.get("job_id", "")))
+    if doc is not None:
+        return Job.model_validate(doc)
+    return Job.model_validate(snapshot) if age < CREATOR_GRACE_SECONDS and isinstance(snapshot, dict) else None
 
 
 def _create(store: DocumentStore, job: Job, key: PromptKey, user_id: str, now: float) -> None:
@@ -83,9 +85,7 @@ def serve_or_submit(
     for _ in range(ATTEMPTS):
         marker, version = store.get_versioned(INFLIGHT, key.pk)
         if marker is not None:
-            current, pending = _job_behind(store, marker, now)
-            if pending:
-                continue  # its creator is still writing it: look again
+            current = _job_behind(store, marker, now, trusted_for=min(lease_seconds, CREATOR_GRACE_SECONDS))
             if current is not None and captures_requests(
                 current, now, lease_seconds=lease_seconds, max_attempts=max_attempts
             ):
@@ -95,7 +95,7 @@ def serve_or_submit(
                 hit = serve_cached(store, user_id=user_id, pk=key.pk, now=now)
                 if hit is not None:
                     return Served(variant=hit)
-        fresh = {"job_id": job.job_id, "created_at": now, "expire_at": now + JOB_LIFETIME_SECONDS}
+        fresh = {"job_id": job.job_id, "created_at": now, "expire_at": now + JOB_LIFETIME_SECONDS, "job": job.doc()}
         if store.write_if_unchanged(INFLIGHT, key.pk, fresh, version):
             _create(store, job, key, user_id, now)
             return Served(job=job, created=True)

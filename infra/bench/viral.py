@@ -21,6 +21,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -113,12 +114,33 @@ def first_requests(backend: Backend, users: int) -> dict[str, Any]:
     )
     pk = ok[0].pk if ok else ""
     seen = sum(1 for i in range(users) if backend.store.get(seen_collection(f"crowd{i}"), pk))
+    peer = bare_first_requests(backend, users)
     return {
         "requests": users, "jobs": len(job_ids), "errors": users - len(ok),
+        "bare_peer": peer, "p99_ratio_to_bare": round(_pct(times, 0.99) / peer["p99_s"], 2) if peer["p99_s"] else None,
+        "error_kinds": dict(Counter(type(r).__name__ for _, r, good in results if not good)),
         "p50_s": round(statistics.median(times), 3) if times else None, "p99_s": round(_pct(times, 0.99), 3),
         "users_with_variant_seen": seen, "tasks_read": got,
         "target": "jobs == 1, errors == 0, p99 <= 1.5 s, every user gets the variant",
     }  # fmt: skip
+
+
+def bare_first_requests(backend: Backend, users: int) -> dict[str, Any]:
+    """The peer, in the same run: the fewest store operations a single-flight miss can make (the key's
+    variants and the user's seen document read together, the key's marker read, then create-if-absent
+    or one write of the user's own document), with no Soul code around them."""
+    store, pk = backend.store, f"bare-{uuid.uuid4().hex[:8]}"
+
+    def one(i: int) -> None:
+        store.query("variants", [("pk", "==", pk)], limit=16)
+        store.get(f"users/bare{i}/seen", pk)
+        if store.get("inflight", pk) is None and store.create("inflight", pk, {"job_id": f"j{i}"}):
+            return
+        store.set("waiters", f"{pk}_{i}", {"user_id": f"bare{i}", "pk": pk})
+
+    results = _crowd(users, users, one)
+    times = [t for t, _, good in results if good]
+    return {"p50_s": round(statistics.median(times), 3), "p99_s": round(_pct(times, 0.99), 3)}
 
 
 def _largest(backend: Backend, job: Job) -> int:
@@ -147,9 +169,11 @@ def many_waiters(backend: Backend, waiters: int, batch: int = 100) -> dict[str, 
     complete_s = time.perf_counter() - started
     read = _crowd(waiters, 16, lambda i: tasks.get(job.job_id, f"waiter{i}"))
     with_result = sum(1 for _, j, good in read if good and j.status.value == "succeeded")
+    read_errors = Counter(type(j).__name__ for _, j, good in read if not good)
     return {
         "waiters": waiters, "attach_errors": errors, "complete_s": round(complete_s, 2),
-        "waiters_reading_result": with_result, "largest_doc_bytes": max(largest, _largest(backend, job)),
+        "waiters_reading_result": with_result, "read_errors": dict(read_errors),
+        "largest_doc_bytes": max(largest, _largest(backend, job)),
         "target": "completes, every waiter reads its result, largest document < 10 KB",
     }  # fmt: skip
 
@@ -231,12 +255,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--waiters", type=int, default=2000)
     p.add_argument("--fans", type=int, default=1000)
     p.add_argument("--lease", type=int, default=10, help="lease seconds for the lost-publish run")
+    p.add_argument("--only", nargs="*", choices=["first_requests", "many_waiters", "lost_publish", "hot_key_fans"])
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         backend = _backend(args.backend, args.lease, Path(tmp))
         seed.load(backend)
-        print(json.dumps({"first_requests": first_requests(backend, args.users)}), flush=True)
-        print(json.dumps({"many_waiters": many_waiters(backend, args.waiters)}), flush=True)
-        print(json.dumps({"lost_publish": lost_publish(backend, args.lease)}), flush=True)
-        print(json.dumps({"hot_key_fans": hot_key_fans(backend, args.fans)}), flush=True)
+        runs: dict[str, Callable[[], dict[str, Any]]] = {
+            "first_requests": lambda: first_requests(backend, args.users),
+            "many_waiters": lambda: many_waiters(backend, args.waiters),
+            "lost_publish": lambda: lost_publish(backend, args.lease),
+            "hot_key_fans": lambda: hot_key_fans(backend, args.fans),
+        }
+        for name in args.only or list(runs):
+            print(json.dumps({name: runs[name]()}), flush=True)
     return 0
