@@ -125,7 +125,9 @@ def _static_embedder() -> Embedder:
     """One per process: the table is read-only, so every service and test in the process shares it."""
     from shared.adapters.static_embed import StaticEmbedder
 
-    return StaticEmbedder()
+    embedder = StaticEmbedder()
+    embedder.load()  # at the instance's start (about 0.5 s: verify + load), never on a user's first miss
+    return embedder
 
 
 def build_index(settings: Settings, dim: int, store: DocumentStore | None) -> VectorIndex:

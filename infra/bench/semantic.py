@@ -126,6 +126,32 @@ def stored_cues(n: int) -> list[str]:
     return [f"{count} {colour} {s} {a} {p}" for count, colour, s, a, p in itertools.islice(combos, n)]
 
 
+_COLD = """
+import time
+t0 = time.perf_counter()
+from shared.adapters.static_embed import StaticEmbedder
+t1 = time.perf_counter()
+e = StaticEmbedder()
+e.load()
+t2 = time.perf_counter()
+e.embed(["a deer asleep beneath an oak"])
+t3 = time.perf_counter()
+print(f"{1000 * (t1 - t0):.0f} {1000 * (t2 - t1):.0f} {1000 * (t3 - t2):.2f}")
+"""
+
+
+def cold_start(runs: int = 3) -> None:
+    """A fresh interpreter each run: import (numpy, safetensors, tokenizers), verify + load, first embed."""
+    import subprocess
+    import sys
+
+    for _ in range(runs):
+        out = subprocess.run([sys.executable, "-c", _COLD], capture_output=True, text=True, check=True).stdout.split()
+        print(
+            f"cold start: import {out[0]} ms, verify + load weights and tokenizer {out[1]} ms, first embed {out[2]} ms"
+        )
+
+
 def latency(sizes: tuple[int, ...], queries: int, data_dir: Path | None) -> None:
     """Embed + search per miss, in one space (the worst case: one soul, kind, style and params)."""
     from shared.adapters.sqlite_vectors import SqliteVectorIndex
@@ -175,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         t, w, same = tune(embedder, score(Judge(embedder), [x for x in pairs if x["split"] == "tune"]), args.max_false)
         print(f"tuned on the tune half: threshold {t}, word threshold {w} (paraphrases merged {same:.1%})")
     if args.latency:
+        cold_start()
         latency((10_000, 100_000), args.queries, args.data_dir)
         return 0
     result = report(Judge(embedder), pairs, load("semantic_unseen.jsonl"))

@@ -71,7 +71,7 @@ def _unit(vec: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
 
 class SqliteVectorIndex:
     def __init__(
-        self, path: Path, dim: int, *, coarse_dim: int = 64, exact_below: int = 20_000, shortlist: int = 256
+        self, path: Path, dim: int, *, coarse_dim: int = 64, exact_below: int = 20_000, shortlist: int = 1024
     ) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.dim = dim
