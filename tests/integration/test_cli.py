@@ -1,5 +1,5 @@
-"""The `soul` command speaks CLI: every option has help, `soul bench` has no stray argument and each
-benchmark's --help is whole, `soul souls` / `soul places` list what exists, an unknown soul points at
+"""The `soul` command speaks CLI: every option has help, `soul bench` has no stray argument and the
+requests benchmark's --help is whole, `soul souls` / `soul places` list what exists, an unknown soul points at
 `soul souls`, and `soul generate` says which user it acts for when --user is not given."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from infra import cli
-from infra.bench import trace
+from infra.bench import requests
 from shared.config import get_settings
 
 pytestmark = pytest.mark.integration
@@ -32,9 +32,9 @@ def test_bench_help_is_whole(capsys: pytest.CaptureFixture[str]) -> None:
         cli.main(["bench", "--help"])
     assert "rest" not in capsys.readouterr().out
     with pytest.raises(SystemExit):
-        trace.main(["--help"])
+        requests.main(["--help"])
     out = capsys.readouterr().out
-    assert "and that nobody is\nshown a variant twice." in out  # the sentence the first line used to cut
+    assert "beside the bare backend operations a hit needs" in out  # the first line alone stops before it
 
 
 def test_souls_places_and_cli_errors(
