@@ -107,15 +107,14 @@ class Rehearsal:
         jwks = self._issuer()
         package = prepare(self.state, self.cache, self.logs / "pip.log")
         self._cloud_run()
-        self._seed()
         functions = self.deploy.functions()
         dispatch_port = _free_port()
-        self._function(
-            package, functions["dispatch"], "dispatch", dispatch_port, {"CLOUD_RUN_API_ENDPOINT": self._run_url}
-        )
-        self._function(package, functions["api"], "api", self.port, {"SOUL_JWKS_FILE": str(jwks)})
-        _wait_http(f"http://127.0.0.1:{self.port}/healthz", self.procs[-1], self.logs / "api.log")
-        _wait_http(f"http://127.0.0.1:{dispatch_port}/", self.procs[-2], self.logs / "dispatch.log", any_status=True)
+        extra = {"CLOUD_RUN_API_ENDPOINT": self._run_url}
+        dispatch = self._function(package, functions["dispatch"], "dispatch", dispatch_port, extra)
+        api = self._function(package, functions["api"], "api", self.port, {"SOUL_JWKS_FILE": str(jwks)})
+        self._seed()  # as in cloudbuild.yaml: after the deploy, before the first user
+        _wait_http(f"http://127.0.0.1:{self.port}/healthz", api, self.logs / "api.log")
+        _wait_http(f"http://127.0.0.1:{dispatch_port}/", dispatch, self.logs / "dispatch.log", any_status=True)
         self.relay = EventarcRelay(PROJECT, self.deploy.pubsub()["topic"], f"http://127.0.0.1:{dispatch_port}/")
         self.relay.subscribe(self.relay.serve())
         self._schedule()
@@ -157,10 +156,10 @@ class Rehearsal:
 
     def _function(
         self, package: FunctionsPackage, function: dict[str, Any], name: str, port: int, extra: dict[str, str]
-    ) -> None:
+    ) -> subprocess.Popen[bytes]:
         env = {**self.base_env(name), **function["env"], **extra, **package.env()}
         env["PATH"] = f"{package.venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
-        self.spawn(package.command(function, port), env, name, cwd=package.source)
+        return self.spawn(package.command(function, port), env, name, cwd=package.source)
 
     def _schedule(self) -> None:
         """Cloud Scheduler: POST the declared uri (on the double) every declared period."""

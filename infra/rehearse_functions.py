@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,9 +54,11 @@ def _builder() -> Any:
 
 
 def requirements_key(source: Path) -> str:
-    digest = hashlib.sha256()
-    for name in ("requirements.txt", "pyproject.toml"):
-        digest.update((source / name).read_bytes())
+    """requirements.txt and what it resolves to in pyproject (dependencies and extras), not the code."""
+    project = tomllib.loads((source / "pyproject.toml").read_text())["project"]
+    wanted = {"dependencies": project.get("dependencies", []), "extras": project.get("optional-dependencies", {})}
+    digest = hashlib.sha256((source / "requirements.txt").read_bytes())
+    digest.update(json.dumps(wanted, sort_keys=True).encode())
     return digest.hexdigest()[:16]
 
 

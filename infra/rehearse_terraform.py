@@ -215,3 +215,54 @@ def _render(template: Any, values: dict[str, Any]) -> str:
     if "${" in text:
         raise Unresolved(text)
     return text
+
+
+def _member(value: str) -> str:
+    return value.removeprefix("serviceAccount:")
+
+
+def grants(deploy: Deploy) -> set[tuple[str, str, str]]:
+    """(service account email, role, resource) for every IAM grant envs/dev makes to its accounts.
+
+    Resources: "project", "topic/<t>", "subscription/<s>", "bucket/<b>", "sa/<email>", "job/<name>",
+    "secret/<id>", "function/<name>". The job launcher custom role is "custom:job_launcher".
+    """
+    m = deploy.modules
+    found: set[tuple[str, str, str]] = set()
+    project = deploy.variables["project_id"]
+    for account, roles in m["accounts"]["project_roles"].items():
+        found |= {(f"{account}@{project}.iam.gserviceaccount.com", role, "project") for role in roles}
+    sign = deploy.resource("google_service_account_iam_member", "api_signs_as_itself")
+    found.add((_member(deploy.resolve(sign["member"])), sign["role"], f"sa/{_member(deploy.resolve(sign['member']))}"))
+    bucket = deploy.resolve(m["artifacts"]["name"])
+    roles = {"viewers": "roles/storage.objectViewer", "creators": "roles/storage.objectCreator"}
+    for arg, role in {**roles, "deleters": "roles/storage.objectUser"}.items():
+        found |= {(_member(x), role, f"bucket/{bucket}") for x in deploy.resolve(m["artifacts"].get(arg, []))}
+    models = deploy.resource("google_storage_bucket", "models")
+    reads = deploy.resource("google_storage_bucket_iam_member", "gpu_worker_reads_models")
+    found.add((_member(deploy.resolve(reads["member"])), reads["role"], f"bucket/{deploy.resolve(models['name'])}"))
+    pubsub = deploy.pubsub()
+    found |= {
+        (_member(x), "roles/pubsub.publisher", f"topic/{pubsub['topic']}")
+        for x in deploy.resolve(m["pubsub"]["publishers"])
+    }
+    subs = {lane["lane"]: lane["name"] for lane in pubsub["lanes"]}
+    for lane, members in deploy.resolve(m["pubsub"]["lane_subscribers"]).items():
+        found |= {(_member(x), "roles/pubsub.subscriber", f"subscription/{subs[lane]}") for x in members}
+    dead = f"subscription/{pubsub['dead_letter_subscription']}"
+    found |= {
+        (_member(x), "roles/pubsub.subscriber", dead)
+        for x in deploy.resolve(m["pubsub"].get("dead_letter_subscribers", []))
+    }
+    secret = deploy.resolve(m["dashscope_key"]["secret_id"])
+    found |= {
+        (_member(x), "roles/secretmanager.secretAccessor", f"secret/{secret}")
+        for x in deploy.resolve(m["dashscope_key"]["accessors"])
+    }
+    for name, job in deploy.jobs().items():
+        raw_role = m[job["module"]]["launcher_role"]
+        role = "custom:job_launcher" if "job_launcher" in raw_role else deploy.resolve(raw_role)
+        found |= {(_member(x), role, f"job/{name}") for x in deploy.resolve(m[job["module"]]["launchers"])}
+    invoker = deploy.resolve(m["functions"]["dispatch_service_account_member"])
+    found.add((_member(invoker), "roles/run.invoker", "function/dispatch"))
+    return found

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 Use = tuple[str, str, str]  # (api, op, resource)
-Classify = Callable[[str, tuple[Any, ...]], Use | None]
+Classify = Callable[[str, tuple[Any, ...]], Use | list[Use] | None]
 
 READS = {"get", "get_many", "query", "count", "get_versioned"}
 WRITES = {"create", "set", "update", "delete", "increment", "write_if_unchanged"}
@@ -53,8 +53,8 @@ class Recording:
 
         def call(*args: Any, **kwargs: Any) -> Any:
             use = self._classify(name, args)
-            if use is not None:
-                self._log.record(use)
+            for one in [use] if isinstance(use, tuple) else use or []:
+                self._log.record(one)
             return attr(*args, **kwargs)
 
         return call
@@ -86,10 +86,12 @@ def pubsub(topic: str, subscription: Callable[[str], str]) -> Classify:
 def storage(bucket: str, signer_email: str) -> Classify:
     ops = {"get": "read", "exists": "read", "list": "read", "put": "create", "delete": "delete"}
 
-    def classify(op: str, args: tuple[Any, ...]) -> Use | None:
+    def classify(op: str, args: tuple[Any, ...]) -> Use | list[Use] | None:
         if op == "signed_url":
-            # In the cloud a keyless runtime signs through IAM signBlob as SOUL_SIGNER_EMAIL.
-            return ("iam", "signBlob", signer_email) if signer_email else ("storage", "read", bucket)
+            # A signed URL reads as its signer; in the cloud a keyless runtime signs through IAM
+            # signBlob as SOUL_SIGNER_EMAIL.
+            read = ("storage", "read", bucket)
+            return [read, ("iam", "signBlob", signer_email)] if signer_email else read
         return ("storage", ops[op], bucket) if op in ops else None
 
     return classify

@@ -1,0 +1,258 @@
+"""The production rehearsal, black box: `soul rehearse` in its own process group, a client over HTTP.
+
+One scenario (a miss waited to its variant, a hit by another user, a queued video job canceled) is
+played against the rehearsal and against `soul dev` (same ID tokens: both in token mode) and must
+give the same answers. In the rehearsal the job went API -> Pub/Sub -> Eventarc push -> dispatch ->
+Cloud Run API double -> `soul worker` process -> GCS -> Firestore; the test checks each hop's trace.
+Then IAM from the code: what each process recorded (SOUL_ACCESS_LOG) against the roles Terraform
+grants its service account. Skipped, with the reason, only where Java or the Cloud SDK is missing
+(SOUL_SKIP_EMULATORS=1, as in Cloud Build). The functions venv is cached in
+.soul-data/rehearse-venvs: the first run on a machine installs it (about 80 s more).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from infra import emulators
+from tests.conftest import ROOT, SoulDev
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(400)]
+Auth = Callable[[str], dict[str, str]]
+
+
+@pytest.fixture(scope="module")
+def rehearsal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    try:
+        emulators.check_available()
+    except emulators.EmulatorsUnavailable as exc:
+        if os.environ.get("SOUL_SKIP_EMULATORS") == "1":
+            pytest.skip(f"rehearsal needs the emulators (SOUL_SKIP_EMULATORS=1): {exc}")
+        pytest.fail(f"cannot rehearse: {exc} (SOUL_SKIP_EMULATORS=1 skips)")
+    state = tmp_path_factory.mktemp("rehearse")
+    port = emulators.free_port()
+    out = state / "stdout.log"
+    argv = [sys.executable, "-m", "infra.cli", "rehearse", "--port", str(port), "--state", str(state)]
+    argv += ["--cache", str(ROOT / ".soul-data" / "rehearse-venvs")]
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=out.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        info = _started(proc, out)
+        yield {"url": f"http://127.0.0.1:{port}", "state": state, "proc": proc, **info}
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGTERM)  # what Ctrl-C or a supervisor sends: it must stop everything
+            proc.wait(timeout=60)
+    left = [p.name for p in (state / "logs").glob("*.log") if _alive_in(p)]
+    assert not left, f"processes left running after SIGTERM: {left}"
+
+
+def _alive_in(log: Path) -> bool:
+    """Whether a process still holds this log open (every process the rehearsal starts writes one)."""
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        with contextlib.suppress(OSError):
+            if any(os.readlink(fd) == str(log) for fd in fd_dir.iterdir()):
+                return True
+    return False
+
+
+def _started(proc: subprocess.Popen[bytes], out: Path, timeout: float = 300) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in out.read_text().splitlines():
+            if line.startswith('{"cloud_run"'):
+                return json.loads(line)  # type: ignore[no-any-return]
+        assert proc.poll() is None, out.read_text()[-3000:]
+        time.sleep(0.3)
+    raise TimeoutError(out.read_text()[-3000:])
+
+
+def _auth(state: Path) -> Auth:
+    from infra.rehearse import token
+
+    return lambda user: {"Authorization": f"Bearer {token(state, user)}"}
+
+
+def _poll(base: str, task_id: str, headers: dict[str, str], until: set[str], timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = httpx.get(f"{base}/tasks/{task_id}", headers=headers, timeout=10).json()
+        if body.get("status") in until:
+            return body  # type: ignore[no-any-return]
+        time.sleep(0.2)
+    raise TimeoutError(f"task {task_id} never reached {until}")
+
+
+def scenario(base: str, auth: Auth) -> list[Any]:
+    """The client's transcript, without ids, times or URLs (those differ between any two runs)."""
+    said: list[Any] = []
+    miss = httpx.get(f"{base}/image", params={"soul_id": "nova", "cue": "A Penguin!!"}, headers=auth("u1"), timeout=30)
+    said.append(("miss", miss.status_code, miss.json().get("cache_hit"), miss.json().get("status")))
+    task = _poll(base, miss.json()["task_id"], auth("u1"), {"succeeded", "failed"})
+    result = task["result"]
+    said.append(("task", task["status"], task["kind"], result["kind"], result["generator"], sorted(result["urls"])))
+    url = result["urls"]["png"]
+    png = httpx.get(base + url if url.startswith("/") else url, timeout=10)  # soul dev signs relative URLs
+    said.append(("png", png.status_code, png.content[:4]))
+    hit = httpx.get(f"{base}/image", params={"soul_id": "nova", "cue": "penguin"}, headers=auth("u2"), timeout=30)
+    said.append(("hit", hit.status_code, hit.json()["cache_hit"], hit.json()["variant_id"] == result["variant_id"]))
+    video = httpx.post(
+        f"{base}/video/generate-from-variant", params={"variant_id": result["variant_id"]}, headers=auth("u1")
+    )
+    said.append(("video", video.status_code, video.json().get("status")))
+    cancel = httpx.delete(f"{base}/tasks/{video.json()['task_id']}", headers=auth("u1"), timeout=10)
+    # soul dev's worker threads may claim the video job before the DELETE lands (then the cancel is
+    # a request, honoured between steps); the rehearsal's worker is a process still starting.
+    said.append(("cancel", cancel.status_code))
+    said.append(("cancel-saw", cancel.json().get("status")))
+    final = _poll(base, video.json()["task_id"], auth("u1"), {"canceled", "succeeded", "failed"})
+    said.append(("canceled", final["status"]))
+    return said
+
+
+def test_rehearsal_serves_what_soul_dev_serves_through_the_deployed_path(
+    rehearsal: dict[str, Any], tmp_path: Path
+) -> None:
+    auth = _auth(rehearsal["state"])
+    rehearsed = scenario(rehearsal["url"], auth)
+    assert rehearsed[1][1] == "succeeded" and rehearsed[-1] == ("canceled", "canceled"), rehearsed
+    assert ("cancel-saw", "canceled") in rehearsed, "the canceled job was still queued: canceled at once"
+    env = {"SOUL_AUTH_MODE": "token", "SOUL_JWKS_FILE": str(rehearsal["state"] / "jwks.json")}
+    env["SOUL_SIGNING_KEY"] = "rehearsal-comparison-key-0123456789abcdef"
+    # Preview steps of 0.1 s: a job soul dev has already claimed still sees the cancel between steps.
+    env["SOUL_PREVIEW_STEP_SECONDS"] = "0.1"
+    dev = SoulDev(tmp_path / "data", {**env, "GOOGLE_CLOUD_PROJECT": "soul-local"})
+    try:
+        developed = scenario(dev.url, auth)
+        assert [x for x in developed if x[0] != "cancel-saw"] == [x for x in rehearsed if x[0] != "cancel-saw"]
+    finally:
+        dev.stop()
+    logs = rehearsal["state"] / "logs"
+    # The path: the api published, Eventarc delivered, dispatch launched through the double, the
+    # worker process (started by the double with Terraform's argv) pulled, uploaded and recorded.
+    assert _uses(logs, "api") >= {("pubsub", "publish", "soul-jobs"), ("firestore", "write", "(default)/jobs")}
+    assert ("run", "runWithOverrides", _job("soul-worker-gpu")) in _uses(logs, "dispatch")
+    worker = _uses(logs, "soul-worker-gpu")
+    assert ("storage", "create", "soul-local-soul-artifacts") in worker
+    assert ("pubsub", "consume", "projects/soul-local/subscriptions/soul-jobs-image") in worker
+    executions = httpx.get(f"{rehearsal['cloud_run']}/v2/{_job('soul-worker-gpu')}/executions").json()["executions"]
+    assert executions and all(e["taskCount"] == 1 for e in executions)
+
+
+def _job(name: str) -> str:
+    return f"projects/soul-local/locations/us-central1/jobs/{name}"
+
+
+def _uses(logs: Path, name: str) -> set[tuple[str, str, str]]:
+    path = logs / f"access-{name}.jsonl"
+    lines = path.read_text().splitlines() if path.exists() else []
+    return {(u["api"], u["op"], u["resource"]) for u in map(json.loads, lines)}
+
+
+def test_the_cloud_run_double_answers_bad_requests_as_the_real_api(rehearsal: dict[str, Any]) -> None:
+    from google.api_core import exceptions as gexc
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import run_v2
+
+    client = run_v2.JobsClient(
+        transport="rest", client_options={"api_endpoint": rehearsal["cloud_run"]}, credentials=AnonymousCredentials()
+    )
+    with pytest.raises(gexc.NotFound):
+        client.run_job(name=_job("no-such-job"))
+    bad = run_v2.RunJobRequest.Overrides(
+        container_overrides=[run_v2.RunJobRequest.Overrides.ContainerOverride(name="sidecar", args=["x"])]
+    )
+    with pytest.raises(gexc.BadRequest) as refused:  # over REST the client raises by HTTP status: 400
+        client.run_job(request=run_v2.RunJobRequest(name=_job("soul-worker-gpu"), overrides=bad))
+    assert refused.value.response.json()["error"]["status"] == "INVALID_ARGUMENT"
+    negative = run_v2.RunJobRequest.Overrides(task_count=-1)
+    with pytest.raises(gexc.BadRequest):
+        client.run_job(request=run_v2.RunJobRequest(name=_job("soul-worker-gpu"), overrides=negative))
+
+
+# ---- IAM from the code --------------------------------------------------------------------------
+
+# What each recorded use needs: (roles that grant it, the resource the grant must be on).
+STORAGE_READ = {"roles/storage.objectViewer", "roles/storage.objectUser"}
+NEEDS: dict[tuple[str, str], tuple[set[str], str]] = {
+    ("firestore", "read"): ({"roles/datastore.user"}, "project"),
+    ("firestore", "write"): ({"roles/datastore.user"}, "project"),
+    ("firestore", "transaction"): ({"roles/datastore.user"}, "project"),
+    ("pubsub", "publish"): ({"roles/pubsub.publisher"}, "topic/{}"),
+    ("pubsub", "consume"): ({"roles/pubsub.subscriber"}, "subscription/{}"),
+    ("storage", "read"): (STORAGE_READ, "bucket/{}"),
+    ("storage", "create"): ({"roles/storage.objectCreator", "roles/storage.objectUser"}, "bucket/{}"),
+    ("storage", "delete"): ({"roles/storage.objectUser"}, "bucket/{}"),
+    ("iam", "signBlob"): ({"roles/iam.serviceAccountTokenCreator"}, "sa/{}"),
+    ("run", "runWithOverrides"): ({"custom:job_launcher"}, "job/{}"),
+}
+# Grants the platform uses on the account's behalf, not the code: nothing to record them.
+PLATFORM = {
+    "roles/eventarc.eventReceiver": "the Eventarc trigger's identity receives the events",
+    "roles/run.invoker": "Eventarc pushes to dispatch / Cloud Scheduler starts the reconcile job as it",
+    "roles/secretmanager.secretAccessor": "Cloud Run injects DASHSCOPE_API_KEY into the Wan job",
+    "bucket/soul-local-soul-models": "Cloud Run mounts the models bucket into the GPU job",
+}
+# Grants the scenario does not reach, each with where the path is exercised instead.
+NOT_EXERCISED = {
+    "soul-worker-wan": "no Wan job in the scenario (no DashScope fake in the rehearsal)",
+    "soul-dispatcher job/soul-worker-wan": "no Wan job in the scenario: the wan lane is never launched",
+    "soul-reconcile roles/pubsub.publisher": "republishes only lost jobs: tests/integration/test_gcp_reliability.py",
+    "soul-reconcile roles/pubsub.subscriber": "drains the dead letters only when there are some",
+    "soul-reconcile roles/storage.objectUser": "deletes only orphans (reads are exercised)",
+}
+
+
+def _short(resource: str) -> str:
+    return resource.rsplit("/", 1)[-1]
+
+
+def test_every_google_api_use_has_its_role_and_every_role_a_use(rehearsal: dict[str, Any]) -> None:
+    from infra.rehearse_terraform import Deploy, grants
+
+    deploy = Deploy.load(project_id="soul-local")
+    scheduled = deploy.reconcile_schedule()["uri"].replace("https://run.googleapis.com", rehearsal["cloud_run"])
+    assert httpx.post(scheduled, timeout=10).status_code == 200  # what Cloud Scheduler does every period
+    _wait_executions_done(rehearsal["cloud_run"], "soul-reconcile")
+    granted = grants(deploy)
+    accounts = {"api": deploy.functions()["api"]["service_account"]}
+    accounts["dispatch"] = deploy.functions()["dispatch"]["service_account"]
+    accounts |= {name: job["service_account"] for name, job in deploy.jobs().items()}
+    used: set[tuple[str, str, str]] = set()
+    for process, account in accounts.items():
+        for api, op, resource in _uses(rehearsal["state"] / "logs", process):
+            roles, where = NEEDS[(api, op)]
+            cover = {(account, r, where.format(_short(resource))) for r in roles} & granted
+            assert cover, f"{process} ({account}) calls {api} {op} on {resource}: Terraform grants no role for it"
+            used |= cover
+    for account, role, resource in granted - used:
+        name = account.split("@")[0]
+        if role in PLATFORM or resource in PLATFORM:
+            continue
+        if {name, f"{name} {role}", f"{name} {resource}"} & set(NOT_EXERCISED):
+            continue
+        if name == "soul-scheduler":
+            continue  # Cloud Scheduler's own identity: only roles/run.invoker on the reconcile job
+        pytest.fail(f"{account} has {role} on {resource}, which no code in the rehearsal used")
+
+
+def _wait_executions_done(cloud_run: str, job: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        executions = httpx.get(f"{cloud_run}/v2/{_job(job)}/executions").json()["executions"]
+        if executions and all(e["runningCount"] == 0 for e in executions):
+            assert all(e["failedCount"] == 0 for e in executions), executions
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"{job} executions still running")
