@@ -9,7 +9,7 @@
   const { el, seconds } = S;
   const PAGE = 20;
   const MAX = 200; // GET /tasks answers at most this many
-  const LIVE_MS = 1000;
+  const LIVE_MS = 2000; // each poll serializes up to PAGE tasks (one variant read per finished one)
   let limit = PAGE;
   let timer = null;
   let firstShown = null; // ms from navigation to the first rows on screen (read by the browser tests)
