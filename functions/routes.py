@@ -1,4 +1,4 @@
-"""The API's routes (DESIGN §8): parse → one service call → a response model. Nothing else."""
+"""The API's routes (docs/ARCHITECTURE.md, HTTP API): parse → one service call → a response model. Nothing else."""
 
 from __future__ import annotations
 

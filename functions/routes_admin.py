@@ -1,4 +1,4 @@
-"""Routes for tasks, styles, places and health (DESIGN §8)."""
+"""Routes for tasks, styles, places and health (docs/ARCHITECTURE.md, HTTP API)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """The service layer the routes call: cache lookups, single-flight job submission, publishing.
 
-Each request becomes a prompt key (DESIGN §6); the hit path hands the user a ready variant they have
+Each request becomes a prompt key (docs/ARCHITECTURE.md, Prompt keys); the hit path hands the user a ready variant they
+have
 not seen (lifecycle.serve_cached), else the user is attached to the key's in-flight job or creates it
 (shared/singleflight.py: no document shared by the key's users is rewritten). Only the creator of a
 job publishes its message, after the job document exists.
@@ -46,9 +47,10 @@ class GenerationService:
         self.records = Records(backend.store)
         # Charged only when a request may enqueue work: cache hits cost no quota round trips.
         self.take_quota = take_quota
-        # The semantic tier (issue 17) on tier-1 misses; None when SOUL_SEMANTIC_CACHE is off.
+        # The semantic tier (docs/ARCHITECTURE.md, Prompt keys) on tier-1 misses; None when SOUL_SEMANTIC_CACHE is off.
         self.semantic = build_semantic(self.settings)
-        # Pre-generation (issue 19): per-key demand noted in memory, refilled in batches (shared/pregen.py).
+        # Pre-generation (docs/ARCHITECTURE.md, Pre-generation): per-key demand noted in memory, refilled in batches
+        # (shared/pregen.py).
         self.pregen = DemandRecorder(backend)
 
     # -- requests -------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from shared.domain.models import Job
 from shared.ports import Clock, DocumentStore
 from shared.records import JOBS
 
-PROGRESS_INTERVAL = 0.5  # ≤ 2 writes/s per job (DESIGN §5)
+PROGRESS_INTERVAL = 0.5  # ≤ 2 writes/s per job (docs/ARCHITECTURE.md, Job lifecycle)
 CANCEL_INTERVAL = 0.5
 
 

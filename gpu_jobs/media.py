@@ -1,7 +1,8 @@
 """Media encoding: PNG (Pillow), MP4 H.264/yuv420p and GIF (ffmpeg from imageio-ffmpeg's wheel).
 
 The GIF uses ffmpeg's two-pass palette (palettegen + paletteuse) in one filter graph: the best
-quality per byte among the encoders measured (FACTS.md). Frames go in as raw RGB on stdin, so no
+quality per byte among the encoders measured (docs/ARCHITECTURE.md, Generators and media). Frames go in as raw RGB on
+stdin, so no
 temporary files are written.
 """
 

@@ -1,6 +1,7 @@
 """DashScope (Alibaba Cloud Model Studio) async task API over httpx: submit, poll, cancel.
 
-Follows the documented HTTP protocol (FACTS.md): `POST {base}/services/aigc/video-generation/
+Follows the documented HTTP protocol (docs/ARCHITECTURE.md, Generators and media): `POST
+{base}/services/aigc/video-generation/
 video-synthesis` with `X-DashScope-Async: enable`, `GET {base}/tasks/{id}`, `POST {base}/tasks/{id}/
 cancel`. Transient faults (429, 5xx, timeouts, connection errors) are retried here with capped
 exponential backoff and jitter, honouring `Retry-After`; past the last attempt they surface as

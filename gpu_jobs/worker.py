@@ -86,7 +86,8 @@ class Worker:
     def run_once(self, lane: str, timeout: float = 0.0) -> int:
         # Wan requests are remote and sequential: batching them would only delay the first.
         batch = 1 if lane == "wan" else self.settings.soul_batch_size
-        # Pre-generation (issue 19): the lane's low-priority twin only when the lane has nothing waiting.
+        # Pre-generation (docs/ARCHITECTURE.md, Pre-generation): the lane's low-priority twin only when the lane has
+        # nothing waiting.
         low = pregen.enabled(self.settings)
         with self._stages.slot() as submit:  # a free stage first, so nothing pulled waits unheld
             lane, deliveries = pregen.pull_next(self.backend.queue, lane, batch, timeout, low=low)

@@ -55,7 +55,8 @@ class Settings(BaseSettings):
     soul_worker_idle_exit_seconds: float = Field(default=0.0, ge=0)
     soul_preview_step_seconds: float = Field(default=0.0, ge=0, le=10)
     soul_failpoints: str = ""  # recovery tests only: gpu_jobs/failpoints.py
-    # GPU speed (issue 4): torch.compile is warmed at worker start, never on a user request.
+    # GPU speed (docs/ARCHITECTURE.md, Generators and media): torch.compile is warmed at worker start, never on a user
+    # request.
     soul_torch_compile: bool = False
     soul_compile_cache_dir: Path | None = None
     soul_cfg_cutoff: float = Field(default=1.0, gt=0, le=1)
@@ -106,9 +107,11 @@ class Settings(BaseSettings):
     soul_max_long_polls_per_user: int = Field(default=2, ge=0, le=64)
     # Token mode: subjects (comma-separated) that are administrators, besides tokens with `soul_admin: true`.
     soul_admin_subjects: str = ""
-    # Tier-2 prompt matching (DESIGN §6): near-duplicate cues of one soul and kind share a prompt key.
+    # Tier-2 prompt matching (docs/ARCHITECTURE.md, Prompt keys): near-duplicate cues of one soul and kind share a
+    # prompt key.
     soul_similarity_tier2: bool = False
-    # Semantic tier (issue 17): on a tier-1 miss, join the nearest existing key of the same meaning.
+    # Semantic tier (docs/ARCHITECTURE.md, Prompt keys): on a tier-1 miss, join the nearest existing key of the same
+    # meaning.
     soul_semantic_cache: bool = True
     soul_semantic_threshold: float = Field(default=0.75, ge=0, le=1)  # = shared.semantic.THRESHOLD
     soul_semantic_word_threshold: float = Field(default=0.60, ge=0, le=1)  # = shared.semantic.WORD_THRESHOLD
@@ -126,7 +129,8 @@ class Settings(BaseSettings):
     redis_url: SecretStr | None = None
     soul_rate_limit_per_minute: int = Field(default=30, ge=1, le=100_000)
     soul_daily_generation_cap: int = Field(default=500, ge=1, le=1_000_000)
-    # Pre-generation (issue 19, shared/pregen.py): GPU seconds per UTC day spent making the next variant
+    # Pre-generation (docs/ARCHITECTURE.md, Pre-generation; shared/pregen.py): GPU seconds per UTC day spent making the
+    # next variant
     # of hot keys ahead of demand, on low-priority lanes. 0 (the default) turns it off.
     soul_pregen_daily_gpu_seconds: float = Field(default=0.0, ge=0, le=86400.0 * 64)
 

@@ -1,6 +1,7 @@
 """The job lifecycle as transactions on the DocumentStore, used by the API and the worker alike.
 
-Invariants (DESIGN §5): a job document exists before its message is published; N identical misses
+Invariants (docs/ARCHITECTURE.md, Job lifecycle): a job document exists before its message is published; N identical
+misses
 attach to one in-flight job (single-flight per prompt key, shared/singleflight.py); a worker claims a
 job under a lease before working on it; the variant record is created once (first writer wins) and
 written after the artifacts; status only moves forward; a user is never shown a variant twice.

@@ -114,7 +114,8 @@ class Clock(Protocol):
 
 
 class Embedder(Protocol):
-    """Text → unit vectors (the semantic tier, issue 17): a local static model or a managed API."""
+    """Text → unit vectors (the semantic tier, docs/ARCHITECTURE.md, Prompt keys): a local static model or a managed
+    API."""
 
     model_id: str
     dim: int

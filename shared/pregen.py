@@ -1,4 +1,5 @@
-"""Pre-generation (issue 19): keep the next variant of a hot key ready before its users ask for it.
+"""Pre-generation (docs/ARCHITECTURE.md, Pre-generation): keep the next variant of a hot key ready before its users ask
+for it.
 
 - `DemandRecorder.note` runs on every request, in memory only (no round trip on the hit path): the
   key's decayed request count and who asked for it recently. Every FLUSH_SECONDS, the keys asked for

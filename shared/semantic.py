@@ -1,4 +1,5 @@
-"""The semantic tier of prompt matching (issue 17): on a tier-1 miss, join the nearest existing key.
+"""The semantic tier of prompt matching (docs/ARCHITECTURE.md, Prompt keys): on a tier-1 miss, join the nearest
+existing key.
 
 `SemanticMatcher.resolve(key)` embeds the key's matching text, asks the vector index for the nearest
 keys in the same *space* (soul, kind, style version, params digest: a match never crosses those), and

@@ -1,4 +1,4 @@
-"""Single-flight per prompt key without a contended document (DESIGN §4-5).
+"""Single-flight per prompt key without a contended document (docs/ARCHITECTURE.md, Records and Job lifecycle).
 
 - `inflight/{pk}` names the key's live job (and carries it as created, ~1 KB, for the moment before
   the job document exists). The first request for a key wins it by create-if-absent (compare-and-set

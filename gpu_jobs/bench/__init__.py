@@ -1,1 +1,1 @@
-"""Benchmarks that print Soul beside its peer baseline measured in the same run (DESIGN.md §9)."""
+"""Benchmarks that print Soul beside its peer baseline measured in the same run (docs/ARCHITECTURE.md, Benchmarks)."""

@@ -35,7 +35,8 @@ from shared.ports import Clock, DocumentStore
 log = get_logger(__name__)
 
 PHASES = 4  # progress: 1 submitted/pending, 2 running, 3 downloading, 4 done
-WAN_FPS = 24  # wan2.5-t2v output is 24 fps (FACTS.md); the worker re-probes when it decodes
+# wan2.5-t2v output is 24 fps (docs/ARCHITECTURE.md, Generators and media); the worker re-probes when it decodes
+WAN_FPS = 24
 UNKNOWN_POLLS = 3  # consecutive UNKNOWN answers before believing them (not a lookup blip)
 NOT_CONFIGURED = "Wan text-to-video is not configured: set DASHSCOPE_API_KEY"
 

@@ -1,4 +1,5 @@
-"""Embedder on WordLlama's static token embeddings (the embedded default of the semantic tier, issue 17).
+"""Embedder on WordLlama's static token embeddings (the embedded default of the semantic tier, docs/ARCHITECTURE.md,
+Prompt keys).
 
 Why this model: it runs offline with no download at run time (the `wordllama` wheel, MIT, ships its
 256-dimensional weights, 16 MB in float16, and its tokenizer), needs only numpy, safetensors and

@@ -1,4 +1,4 @@
-"""Embedder on Vertex AI text embeddings (the managed option of the semantic tier, issue 17).
+"""Embedder on Vertex AI text embeddings (the managed option of the semantic tier, docs/ARCHITECTURE.md, Prompt keys).
 
 `POST {endpoint}/v1/projects/{project}/locations/{region}/publishers/google/models/{model}:predict`
 with `{"instances": [{"content": text, "task_type": "SEMANTIC_SIMILARITY"}], "parameters":

@@ -1,4 +1,5 @@
-"""Demand for pre-generation (issue 19): a per-key running request rate and the refill decision.
+"""Demand for pre-generation (docs/ARCHITECTURE.md, Pre-generation): a per-key running request rate and the refill
+decision.
 
 Pure and deterministic: the recorder (shared/pregen.py) feeds it what Soul already writes (requests
 seen in process, the prompt key's variant count, each active user's seen list) and enqueues what it

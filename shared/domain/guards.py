@@ -1,4 +1,5 @@
-"""Vetoes for the semantic tier (issue 17): rules that keep two cues apart however close their embeddings.
+"""Vetoes for the semantic tier (docs/ARCHITECTURE.md, Prompt keys): rules that keep two cues apart however close their
+embeddings.
 
 A static embedding is a bag of words: "cat chasing dog" and "dog chasing cat" are the same vector, and
 "red hat" is close to "blue hat". So an embedding match is only a *candidate*; it becomes a merge when

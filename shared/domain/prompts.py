@@ -1,4 +1,4 @@
-"""Tier-1 prompt normalization and prompt keys (DESIGN §6).
+"""Tier-1 prompt normalization and prompt keys (docs/ARCHITECTURE.md, Prompt keys).
 
 A canonical form folds what does not change meaning (Unicode compatibility forms, case, whitespace,
 punctuation, articles, politeness) and keeps everything that does: word order, negation words

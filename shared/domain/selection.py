@@ -13,7 +13,7 @@ from shared.domain.models import SeenMarks, Variant
 SEEN_PER_KEY = 200  # 200 ULIDs ≈ 6 KB: well under Firestore's 1 MiB and the 10 KB target
 DAY = 86400.0
 # A variant is served only while its objects outlive any URL signed now (URLs last ≤ 7 days,
-# DESIGN §8), so the hit path never hands out a link the bucket lifecycle deletes under it.
+# docs/ARCHITECTURE.md, HTTP API), so the hit path never hands out a link the bucket lifecycle deletes under it.
 SERVE_MARGIN_SECONDS = 7 * DAY
 
 

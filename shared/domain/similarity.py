@@ -1,4 +1,4 @@
-"""Tier-2 prompt matching (DESIGN §6): a coarser canonical form of a tier-1 normalized cue.
+"""Tier-2 prompt matching (docs/ARCHITECTURE.md, Prompt keys): a coarser canonical form of a tier-1 normalized cue.
 
 Near-duplicates of one intent ("birds flying in the sky", "a bird flies in the sky", "picture of a bird
 flying in the sky") map to the same *tier-2 form*, so the prompt key is a pure function of it: no extra

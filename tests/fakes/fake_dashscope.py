@@ -1,6 +1,7 @@
 """A fake DashScope (Wan) server: real HTTP on loopback, scripted per test, counting every call.
 
-It implements the documented async task protocol (FACTS.md): `POST /api/v1/services/aigc/video-
+It implements the documented async task protocol (docs/ARCHITECTURE.md, Generators and media): `POST
+/api/v1/services/aigc/video-
 generation/video-synthesis` (checks the bearer key, `X-DashScope-Async: enable` and the exact body),
 `GET /api/v1/tasks/{id}` (each poll advances the task's scripted status list), `POST /api/v1/tasks/{id}/
 cancel` (PENDING only), and serves the result MP4 (a real small H.264 file) from `/files/...`, over

@@ -1,4 +1,4 @@
-"""Tier-1 normalization and prompt keys (DESIGN §6), with hypothesis properties."""
+"""Tier-1 normalization and prompt keys (docs/ARCHITECTURE.md, Prompt keys), with hypothesis properties."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tier-2 matching (DESIGN §6) measured on a hand-labelled set of prompt pairs.
+"""Tier-2 matching (docs/ARCHITECTURE.md, Prompt keys) measured on a hand-labelled set of prompt pairs.
 
 tests/data/prompt_pairs.jsonl holds same-intent pairs (word variants, plurals, synonyms, articles,
 punctuation, case, framing, number words, negation spelled two ways) and different-intent pairs

@@ -163,7 +163,8 @@ resource "google_firestore_field" "ttl" {
   ttl_config {}
 }
 
-# The semantic cache (issue 17): nearest prompt keys within one space (soul, kind, style version,
+# The semantic cache (docs/ARCHITECTURE.md, Prompt keys): nearest prompt keys within one space (soul, kind, style
+# version,
 # params) by cosine distance: shared/adapters/gcp_vectors.py's find_nearest. The dimension is the
 # embedder's (the static model's 256; the Vertex option asks for 256 too).
 resource "google_firestore_index" "semantic_keys_space_embedding" {
@@ -185,7 +186,8 @@ resource "google_firestore_index" "semantic_keys_space_embedding" {
   }
 }
 
-# The semantic cache (issue 17): nearest prompt keys within one space (soul, kind, style version,
+# The semantic cache (docs/ARCHITECTURE.md, Prompt keys): nearest prompt keys within one space (soul, kind, style
+# version,
 # params) by cosine distance: shared/adapters/gcp_vectors.py's find_nearest. The dimension is the
 # embedder's (the static model's 256; the Vertex option asks for 256 too).
 resource "google_firestore_index" "semantic_keys_space_embedding" {
