@@ -224,7 +224,9 @@
     const { kind, spec, variant, task, seenOf } = got;
     shell().querySelector("#detail-h").textContent = spec.cue || (variant && variant.label) || "Run";
     const done = !task || ["succeeded", "failed", "canceled"].includes(task.status);
-    const parts = [status(task), variant ? outputs(variant) : null, block("Prompt sent", spec.prompt, "Prompt")];
+    // SVD animates the source image and takes no text: say so rather than call its label a prompt.
+    const prompt = kind === "svd" ? block("Source image's cue (SVD takes no text prompt)", spec.prompt, null) : block("Prompt sent", spec.prompt, "Prompt");
+    const parts = [status(task), variant ? outputs(variant) : null, prompt];
     if (spec.negative_prompt) parts.push(block("Negative prompt", spec.negative_prompt, null));
     parts.push(settings(kind, spec, variant, task));
     if (done) parts.push(await actions(kind, spec, seenOf, Boolean(variant)));

@@ -107,6 +107,7 @@ def test_gallery_filters_and_every_format_downloads(
     page.locator(f"#gallery li[data-variant='{video['variant_id']}'] a").click()
     dialog = page.get_by_role("dialog")
     expect(dialog.locator(".facts")).to_contain_text("Frames4 at")
+    expect(dialog.locator(".block h3").first).to_have_text("Source image's cue (SVD takes no text prompt)")
     for ext, magic in (("GIF", b"GIF89a"), ("MP4", b"ftyp")):
         href = dialog.get_by_role("link", name=f"Download {ext}").get_attribute("href") or ""
         assert magic in httpx.get(web.url + href, timeout=5).content[:12]
