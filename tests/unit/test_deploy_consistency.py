@@ -66,6 +66,7 @@ REQUIRED: dict[str, set[str]] = {
 }
 NOT_SET_IN_CLOUD: dict[str, str] = {
     "sdxl_config_dir": "only for single-file SDXL checkpoints; the models volume holds diffusers folders",
+    "soul_admin_subjects": "empty = admins are the tokens carrying `soul_admin: true` (a custom claim you grant)",
     "soul_access_log": "the rehearsal's record of Google API calls (the IAM check); nothing to record in the cloud",
     "cloud_run_api_endpoint": "empty = Google's Cloud Run Admin API; only the rehearsal points it at its double",
     "soul_signer_email": "set for the api only; the workers never sign URLs",
