@@ -13,6 +13,7 @@ task (singleflight.deliver), so a key with 10,000 waiters completes like a key w
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from shared.concurrency import overlapped
@@ -140,8 +141,13 @@ def deliver_to_waiters(store: DocumentStore, job: Job, now: float) -> int:
         )
         if not docs:
             break
-        for waiter in (Waiter.model_validate(d) for d in docs):
-            deliver(store, job, waiter, now)
+        waiters = [Waiter.model_validate(d) for d in docs]
+        if store.concurrent_reads:  # network round trips: tell a batch 8 at a time
+            with ThreadPoolExecutor(max_workers=8, thread_name_prefix="soul-fanout") as pool:
+                list(pool.map(lambda w: deliver(store, job, w, now), waiters))
+        else:
+            for waiter in waiters:
+                deliver(store, job, waiter, now)
         told += len(docs)
     return told
 
