@@ -19,7 +19,7 @@ from shared import lifecycle, singleflight
 from shared.bootstrap import Backend
 from shared.concurrency import overlapped
 from shared.config import LANES
-from shared.domain.models import Job, JobError, JobStatus, Waiter, WaiterState
+from shared.domain.models import Job, JobError, JobMessage, JobStatus, Waiter, WaiterState
 from shared.errors import Conflict, NotFound
 from shared.records import COUNTERS, JOBS, JOBS_SCANNED, TIMINGS, VARIANTS, Records
 
@@ -101,8 +101,17 @@ class TaskService:
         if user_id is not None and singleflight.leave(self.backend.store, job_id, user_id, now):
             return _canceled_for(job)
         if user_id is None:
-            return lifecycle.request_cancel(self.backend.store, job_id, now=now)
-        return self.records.job(job_id)
+            return self._wake_for_cancel(lifecycle.request_cancel(self.backend.store, job_id, now=now), now)
+        return self._wake_for_cancel(self.records.job(job_id), now)
+
+    def _wake_for_cancel(self, job: Job, now: float) -> Job:
+        """A canceled job with a provider task and no live lease (released after a transient fault)
+        is published again now, so a worker cancels the provider's task at once, not after the retry
+        delay (a duplicate message is harmless: the worker acks it)."""
+        if job.cancel_requested and job.remote_task_id and not job.status.terminal and job.lease_expires_at <= now:
+            message = JobMessage(job_id=job.job_id, lane=job.lane)
+            self.backend.queue.publish(job.lane, message.model_dump_json().encode())
+        return job
 
     def list(self, user_id: str | None, status: str | None, limit: int) -> list[Job]:
         wanted = JobStatus(status) if status else None

@@ -4,9 +4,9 @@ Rules: https only; the host must match the allow-list (`WAN_ALLOWED_HOSTS`, comm
 suffixes); every address the host resolves to must be public (no private, loopback, link-local,
 metadata, multicast or reserved address), and the address actually connected to is checked again
 before the body is read (DNS can change between our lookup and httpx's); redirects are followed by
-hand only within the same host; the body is capped in bytes. The one exception is for local runs and
-tests: a loopback host listed *literally* in the allow-list (e.g. `127.0.0.1`) may be fetched over
-http. Production lists only provider domains, so that door stays shut there.
+hand only within the same origin (scheme, host and port); the body is capped in bytes. The one
+exception is for local runs and tests: a loopback host listed *literally* in the allow-list (e.g.
+`127.0.0.1`) may be fetched over http. Production lists only provider domains, so that door stays shut there.
 """
 
 from __future__ import annotations
@@ -37,6 +37,11 @@ def system_resolver(host: str, port: int) -> list[str]:
     except socket.gaierror as exc:
         raise Unavailable(f"cannot resolve {host} ({exc.strerror})") from None
     return [str(info[4][0]) for info in infos]
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int]:
+    """Scheme, host and effective port: what a redirect may not change."""
+    return url.scheme, url.host.lower(), url.port or (443 if url.scheme == "https" else 80)
 
 
 def _is_ip(host: str) -> bool:
@@ -82,8 +87,10 @@ class SafeDownloader:
             location = self._get(target)
             if isinstance(location, bytes):
                 return location
-            if location.host != target.host:
-                raise DownloadRefused(f"refused redirect from {target.host} to another host ({location.host})")
+            if _origin(location) != _origin(target):  # another port is another service, even on one host
+                raise DownloadRefused(
+                    f"refused redirect from {target.host} to another origin ({location.host}:{_origin(location)[2]})"
+                )
             target = location
         raise DownloadRefused(f"too many redirects from {httpx.URL(url).host}")
 

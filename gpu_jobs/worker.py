@@ -138,8 +138,21 @@ class Worker:
             wait = float(current.get("lease_expires_at", now)) - now + 1.0
             queue.nack(lane, delivery.ack_id, delay_seconds=min(max(wait, 1.0), 600.0))
         else:
+            self._cancel_abandoned(current)
             queue.ack(lane, [delivery.ack_id])  # finished, canceled or unknown: a duplicate
         return None
+
+    def _cancel_abandoned(self, doc: dict[str, object] | None) -> None:
+        """A job canceled while no worker held it may still have a paid task at the provider (Wan,
+        released after a transient fault): ask the provider to cancel it too."""
+        if doc is None or doc.get("status") != JobStatus.CANCELED.value or not doc.get("remote_task_id"):
+            return
+        try:
+            cancel = getattr(self.generator_for(Kind(str(doc.get("kind")))), "cancel_remote_task", None)
+        except (SoulError, ValueError):
+            return
+        if cancel is not None:
+            cancel(str(doc["remote_task_id"]))
 
     # -- processing -----------------------------------------------------------------------------
     def _process(self, lane: str, group: list[Claimed]) -> None:

@@ -243,6 +243,14 @@ class WanGenerator:
                 self._limits.renew(slot)
             self._clock.sleep(next(intervals))
 
+    def cancel_remote_task(self, task_id: str) -> None:
+        """Best effort, for a job canceled while no worker held it (released between attempts): the
+        provider still runs its task, so cancel it if it is PENDING (the only state it cancels)."""
+        try:
+            self._cancel_remote(self.client.get(task_id))
+        except SoulError as exc:
+            log.warning("could not check Wan task %s for cancel: %s", task_id, exc.code)
+
     def _cancel_remote(self, task: TaskOutput) -> None:
         if task.task_status == "PENDING":
             self._cancel_quietly(task.task_id)

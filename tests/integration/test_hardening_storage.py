@@ -10,7 +10,9 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -37,11 +39,13 @@ def _mend(blobs: Path) -> None:
     blobs.mkdir()
 
 
-def _poll(url: str, params: dict[str, str], until: object, timeout: float = 30.0) -> dict:
+def _poll(
+    url: str, params: dict[str, str], until: Callable[[dict[str, Any]], bool], timeout: float = 30.0
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        body = httpx.get(url, params=params, timeout=5).json()
-        if until(body):  # type: ignore[operator]
+        body: dict[str, Any] = httpx.get(url, params=params, timeout=5).json()
+        if until(body):
             return body
         time.sleep(0.1)
     raise TimeoutError(f"{url}: condition not met; last {body}")
@@ -83,7 +87,7 @@ def test_a_failed_upload_keeps_the_generated_media(tmp_path: Path) -> None:
     _mend(backend.settings.blob_dir)
     time.sleep(0.3)  # past the retry backoff (0.05-0.2 s here)
     drain(worker, ("image",))
-    task = api.get(r.json["status_url"], query_string={"user_id": "u1"}).json  # type: ignore[index]
+    task = api.get(r.get_json()["status_url"], query_string={"user_id": "u1"}).get_json()
     assert task["status"] == "succeeded" and task["error"] is None
     assert worker.generations == 1  # the retry uploaded what the first attempt made
 
