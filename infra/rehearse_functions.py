@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -54,12 +55,24 @@ def _builder() -> Any:
 
 
 def requirements_key(source: Path) -> str:
-    """requirements.txt and what it resolves to in pyproject (dependencies and extras), not the code."""
+    """What requirements.txt resolves to (`.[functions]` → the extras it pulls in, self-references
+    expanded, and the base dependencies), not the code nor other extras: a new GPU dependency does
+    not rebuild the functions venv."""
     project = tomllib.loads((source / "pyproject.toml").read_text())["project"]
-    wanted = {"dependencies": project.get("dependencies", []), "extras": project.get("optional-dependencies", {})}
-    digest = hashlib.sha256((source / "requirements.txt").read_bytes())
-    digest.update(json.dumps(wanted, sort_keys=True).encode())
-    return digest.hexdigest()[:16]
+    optional = project.get("optional-dependencies", {})
+    lines = (source / "requirements.txt").read_text().split()
+    todo = [e for line in lines for m in [re.match(r"\.\[([^\]]+)\]", line)] if m for e in m.group(1).split(",")]
+    wanted, seen = [*project.get("dependencies", []), *(x for x in lines if not x.startswith(".["))], set()
+    while todo:
+        extra = todo.pop()
+        if extra in seen:
+            continue
+        seen.add(extra)
+        for req in optional.get(extra, []):
+            ref = re.match(r"[\w-]+\[([^\]]+)\]$", req) if req.startswith(project["name"]) else None
+            todo += ref.group(1).split(",") if ref else []
+            wanted += [] if ref else [req]
+    return hashlib.sha256(json.dumps(sorted(wanted)).encode()).hexdigest()[:16]
 
 
 def prepare(state: Path, cache: Path, log: Path) -> FunctionsPackage:
