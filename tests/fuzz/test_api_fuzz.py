@@ -2,6 +2,12 @@
 negative data. Checks: no 5xx, status codes / content types / bodies conform to the schema, and no
 body carries a traceback, a file path or the canary DASHSCOPE_API_KEY.
 
+Hostile payloads ride along (issue 16): about HOSTILE_SHARE of the cases are sent with one hostile
+replacement picked deterministically from the case: a body nested past any limit (`[` x 1500, valid
+JSON nested 33-900 deep, a 100 kB bracket run), a JSON string with a lone surrogate (`\ud800`),
+encoded-surrogate or undecodable bytes in the body, or a query string with percent-encoded invalid
+UTF-8 (`%ED%A0%80`, `%FF`). Each must get a documented 4xx, never a 5xx.
+
 Default run: SOUL_FUZZ_EXAMPLES=20 per operation (≈ 1,300 requests, under 2 minutes on 2 cores). `make fuzz` runs
 `infra/security.sh fuzz` with SOUL_FUZZ_EXAMPLES=1000 (≥ 10,000 requests); the request count and failures are
 written to test-artifacts/fuzz-summary.json.
@@ -9,8 +15,10 @@ written to test-artifacts/fuzz-summary.json.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import random
 import re
 import tempfile
 import threading
@@ -43,6 +51,8 @@ CANARY = "sk-fuzz-canary-0b8e4d2c91f7a6"
 EXAMPLES = int(os.environ.get("SOUL_FUZZ_EXAMPLES", "20"))
 LEAK = re.compile(r"Traceback|File \"|\.py\b|site-packages|/usr/|/home/|/tmp/|/work/|\.sqlite3|" + CANARY[3:])
 SENT: Counter[str] = Counter()
+HOSTILE: Counter[str] = Counter()
+HOSTILE_SHARE = 0.35
 _lock = threading.Lock()
 
 
@@ -84,6 +94,49 @@ def no_leaks(ctx: Any, response: Any, case: Any) -> bool | None:
 schema = schemathesis.openapi.from_wsgi("/openapi.json", _app())
 
 
+def _nested_object(depth: int) -> bytes:
+    return ('{"a":' * depth + "1" + "}" * depth).encode()
+
+
+def _with_field(body: Any, raw_value: bytes) -> bytes:
+    """The case's own JSON object with a `mood` field whose value is `raw_value` (raw JSON bytes)."""
+    fields = {k: v for k, v in body.items() if k != "mood"} if isinstance(body, dict) else {}
+    head = json.dumps(fields).encode()[:-1]
+    return head + (b", " if fields else b"") + b'"mood": ' + raw_value + b"}"
+
+
+BODY_ATTACKS = {
+    "brackets_1500": lambda body: b"[" * 1500,
+    "brackets_100kB": lambda body: b"[" * 100_000,
+    "nested_object_33": lambda body: _with_field(body, _nested_object(33)),
+    "nested_object_900": lambda body: _nested_object(900),
+    "nested_array_200": lambda body: _with_field(body, b"[" * 200 + b"]" * 200),
+    "surrogate_escape": lambda body: _with_field(body, b'"\\ud800 sunny"'),
+    "encoded_surrogate": lambda body: _with_field(body, b'"\xed\xa0\x80abc"'),
+    "undecodable_bytes": lambda body: _with_field(body, b'"\xff\xfe"'),
+}
+QUERY_ATTACKS = {
+    "query_encoded_surrogate": "cue=%ED%A0%80abc",
+    "query_invalid_utf8": "user_id=%FF&cue=%C3",
+}
+
+
+def _hostile(case: Any) -> dict[str, Any]:
+    """The hostile replacement for this case ({} for most): chosen from the case itself, so a
+    derandomized run sends the same ones every time."""
+    seed = hashlib.sha256(repr((case.operation.label, case.path_parameters, case.query, case.body)).encode())
+    rng = random.Random(seed.digest())
+    if rng.random() >= HOSTILE_SHARE:
+        return {}
+    has_body = case.operation.definition.raw.get("requestBody") is not None
+    name = rng.choice(sorted(BODY_ATTACKS) + sorted(QUERY_ATTACKS) if has_body else sorted(QUERY_ATTACKS))
+    with _lock:
+        HOSTILE[name] += 1
+    if name in QUERY_ATTACKS:
+        return {"params": QUERY_ATTACKS[name]}
+    return {"data": BODY_ATTACKS[name](case.body), "headers": {"Content-Type": "application/json"}}
+
+
 @schema.parametrize()
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api(case: Any) -> None:
@@ -94,7 +147,8 @@ def test_api(case: Any) -> None:
             content_type_conformance,
             response_schema_conformance,
             no_leaks,
-        ]
+        ],
+        **_hostile(case),
     )
 
 
@@ -103,5 +157,11 @@ def _summary() -> Iterator[None]:
     yield
     if SENT:
         ARTIFACTS.mkdir(exist_ok=True)
-        out: dict[str, Any] = {"requests": sum(SENT.values()), "examples_per_operation": EXAMPLES, "by_operation": SENT}
+        out: dict[str, Any] = {
+            "requests": sum(SENT.values()),
+            "examples_per_operation": EXAMPLES,
+            "hostile_requests": sum(HOSTILE.values()),
+            "hostile_by_kind": HOSTILE,
+            "by_operation": SENT,
+        }
         Path(ARTIFACTS / "fuzz-summary.json").write_text(json.dumps(out, indent=2))
