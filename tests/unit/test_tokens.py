@@ -3,6 +3,7 @@ local JWKS URL (a real loopback HTTP server), fetched once and cached."""
 
 from __future__ import annotations
 
+import base64
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -156,3 +157,14 @@ def test_from_settings_defaults_to_firebase_auth_of_the_project(tmp_path: Path, 
         tmp_path, google_cloud_project=PROJECT, soul_jwks_file=issuer.write_jwks(tmp_path / "k.json")
     )
     assert JwtVerifier.from_settings(settings).claims(issuer.token("zoe"))["sub"] == "zoe"
+
+
+@pytest.mark.parametrize(
+    "header",
+    ['{"alg":"RS256","kid":5}', '{"alg":"RS256","kid":[1]}', '{"alg":"RS256","kid":null}', "[1]", '"x"', "{"],
+)
+def test_a_malformed_header_is_unauthenticated_not_a_crash(verifier: JwtVerifier, header: str) -> None:
+    """Issue 16: PyJWT raises InvalidTokenError (not DecodeError) for a non-string kid."""
+    encoded = base64.urlsafe_b64encode(header.encode()).rstrip(b"=").decode()
+    with pytest.raises(Unauthenticated):
+        verifier.claims(f"{encoded}.e30.AAAA")
