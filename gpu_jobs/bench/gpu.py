@@ -32,11 +32,14 @@ import torch
 from PIL import Image
 
 from gpu_jobs.bench.quality import ssim
+from gpu_jobs.runtime_plan import RuntimePlan
 from gpu_jobs.torch_runtime import resolve_device, resolve_dtype, synchronize
 
 TOKENIZER_DIR = Path(__file__).resolve().parents[2] / "tests" / "data" / "tiny_models"
-SDXL_ROWS = ("stock", "soul", "soul_cfg", "stock_compile", "soul_compile", "soul_compile_cfg", "soul_fp8_cfg")
-SVD_ROWS = ("stock", "soul", "soul_cfg", "stock_compile", "soul_compile")
+# In run order: stock and its compiled control first, on the untouched pipeline; then Soul's rows,
+# each building on what the previous ones applied (`Applied`).
+SDXL_ROWS = ("stock", "stock_compile", "soul", "soul_cfg", "soul_compile", "soul_compile_cfg", "soul_fp8_cfg")
+SVD_ROWS = ("stock", "stock_compile", "soul", "soul_cfg", "soul_compile", "soul_compile_cfg")
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,22 @@ def row_dict(plan: Plan, what: str, t: Timed, items: int, finite: bool) -> dict[
 
 def skipped(what: str, reason: str) -> None:
     emit(what=what, skipped=reason)
+
+
+class Applied:
+    """What Soul's rows have already done to the shared pipeline, so each next row's plan applies only
+    the rest (fusing QKV twice, or compiling a compiled UNet, would not be the production path)."""
+
+    def __init__(self, full: RuntimePlan) -> None:
+        self.full, self.done, self.compiled = full, False, False
+
+    def plan(self, *, compile: bool, fp8: bool = False) -> RuntimePlan:
+        step = replace(self.full, compile_unet=compile and not self.compiled, fp8_unet=fp8,
+                       pad_batches=self.full.device_type == "cuda" and (compile or self.compiled))  # fmt: skip
+        if self.done:
+            step = replace(step, channels_last=False, fuse_qkv=False)
+        self.done, self.compiled = True, self.compiled or compile
+        return step
 
 
 def compiled_unet(pipe: Any, plan: Plan) -> Any:

@@ -2,9 +2,9 @@
 
 Rows, in order (a device run that hits its time limit keeps the rows printed so far):
   stock              diffusers as documented: prompt encoded in the call, fp16, VAE upcast to fp32
+  stock_compile      stock with its UNet compiled: the control for Soul's compiled rows
   soul               the exact production plan, eager (bf16 VAE, channels_last, fused QKV, SDPA order)
   soul_cfg           + CFG truncation (approximate)
-  stock_compile      stock with its UNet compiled: the control for Soul's compiled rows
   soul_compile       + compiled UNet, batches padded to the sizes warmed in setup()
   soul_compile_cfg   + CFG truncation (approximate)
   soul_fp8_cfg       + torchao FP8 UNet linears (approximate; CUDA capability ≥ 8.9 and torchao)
@@ -23,6 +23,7 @@ from PIL import Image
 from gpu_jobs.bench import models
 from gpu_jobs.bench.gpu import (
     TOKENIZER_DIR,
+    Applied,
     Plan,
     Timed,
     compiled_unet,
@@ -36,7 +37,7 @@ from gpu_jobs.bench.gpu import (
 )
 from gpu_jobs.generators.base import GenRequest, NullHooks
 from gpu_jobs.generators.sdxl import SdxlGenerator
-from gpu_jobs.runtime_plan import RuntimePlan, SpeedOptions
+from gpu_jobs.runtime_plan import DeviceInfo, RuntimePlan, SpeedOptions, plan_for
 from shared.domain.models import GenerationSpec, Kind
 from shared.errors import GenerationFailed
 
@@ -107,7 +108,7 @@ class SdxlBench:
             row |= quality(images, self.stock_images[batch])
             if approximate and batch in self.exact:
                 row |= quality(images, self.exact[batch], prefix="vs_exact_")
-            elif not approximate and label == "soul":
+            elif not approximate and batch not in self.exact:  # the first exact row is the reference
                 self.exact[batch] = images
             mem = gen.memory(self.plan.width, self.plan.height)
             predicted = round(mem.predicted_peak / 2**30, 2)
@@ -124,39 +125,35 @@ def bench_sdxl(plan: Plan) -> None:
     bench = SdxlBench(plan)
     bench.stock = bench.run_stock("stock")
     rows, cut = plan.rows, plan.cfg_cutoff
-    speed = SpeedOptions(compile_mode=plan.compile_mode, compile_cache_dir=plan.compile_cache)
-    exact = bench.soul(None, speed)
-    bench.run_soul("soul", exact, approximate=False)  # always: the reference of the approximate rows
-    applied = replace(exact.plan, channels_last=False, fuse_qkv=False)  # already done to the shared pipe
-    if "soul_cfg" in rows:
-        bench.run_soul("soul_cfg", bench.soul(applied, replace(speed, cfg_cutoff=cut)), approximate=True)
-    if not plan.cuda:
-        for name in ("stock_compile", "soul_compile", "soul_compile_cfg", "soul_fp8_cfg"):
-            skipped(f"sdxl_{name}", "needs CUDA")
-        return
-    if "stock_compile" in rows:
+    if "stock_compile" in rows and plan.cuda:  # before Soul's rows change the pipeline
         eager = compiled_unet(bench.pipe, plan)
         bench.stock_compiled = bench.run_stock("stock_compile")
         bench.pipe.unet = eager
-    compiled = replace(applied, compile_unet=True, pad_batches=True)
-    if "soul_compile" in rows:
-        bench.run_soul("soul_compile", bench.soul(compiled, replace(speed, compile=True)), approximate=False)
-        applied = replace(compiled, compile_unet=False)  # the pipe's UNet is compiled now
-    if "soul_compile_cfg" in rows:
-        gen = bench.soul(applied, replace(speed, compile=True, cfg_cutoff=cut))
-        bench.run_soul("soul_compile_cfg", gen, approximate=True)
+    elif "stock_compile" in rows:
+        skipped("sdxl_stock_compile", "needs CUDA")
+    speed = SpeedOptions(compile_mode=plan.compile_mode, compile_cache_dir=plan.compile_cache)
+    applied = Applied(plan_for("sdxl", DeviceInfo.probe(plan.device), speed))
+    for name, compile, cutoff in (("soul", False, 1.0), ("soul_cfg", False, cut), ("soul_compile", True, 1.0),
+                                  ("soul_compile_cfg", True, cut)):  # fmt: skip
+        if name not in rows:
+            continue
+        if compile and not plan.cuda:
+            skipped(f"sdxl_{name}", "needs CUDA")
+            continue
+        row_speed = replace(speed, compile=compile, cfg_cutoff=cutoff)
+        bench.run_soul(name, bench.soul(applied.plan(compile=compile), row_speed), approximate=cutoff < 1.0)
     if "soul_fp8_cfg" in rows:
-        _fp8(bench, compiled, replace(speed, compile=True, cfg_cutoff=cut, fp8=True))
+        _fp8(bench, applied, replace(speed, compile=True, cfg_cutoff=cut, fp8=True))
 
 
-def _fp8(bench: SdxlBench, compiled: RuntimePlan, speed: SpeedOptions) -> None:
-    capability = torch.cuda.get_device_capability(bench.plan.device)
-    if capability < (8, 9):
-        skipped("sdxl_soul_fp8_cfg", f"FP8 needs compute capability 8.9, this GPU has {capability}")
+def _fp8(bench: SdxlBench, applied: Applied, speed: SpeedOptions) -> None:
+    if not bench.plan.cuda or torch.cuda.get_device_capability(bench.plan.device) < (8, 9):
+        skipped("sdxl_soul_fp8_cfg", "FP8 needs CUDA compute capability 8.9")
         return
     bench.pipe.unet = getattr(bench.pipe.unet, "_orig_mod", bench.pipe.unet)  # quantize the eager UNet
+    applied.compiled = False
     try:
-        gen = bench.soul(replace(compiled, fp8_unet=True), speed)
+        gen = bench.soul(applied.plan(compile=True, fp8=True), speed)
         bench.run_soul("soul_fp8_cfg", gen, approximate=True)
     except Exception as exc:  # noqa: BLE001  # torchao missing or a kernel it lacks on this build: a row that says why
         skipped("sdxl_soul_fp8_cfg", f"{type(exc).__name__}: {exc}"[:300])

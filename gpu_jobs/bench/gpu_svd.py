@@ -1,8 +1,9 @@
 """SVD-XT rows of the GPU benchmark (`gpu_jobs.bench.gpu`): one 25-frame 1024×576 clip per call.
 
-Rows: stock (diffusers as documented, fp16), soul (exact plan, eager), soul_cfg (CFG truncation,
-approximate), stock_compile (control), soul_compile. PSNR/SSIM are printed for every frame against
-stock's clip for the same seed; approximate rows also against Soul's exact clip.
+Rows, in run order: stock (diffusers as documented, fp16), stock_compile (control), soul (exact plan,
+eager), soul_cfg (CFG truncation, approximate), soul_compile, soul_compile_cfg (approximate).
+PSNR/SSIM are printed for every frame against stock's clip for the same seed; approximate rows also
+against Soul's first exact clip.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ import torch
 from PIL import Image
 
 from gpu_jobs.bench import models
-from gpu_jobs.bench.gpu import Plan, compiled_unet, emit, peak_gib, quality, row_dict, skipped, timed, to_pil
+from gpu_jobs.bench.gpu import Applied, Plan, compiled_unet, emit, peak_gib, quality, row_dict, skipped, timed, to_pil
 from gpu_jobs.generators.base import GenRequest, NullHooks
 from gpu_jobs.generators.svd import SvdGenerator
-from gpu_jobs.runtime_plan import RuntimePlan, SpeedOptions
+from gpu_jobs.runtime_plan import DeviceInfo, RuntimePlan, SpeedOptions, plan_for
 from shared.domain.models import GenerationSpec, Kind
 from shared.errors import GenerationFailed
 
@@ -74,7 +75,7 @@ class SvdBench:
         emit(**row)
         return t.median_s
 
-    def run_soul(self, label: str, plan: RuntimePlan | None, speed: SpeedOptions, approximate: bool) -> Any:
+    def run_soul(self, label: str, plan: RuntimePlan, speed: SpeedOptions, approximate: bool) -> None:
         gen = SvdGenerator.from_pipeline(self.pipe, device=str(self.plan.device), num_frames=self.plan.frames,
                                          fps=FPS, decode_chunk_size=CHUNK, motion_bucket_id=MOTION, plan=plan,
                                          speed=speed, warmup_shapes=[(self.plan.width, self.plan.height)])  # fmt: skip
@@ -91,29 +92,30 @@ class SvdBench:
         row |= quality(clip, self.stock_clip)
         if approximate and self.exact:
             row |= quality(clip, self.exact, prefix="vs_exact_")
-        elif label == "soul":
+        elif not approximate and not self.exact:  # the first exact row is the reference
             self.exact = clip
         emit(**row, estimate_s=gen.estimate_seconds(self.plan.frames, self.plan.steps),
              target_s=8.0 if self.plan.full and not approximate else None)  # fmt: skip
-        return gen.plan
 
 
 def bench_svd(plan: Plan) -> None:
     bench = SvdBench(plan)
     bench.stock_s = bench.run_stock("stock")
-    speed = SpeedOptions(compile_mode=plan.compile_mode, compile_cache_dir=plan.compile_cache)
-    exact = bench.run_soul("soul", None, speed, approximate=False)
-    applied = replace(exact, fuse_qkv=False)  # already done to the shared pipe
-    if "soul_cfg" in plan.rows:
-        bench.run_soul("soul_cfg", applied, replace(speed, cfg_cutoff=plan.cfg_cutoff), approximate=True)
-    if not plan.cuda:
-        for name in ("stock_compile", "soul_compile"):
-            skipped(f"svd_{name}", "needs CUDA")
-        return
-    if "stock_compile" in plan.rows:
+    rows, cut = plan.rows, plan.cfg_cutoff
+    if "stock_compile" in rows and plan.cuda:  # before Soul's rows change the pipeline
         eager = compiled_unet(bench.pipe, plan)
         bench.compiled_s = bench.run_stock("stock_compile")
         bench.pipe.unet = eager
-    if "soul_compile" in plan.rows:
-        compiled = replace(applied, compile_unet=True, pad_batches=True)
-        bench.run_soul("soul_compile", compiled, replace(speed, compile=True), approximate=False)
+    elif "stock_compile" in rows:
+        skipped("svd_stock_compile", "needs CUDA")
+    speed = SpeedOptions(compile_mode=plan.compile_mode, compile_cache_dir=plan.compile_cache)
+    applied = Applied(plan_for("svd", DeviceInfo.probe(plan.device), speed))
+    for name, compile, cutoff in (("soul", False, 1.0), ("soul_cfg", False, cut), ("soul_compile", True, 1.0),
+                                  ("soul_compile_cfg", True, cut)):  # fmt: skip
+        if name not in rows:
+            continue
+        if compile and not plan.cuda:
+            skipped(f"svd_{name}", "needs CUDA")
+            continue
+        row_speed = replace(speed, compile=compile, cfg_cutoff=cutoff)
+        bench.run_soul(name, applied.plan(compile=compile), row_speed, approximate=cutoff < 1.0)

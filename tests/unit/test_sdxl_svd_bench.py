@@ -26,9 +26,9 @@ def test_smoke_prints_every_row_with_quality_and_finite_checks(capsys: pytest.Ca
     for name in ("sdxl_stock_b1", "sdxl_stock_b2", "sdxl_soul_b1", "sdxl_soul_b2", "sdxl_soul_cfg_b2", "svd_stock",
                  "svd_soul", "svd_soul_cfg"):  # fmt: skip
         assert rows[name]["finite"] is True and rows[name]["reps"] == 1, name
-    assert {"sdxl_stock_compile", "sdxl_soul_compile", "sdxl_soul_fp8_cfg", "svd_soul_compile"} <= {
-        k for k, r in rows.items() if r.get("skipped") == "needs CUDA"
-    }
+    skipped = {k for k, r in rows.items() if "CUDA" in r.get("skipped", "")}
+    assert skipped == {"sdxl_stock_compile", "sdxl_soul_compile", "sdxl_soul_compile_cfg", "sdxl_soul_fp8_cfg",
+                       "svd_stock_compile", "svd_soul_compile", "svd_soul_compile_cfg"}  # fmt: skip
     # The exact path is stock's output (same seeds, same embeddings): fp32 CPU differs by float noise only.
     assert len(rows["sdxl_soul_b2"]["psnr_db"]) == 2 and rows["sdxl_soul_b2"]["psnr_min"] > 40
     assert len(rows["svd_soul"]["psnr_db"]) == 3 and rows["svd_soul"]["ssim_min"] > 0.99
@@ -45,7 +45,7 @@ def test_device_check_plans_three_timed_steps_within_nine_minutes(tmp_path: Path
     done = subprocess.run(["bash", str(script), "--dry-run"], env={**os.environ, "OUT": str(tmp_path)},
                           capture_output=True, text=True, check=True, timeout=30)  # fmt: skip
     steps = [json.loads(line) for line in (tmp_path / "summary.jsonl").read_text().splitlines()]
-    assert [s.get("step") for s in steps if s["what"] == "step"] == ["sdxl", "svd", "gpu_tests"]
+    assert [s.get("step") for s in steps if s["what"] == "step"] == ["gpu_tests", "sdxl", "svd"]
     assert sum(s["timeout_s"] for s in steps if s["what"] == "step") <= 9 * 60 - 30  # room to install wheels
     assert "-m gpu tests/gpu" in done.stdout and "--noconftest" in done.stdout
 
