@@ -109,6 +109,27 @@
     }
   }
 
+  /* On a phone, scrolled away from a job that is still going: a bar at the bottom says where it is and
+   * brings it back into view. Not a live region: the job panel itself already announces each change. */
+  function liveBar(panel) {
+    const words = S.el("span", { className: "live-words" });
+    const show = S.el("button", { type: "button", text: "Show" });
+    const bar = S.el("div", { className: "live-bar", hidden: true }, words, show);
+    document.body.append(bar);
+    let inView = true;
+    const update = () => {
+      const going = ["sending", "queued", "running"].includes(panel.dataset.state);
+      bar.hidden = inView || !going || !NARROW.matches;
+      words.textContent = `Image: ${panel.querySelector("[data-status]").textContent}`;
+    };
+    new IntersectionObserver(([entry]) => {
+      inView = entry.isIntersecting;
+      update();
+    }).observe(panel);
+    new MutationObserver(update).observe(panel, { attributes: true, childList: true, subtree: true, characterData: true });
+    show.addEventListener("click", () => panel.scrollIntoView({ block: "start" }));
+  }
+
   function init() {
     S.initUser();
     S.loadInfo();
@@ -123,6 +144,7 @@
       e.target.scrollIntoView({ block: "start", behavior: reduce ? "auto" : "smooth" });
     });
     const videoJob = new S.JobPanel($("video-job"), "GIF", showVideo);
+    liveBar($("image-job"));
 
     // A new image request: the old image and its GIF leave the screen, so a failure cannot sit above
     // them (a GIF still being made lands in the history).
