@@ -1,6 +1,6 @@
 """Keeping the GPU busy: record-only step hooks, and batch N's store stage overlapping batch N+1.
 
-Two things used to make the accelerator wait (docs/ARCHITECTURE.md, "Worker"):
+Two things used to make the accelerator wait (docs/ARCHITECTURE.md, "Generators and media"):
 - The step callback wrote progress and read the cancel flag itself, so a slow Firestore round trip
   stalled the denoising loop. `HookRelay` hands the generator hooks that only *record* (an append and
   a flag read); a side thread forwards the recorded steps to the job's real hooks (which throttle

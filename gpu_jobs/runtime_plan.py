@@ -4,7 +4,7 @@ Every CUDA-only choice is made here by pure functions of the device's descriptio
 capability, memory), never by `torch.cuda` calls scattered through the generators, so a CPU test can
 ask for the plan of an L4 or an H100 and then *run* the tiny pipelines with it: the dtype mix, memory
 formats and batch padding production uses are exercised without a GPU (docs/ARCHITECTURE.md,
-"Generators"). `DeviceInfo.probe` is the only function here that looks at the machine.
+"Generators and media"). `DeviceInfo.probe` is the only function here that looks at the machine.
 
 Rules, and why:
 - UNet and encoders run fp16 on CUDA (the published SDXL/SVD weights are fp16), fp32 on the CPU.
