@@ -159,6 +159,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--zipf", type=float, default=1.1, help="Zipf exponent of intent popularity")
     p.add_argument("--latency", type=int, default=25, help="requests that arrive while one batch generates")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--pregen", action="store_true", help="on-demand vs pre-generation instead (see --pregen --help)")
     p.add_argument("--data-dir", type=Path, default=None, help="where the temporary SQLite files go")
     return p
 
@@ -171,6 +172,10 @@ CONFIGS = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is not None and "--pregen" in argv:  # `soul bench trace --pregen`: infra/bench/pregen.py
+        from infra.bench import pregen
+
+        return pregen.main([a for a in argv if a != "--pregen"])
     args = parser().parse_args(argv)
     requests = build_requests(args)
     tallies: dict[str, Tally] = {}

@@ -93,10 +93,10 @@ class CloudRunLauncher:
         """Start one execution for `lane` unless one was started in the current interval.
 
         A low lane (pre-generation) starts its GPU lane's worker only while today's budget lasts."""
-        if is_low(lane):
-            if budget_left(self._store, self._settings.soul_pregen_daily_gpu_seconds, self._clock.now()) <= 0:
-                return
-            lane = base_lane(lane)
+        launching = self.lane_to_launch(lane)
+        if launching is None:
+            return
+        lane = launching
         request = self.request(lane)
         with _deploy_errors(f"claiming the dispatch slot of {lane}"):
             slot = self._claim_slot(lane)
@@ -112,6 +112,15 @@ class CloudRunLauncher:
             raise NotConfigured(f"run_job {request.name} refused: {exc}") from exc
         with _deploy_errors(f"counting the launch of {lane}"):
             self._store.increment(DISPATCH_STATS, lane, "launches")
+
+    def lane_to_launch(self, lane: str) -> str | None:
+        """The lane whose worker an event asks for: a low lane's GPU lane while the day's pre-generation
+        budget lasts, else None (no GPU execution starts for pre-generation alone past the budget)."""
+        if not is_low(lane):
+            return lane
+        if budget_left(self._store, self._settings.soul_pregen_daily_gpu_seconds, self._clock.now()) <= 0:
+            return None
+        return base_lane(lane)
 
     def launches(self, lane: str) -> int:
         doc = self._store.get(DISPATCH_STATS, lane) or {}

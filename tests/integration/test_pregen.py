@@ -20,6 +20,7 @@ from infra import seed
 from shared import pregen
 from shared.adapters.gcp_run import CloudRunLauncher
 from shared.bootstrap import Backend, build_backend
+from shared.domain.demand import Policy
 from shared.domain.models import JobMessage, JobStatus, Kind
 from shared.records import JOBS, STYLES, Records
 from tests.conftest import make_settings
@@ -69,6 +70,7 @@ def _backend(tmp_path: Path, budget: float, **extra: object) -> tuple[Backend, C
 def _service(backend: Backend) -> GenerationService:
     service = GenerationService(backend)
     service.pregen.flush_mode = "manual"  # flushes only where the test says
+    service.pregen.policy = Policy(target_headroom=2)  # two jobs per refill: room for a user job between them
     return service
 
 
@@ -171,24 +173,22 @@ def test_nothing_pregenerated_for_a_key_whose_style_version_changed(tmp_path: Pa
     assert service.pregen.flush(clock.now()) == [] and _low_jobs(backend) == []
 
 
-class FakeJobsClient:
-    def __init__(self) -> None:
-        self.runs: list[str] = []
-
-    def run_job(self, request: Any) -> None:
-        self.runs.append(request.name)
+def _no_client() -> Any:
+    raise AssertionError("no Cloud Run call may be made for pre-generation past the budget")
 
 
 def test_cloud_launcher_starts_a_gpu_worker_for_pregeneration_only_within_budget(tmp_path: Path) -> None:
     backend, clock = _backend(tmp_path, budget=4.0, soul_dispatch_interval_seconds=0)
-    client = FakeJobsClient()
-    launcher = CloudRunLauncher(backend.settings, backend.store, clock, client_factory=lambda: client)  # type: ignore[arg-type,return-value]
-    launcher.launch("image-low")
-    assert client.runs == [launcher.job_name("image")]
+    launcher = CloudRunLauncher(backend.settings, backend.store, clock, client_factory=_no_client)
+    assert launcher.lane_to_launch("image-low") == "image" and launcher.lane_to_launch("video-low") == "video"
     pregen.charge(backend.store, 4.0, clock.now())
-    launcher.launch("image-low")
-    launcher.launch("image")  # user work launches whatever the budget
-    assert client.runs == [launcher.job_name("image")] * 2
+    assert launcher.lane_to_launch("image-low") is None
+    assert launcher.lane_to_launch("image") == "image"  # user work launches whatever the budget
+    launcher.launch("image-low")  # spent: returns before any Cloud Run call (_no_client would raise)
+    off, _ = _backend(tmp_path / "off", budget=0.0)
+    assert (
+        CloudRunLauncher(off.settings, off.store, clock, client_factory=_no_client).lane_to_launch("image-low") is None
+    )
     message = JobMessage(job_id="j1", lane="image-low").model_dump_json().encode()
     event = {"message": {"data": base64.b64encode(message).decode(), "attributes": {"lane": "image-low"}}}
     assert parse(event).lane == "image-low"
