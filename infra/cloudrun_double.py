@@ -86,6 +86,8 @@ class Execution:
         if not running and self.completed is None:
             self.completed = time.time()
         out = {"@type": EXECUTION_TYPE, "name": self.name, "job": self.job, "taskCount": len(self.procs)}
+        out["template"] = {"containers": [{"command": self.argv[:1], "args": self.argv[1:]}]}
+        out["startTime"] = _ts(self.created)
         out.update(runningCount=running, succeededCount=succeeded, failedCount=failed, createTime=_ts(self.created))
         if self.completed is not None:
             out["completionTime"] = _ts(self.completed)

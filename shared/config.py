@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     soul_access_log: Path | None = None  # rehearsal only: shared/adapters/access_log.py
     soul_signer_email: str = ""
     soul_dispatch_interval_seconds: float = Field(default=30.0, ge=0)
+    soul_max_gpu_executions: int = Field(default=4, ge=1, le=100)  # the project's Cloud Run L4 quota for jobs
 
     # Delivery and retries.
     soul_max_delivery_attempts: int = Field(default=5, ge=1, le=100)

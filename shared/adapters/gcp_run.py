@@ -15,6 +15,7 @@ it becomes NotConfigured, which the dispatcher logs and drops (docs/ARCHITECTURE
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
@@ -27,7 +28,7 @@ from shared.domain.demand import base_lane, is_low
 from shared.errors import InvalidInput, NotConfigured, Unavailable
 from shared.ports import Clock, DocumentStore
 from shared.pregen import budget_left
-from shared.records import DISPATCH, DISPATCH_STATS
+from shared.records import DISPATCH, DISPATCH_STATS, JOBS
 
 _TRANSIENT = (gexc.ServiceUnavailable, gexc.InternalServerError, gexc.TooManyRequests, gexc.DeadlineExceeded)
 _MISCONFIGURED = (gexc.NotFound, gexc.PermissionDenied, gexc.Unauthenticated, gexc.InvalidArgument)
@@ -55,17 +56,23 @@ class CloudRunLauncher:
         store: DocumentStore,
         clock: Clock,
         client_factory: Callable[[], run_v2.JobsClient] | None = None,
+        executions_factory: Callable[[], run_v2.ExecutionsClient] | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
         self._clock = clock
         self._factory = client_factory or self._default_client
+        self._executions_factory = executions_factory or self._default_executions
         self._jobs = {"image": settings.cloud_run_job_gpu, "video": settings.cloud_run_job_gpu}
         self._jobs["wan"] = settings.cloud_run_job_wan
 
     @cached_property
     def client(self) -> run_v2.JobsClient:
         return self._factory()
+
+    @cached_property
+    def executions(self) -> run_v2.ExecutionsClient:
+        return self._executions_factory()
 
     def _default_client(self) -> run_v2.JobsClient:
         """The production client, or one on CLOUD_RUN_API_ENDPOINT (the rehearsal's Cloud Run double)."""
@@ -77,6 +84,16 @@ class CloudRunLauncher:
         options = {"api_endpoint": endpoint}
         anonymous = AnonymousCredentials()  # type: ignore[no-untyped-call]
         return run_v2.JobsClient(transport="rest", client_options=options, credentials=anonymous)
+
+    def _default_executions(self) -> run_v2.ExecutionsClient:
+        endpoint = self._settings.cloud_run_api_endpoint
+        if not endpoint:
+            return run_v2.ExecutionsClient()
+        from google.auth.credentials import AnonymousCredentials
+
+        options = {"api_endpoint": endpoint}
+        anonymous = AnonymousCredentials()  # type: ignore[no-untyped-call]
+        return run_v2.ExecutionsClient(transport="rest", client_options=options, credentials=anonymous)
 
     def job_name(self, lane: str) -> str:
         if lane not in self._jobs:
@@ -103,15 +120,61 @@ class CloudRunLauncher:
         if slot is None and self._settings.soul_dispatch_interval_seconds > 0:
             return
         try:
-            self.client.run_job(request=request)
+            wanted = self.wanted(lane)
+            for _ in range(wanted):
+                self._run(request, lane)
         except _TRANSIENT as exc:
             self._release(slot)
             raise Unavailable(f"run_job {request.name} failed: {exc}") from exc
+        except Unavailable:
+            self._release(slot)  # the redelivered event may launch in this interval
+            raise
         except _MISCONFIGURED as exc:
             self._release(slot)
             raise NotConfigured(f"run_job {request.name} refused: {exc}") from exc
-        with _deploy_errors(f"counting the launch of {lane}"):
-            self._store.increment(DISPATCH_STATS, lane, "launches")
+        if wanted:
+            with _deploy_errors(f"counting the launch of {lane}"):
+                self._store.increment(DISPATCH_STATS, lane, "launches", wanted)
+
+    def wanted(self, lane: str) -> int:
+        """Executions to start for `lane` now: one per batch of its queued jobs, less the executions
+        already running it, within the job's quota (SOUL_MAX_GPU_EXECUTIONS for the GPU job, one for
+        Wan, whose worker runs its own concurrent tasks). A backlog the quota leaves with no execution
+        raises Unavailable, so the event is redelivered until one runs (docs/ARCHITECTURE.md, Dispatch)."""
+        with _deploy_errors(f"counting the queued jobs of {lane}"):
+            queued = self._store.count(JOBS, [("lane", "==", lane), ("status", "==", "queued")])
+        if queued == 0:
+            return 0
+        running = self.running(self.job_name(lane))
+        gpu = self._jobs[lane] == self._settings.cloud_run_job_gpu
+        cap = self._settings.soul_max_gpu_executions if gpu else 1
+        mine = running.get(lane, 0)
+        start = min(math.ceil(queued / self._settings.soul_batch_size) - mine, cap - sum(running.values()))
+        if start <= 0 and mine == 0:
+            raise Unavailable(f"{queued} queued on {lane} and the {self._jobs[lane]} quota ({cap}) is in use")
+        return max(0, start)
+
+    def running(self, job: str) -> dict[str, int]:
+        """Running executions of `job`, by the lane in their (overridden) container args."""
+        found: dict[str, int] = {}
+        for execution in self.executions.list_executions(parent=job):
+            if execution.completion_time or not (execution.running_count or not execution.start_time):
+                continue
+            containers = execution.template.containers
+            args = list(containers[0].args) if containers else []
+            lane = args[args.index("--lanes") + 1] if "--lanes" in args[:-1] else ""
+            found[lane] = found.get(lane, 0) + 1
+        return found
+
+    def _run(self, request: run_v2.RunJobRequest, lane: str) -> None:
+        """Start one execution and look at its operation: a refusal the API reports in the operation
+        (rather than as an HTTP error) is counted in dispatch_stats and raised as such."""
+        operation = self.client.run_job(request=request)
+        refused = operation.exception() if operation.done() else None  # type: ignore[no-untyped-call]
+        if refused is not None:
+            with _deploy_errors("counting a refused launch"):
+                self._store.increment(DISPATCH_STATS, lane, "refusals")
+            raise Unavailable(f"run_job {request.name}: the execution was refused: {refused}")
 
     def lane_to_launch(self, lane: str) -> str | None:
         """The lane whose worker an event asks for: a low lane's GPU lane while the day's pre-generation

@@ -25,6 +25,8 @@ class FakeRun:
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     status: int = 200
     port: int = 0
+    running: list[dict[str, Any]] = field(default_factory=list)  # executions GET .../executions lists
+    op_error: dict[str, Any] | None = None  # an operation that comes back done with this error
 
 
 def _handler(state: FakeRun) -> type[BaseHTTPRequestHandler]:
@@ -37,8 +39,20 @@ def _handler(state: FakeRun) -> type[BaseHTTPRequestHandler]:
             else:
                 name = self.path.removeprefix("/v2/").split("/jobs/")[0]
                 reply = {"name": f"{name}/operations/op-{len(state.calls)}", "done": False}
+                if state.op_error is not None:
+                    reply.update(done=True, error=state.op_error)
             payload = json.dumps(reply).encode()
             self.send_response(state.status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            reply = {"name": path.removeprefix("/v2/"), "done": False} if "/operations/" in path else None
+            payload = json.dumps(reply or {"executions": state.running}).encode()
+            self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
@@ -87,15 +101,43 @@ def _launcher(backend: Any, fake_run: FakeRun, clock: FakeClock, interval: float
         }
     )
 
+    options = {"api_endpoint": f"http://127.0.0.1:{fake_run.port}"}
+
     def client() -> run_v2.JobsClient:
-        options = {"api_endpoint": f"http://127.0.0.1:{fake_run.port}"}
         return run_v2.JobsClient(transport="rest", client_options=options, credentials=AnonymousCredentials())
 
-    return CloudRunLauncher(settings, backend.store, clock, client_factory=client)
+    def executions() -> run_v2.ExecutionsClient:
+        return run_v2.ExecutionsClient(transport="rest", client_options=options, credentials=AnonymousCredentials())
+
+    return CloudRunLauncher(settings, backend.store, clock, client_factory=client, executions_factory=executions)
+
+
+def _queue(backend: Any, lane: str, n: int = 1) -> None:
+    """n queued jobs on `lane` (the fields the launcher counts by)."""
+    import uuid
+
+    from shared.records import JOBS
+
+    for _ in range(n):
+        job_id = uuid.uuid4().hex
+        backend.store.create(JOBS, job_id, {"job_id": job_id, "lane": lane, "status": "queued"})
+
+
+def _execution(lane: str, running: bool = True) -> dict[str, Any]:
+    args = ["worker", "--lanes", lane, "--exit-when-idle"]
+    out: dict[str, Any] = {
+        "name": f"e-{lane}",
+        "runningCount": int(running),
+        "template": {"containers": [{"args": args}]},
+    }
+    out["startTime"] = "2026-01-01T00:00:00Z"
+    return out if running else {**out, "completionTime": "2026-01-01T00:01:00Z"}
 
 
 def test_launch_sends_the_job_name_and_overrides(backend: Any, fake_run: FakeRun) -> None:
     launcher = _launcher(backend, fake_run, FakeClock())
+    _queue(backend, "image")
+    _queue(backend, "wan")
     launcher.launch("image")
     launcher.launch("wan")
     (gpu_path, gpu_body), (wan_path, wan_body) = fake_run.calls
@@ -110,6 +152,8 @@ def test_launch_sends_the_job_name_and_overrides(backend: Any, fake_run: FakeRun
 
 def test_at_most_one_launch_per_lane_per_interval(backend: Any, fake_run: FakeRun) -> None:
     clock = FakeClock()
+    _queue(backend, "video")
+    _queue(backend, "image")
     launchers = [_launcher(backend, fake_run, clock) for _ in range(4)]  # 4 dispatcher instances
     threads = [threading.Thread(target=lch.launch, args=("video",)) for lch in launchers]
     for t in threads:
@@ -130,6 +174,7 @@ def test_a_failed_launch_frees_the_slot(backend: Any, fake_run: FakeRun) -> None
     from shared.errors import NotConfigured, Unavailable
 
     launcher = _launcher(backend, fake_run, FakeClock())
+    _queue(backend, "image")
     fake_run.status = 503
     with pytest.raises(Unavailable):
         launcher.launch("image")
@@ -166,3 +211,47 @@ def test_a_denied_firestore_call_is_a_logged_refusal_not_a_retry(backend: Any, f
     event = {"message": {"data": data, "attributes": {"lane": "image"}}}
     assert handle(event, lambda: launcher) is None  # logged and dropped: no redelivery
     assert not fake_run.calls
+
+
+def test_the_launcher_follows_the_backlog(backend: Any, fake_run: FakeRun) -> None:
+    """One execution per batch of queued jobs, less those running the lane, within the GPU quota."""
+    clock = FakeClock()
+    launcher = _launcher(backend, fake_run, clock)
+    launcher.launch("image")  # nothing queued: nothing to start
+    assert fake_run.calls == []
+    _queue(backend, "image")
+    fake_run.running = [_execution("image"), _execution("video", running=False)]
+    launcher.launch("image")  # a trickle: the running execution takes it, no second GPU
+    assert fake_run.calls == []
+    _queue(backend, "image", 8)  # 9 queued, batch 4: 3 executions wanted, 1 runs
+    clock.sleep(30)
+    launcher.launch("image")
+    assert len(fake_run.calls) == 2 and launcher.launches("image") == 2
+    _queue(backend, "video", 20)  # quota 4: image holds 1 (the fake still lists one), video gets 3
+    launcher.launch("video")
+    assert len(fake_run.calls) == 5
+
+
+def test_a_backlog_the_quota_leaves_without_an_execution_is_retried(backend: Any, fake_run: FakeRun) -> None:
+    from shared.errors import Unavailable
+
+    launcher = _launcher(backend, fake_run, FakeClock())
+    _queue(backend, "video")
+    fake_run.running = [_execution("image") for _ in range(4)]  # the whole L4 quota on the image lane
+    with pytest.raises(Unavailable, match="quota"):
+        launcher.launch("video")
+    fake_run.running = fake_run.running[:3]
+    launcher.launch("video")  # the redelivered event, same interval: the slot was freed
+    assert len(fake_run.calls) == 1
+
+
+def test_a_refusal_in_the_operation_is_noticed(backend: Any, fake_run: FakeRun) -> None:
+    from shared.errors import Unavailable
+
+    launcher = _launcher(backend, fake_run, FakeClock())
+    _queue(backend, "image")
+    fake_run.op_error = {"code": 8, "message": "Quota exceeded for nvidia_l4_gpu_allocation"}
+    with pytest.raises(Unavailable, match="refused"):
+        launcher.launch("image")
+    assert (backend.store.get("dispatch_stats", "image") or {}).get("refusals") == 1
+    assert launcher.launches("image") == 0

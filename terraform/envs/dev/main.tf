@@ -49,6 +49,8 @@ locals {
     CLOUD_RUN_REGION  = var.region
     CLOUD_RUN_JOB_GPU = module.worker_gpu.name
     CLOUD_RUN_JOB_WAN = module.worker_wan.name
+    # Executions of the GPU job at once: the project's Cloud Run L4 quota in the region.
+    SOUL_MAX_GPU_EXECUTIONS = tostring(var.gpu_max_executions)
   }
   gpu_worker_env = {
     SDXL_MODEL_PATH = "/models/sdxl"

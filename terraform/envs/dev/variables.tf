@@ -97,3 +97,9 @@ variable "pregen_daily_gpu_seconds" {
     error_message = "A budget in GPU seconds: 0 (off) or more."
   }
 }
+
+variable "gpu_max_executions" {
+  description = "GPU worker executions the dispatcher runs at once (SOUL_MAX_GPU_EXECUTIONS): your L4 quota for Cloud Run jobs."
+  type        = number
+  default     = 4
+}
