@@ -26,9 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from shared.adapters.static_embed import StaticEmbedder
+from shared.config import Settings
 from shared.domain.prompts import normalize
 from shared.ports import Embedder
-from shared.semantic import THRESHOLD, WORD_THRESHOLD, Judge
+from shared.semantic import THRESHOLD, WORD_THRESHOLD, Judge, build_embedder
 
 DATA = Path(__file__).resolve().parents[2] / "tests" / "data"
 TARGETS = {"same": 0.80, "different": 0.01, "surface": 1.0}
@@ -130,6 +131,7 @@ _COLD = """
 import time
 t0 = time.perf_counter()
 from shared.adapters.static_embed import StaticEmbedder
+from shared.config import Settings
 t1 = time.perf_counter()
 e = StaticEmbedder()
 e.load()
@@ -190,12 +192,16 @@ def latency(sizes: tuple[int, ...], queries: int, data_dir: Path | None) -> None
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="soul bench semantic", description=__doc__.splitlines()[0] if __doc__ else "")
     p.add_argument("--tune", action="store_true", help="search the thresholds on the tune half")
+    p.add_argument(
+        "--provider", choices=["static", "vertex"], default="static", help="embedder (vertex: SOUL_EMBEDDING_* env)"
+    )
     p.add_argument("--max-false", type=float, default=0.01, help="false-merge ceiling per kind of hard negative")
     p.add_argument("--latency", action="store_true", help="embed + search latency at 10k and 100k keys")
     p.add_argument("--queries", type=int, default=500)
     p.add_argument("--data-dir", type=Path, default=None)
     args = p.parse_args(argv)
-    embedder = StaticEmbedder()
+    settings = Settings(soul_embedding_provider=args.provider)  # thresholds: SOUL_SEMANTIC_* or the shipped ones
+    embedder = build_embedder(settings)
     pairs = load()
     if args.tune:
         t, w, same = tune(embedder, score(Judge(embedder), [x for x in pairs if x["split"] == "tune"]), args.max_false)
@@ -204,5 +210,6 @@ def main(argv: list[str] | None = None) -> int:
         cold_start()
         latency((10_000, 100_000), args.queries, args.data_dir)
         return 0
-    result = report(Judge(embedder), pairs, load("semantic_unseen.jsonl"))
+    judge = Judge(embedder, settings.soul_semantic_threshold, settings.soul_semantic_word_threshold)
+    result = report(judge, pairs, load("semantic_unseen.jsonl"))
     return 0 if meets_targets(result["heldout"]) else 1
