@@ -24,7 +24,7 @@ from google.api_core import exceptions as gexc
 from google.cloud import run_v2
 
 from shared.config import Settings
-from shared.domain.demand import base_lane, is_low
+from shared.domain.demand import base_lane, is_low, low_lane
 from shared.errors import InvalidInput, NotConfigured, Unavailable
 from shared.ports import Clock, DocumentStore
 from shared.pregen import budget_left
@@ -113,14 +113,14 @@ class CloudRunLauncher:
         launching = self.lane_to_launch(lane)
         if launching is None:
             return
-        lane = launching
+        low, lane = is_low(lane), launching
         request = self.request(lane)
         with _deploy_errors(f"claiming the dispatch slot of {lane}"):
             slot = self._claim_slot(lane)
         if slot is None and self._settings.soul_dispatch_interval_seconds > 0:
             return
         try:
-            wanted = self.wanted(lane)
+            wanted = self.wanted(lane, with_low=low)
             for _ in range(wanted):
                 self._run(request, lane)
         except _TRANSIENT as exc:
@@ -136,13 +136,16 @@ class CloudRunLauncher:
             with _deploy_errors(f"counting the launch of {lane}"):
                 self._store.increment(DISPATCH_STATS, lane, "launches", wanted)
 
-    def wanted(self, lane: str) -> int:
+    def wanted(self, lane: str, *, with_low: bool = False) -> int:
         """Executions to start for `lane` now: one per batch of its queued jobs, less the executions
         already running it, within the job's quota (SOUL_MAX_GPU_EXECUTIONS for the GPU job, one for
         Wan, whose worker runs its own concurrent tasks). A backlog the quota leaves with no execution
-        raises Unavailable, so the event is redelivered until one runs (docs/ARCHITECTURE.md, Dispatch)."""
+        raises Unavailable, so the event is redelivered until one runs (docs/ARCHITECTURE.md, Dispatch).
+        `with_low`: a pre-generation event (its budget checked): the lane's low twin counts too."""
         with _deploy_errors(f"counting the queued jobs of {lane}"):
             queued = self._store.count(JOBS, [("lane", "==", lane), ("status", "==", "queued")])
+            if with_low:
+                queued += self._store.count(JOBS, [("lane", "==", low_lane(lane)), ("status", "==", "queued")])
         if queued == 0:
             return 0
         running = self.running(self.job_name(lane))

@@ -255,3 +255,16 @@ def test_a_refusal_in_the_operation_is_noticed(backend: Any, fake_run: FakeRun) 
         launcher.launch("image")
     assert (backend.store.get("dispatch_stats", "image") or {}).get("refusals") == 1
     assert launcher.launches("image") == 0
+
+
+def test_a_pregeneration_event_counts_the_low_twin(backend: Any, fake_run: FakeRun) -> None:
+    """Workers take `image-low` when `image` is empty: a low event (budget left) launches for it."""
+    clock = FakeClock()
+    launcher = _launcher(backend, fake_run, clock)
+    launcher._settings = launcher._settings.model_copy(update={"soul_pregen_daily_gpu_seconds": 1000.0})
+    _queue(backend, "image-low")
+    launcher.launch("image")  # a user event counts only user work
+    assert fake_run.calls == []
+    clock.sleep(30)  # the next interval's slot
+    launcher.launch("image-low")
+    assert [body["overrides"]["containerOverrides"][0]["args"][2] for _, body in fake_run.calls] == ["image"]
