@@ -163,33 +163,9 @@ resource "google_firestore_field" "ttl" {
   ttl_config {}
 }
 
-# The semantic cache (docs/ARCHITECTURE.md, Prompt keys): nearest prompt keys within one space (soul, kind, style
-# version,
-# params) by cosine distance: shared/adapters/gcp_vectors.py's find_nearest. The dimension is the
-# embedder's (the static model's 256; the Vertex option asks for 256 too).
-resource "google_firestore_index" "semantic_keys_space_embedding" {
-  project     = var.project_id
-  database    = google_firestore_database.this.name
-  collection  = "semantic_keys"
-  query_scope = "COLLECTION"
-
-  fields {
-    field_path = "space"
-    order      = "ASCENDING"
-  }
-  fields {
-    field_path = "embedding"
-    vector_config {
-      dimension = 256
-      flat {}
-    }
-  }
-}
-
-# The semantic cache (docs/ARCHITECTURE.md, Prompt keys): nearest prompt keys within one space (soul, kind, style
-# version,
-# params) by cosine distance: shared/adapters/gcp_vectors.py's find_nearest. The dimension is the
-# embedder's (the static model's 256; the Vertex option asks for 256 too).
+# The semantic cache (docs/ARCHITECTURE.md, Prompt keys): nearest prompt keys within one space (soul,
+# kind, style version, params) by cosine distance: shared/adapters/gcp_vectors.py's find_nearest. The
+# dimension is the embedder's (the static model's 256; the Vertex option asks for 256 too).
 resource "google_firestore_index" "semantic_keys_space_embedding" {
   project     = var.project_id
   database    = google_firestore_database.this.name
