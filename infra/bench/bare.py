@@ -43,7 +43,8 @@ def _sqlite_connections(path: Path) -> Callable[[], sqlite3.Connection]:
 
 
 # The expression index named, as the adapter does: SQLite's planner would otherwise scan all variants.
-# The same page as Soul's hit path: the key's oldest 16 variants that have not expired (issue 14).
+# The same page as Soul's hit path: the key's oldest 16 variants that have not expired
+# (docs/ARCHITECTURE.md, Records).
 _VARIANTS_SQL = (
     "SELECT data FROM docs INDEXED BY docs_pk WHERE collection = 'variants' AND json_extract(data, '$.pk') = ?"
     " AND json_extract(data, '$.expire_at') > ? ORDER BY json_extract(data, '$.expire_at') LIMIT 16"

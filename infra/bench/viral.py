@@ -1,4 +1,5 @@
-"""`soul bench viral [--backend local|emulators]`: a viral prompt against the records (issue 14).
+"""`soul bench viral [--backend local|emulators]`: a viral prompt against the records
+(docs/ARCHITECTURE.md, Records; Benchmarks).
 
 Four measurements, printed with their targets; generation is simulated (claim + complete through
 `shared.lifecycle`, no GPU) so what is measured is the data model under a crowd:

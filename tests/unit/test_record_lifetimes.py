@@ -1,4 +1,5 @@
-"""Records and artifacts agree (issue 14): variant records live exactly as long as the bucket keeps
+"""Records and artifacts agree (docs/ARCHITECTURE.md, Records): variant records live exactly as
+long as the bucket keeps
 their objects, Firestore's TTL policies cover every collection whose records carry `expire_at`, and
 the hit path never serves a variant close to (or past) its end."""
 
