@@ -1,7 +1,6 @@
 """Records and artifacts agree (docs/ARCHITECTURE.md, Records): variant records live exactly as
-long as the bucket keeps
-their objects, Firestore's TTL policies cover every collection whose records carry `expire_at`, and
-the hit path never serves a variant close to (or past) its end."""
+long as the bucket keeps their objects, Firestore's TTL policies cover every collection whose records
+carry `expire_at`, and the hit path never serves a variant close to (or past) its end."""
 
 from __future__ import annotations
 
