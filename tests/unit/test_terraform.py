@@ -385,3 +385,16 @@ def test_cloudbuild_python_steps_run_in_order_here_without_emulators(tmp_path: P
             assert "SKIPPED" in done.stdout and "java not found on PATH" in done.stdout, done.stdout[-2000:]
     assert ran == ["test", "functions-source", "seed"]
     assert zipfile.is_zipfile(tmp_path / "src.zip")
+
+
+def test_api_threads_cover_the_concurrency_and_long_polls_leave_threads_free() -> None:
+    """A request the instance accepts always has a thread; long polls never take them all."""
+    service = block(one("google_cloudfunctions2_function", "functions/api"), "service_config")
+    concurrency = int(service["max_instance_request_concurrency"])
+    api_env = parsed(ENV / "main.tf")["locals"][0]["api_env"]
+    threads = int(api_env["THREADS"])
+    assert threads >= concurrency
+    assert 0 < int(api_env["SOUL_MAX_LONG_POLLS"]) < threads
+    assert int(api_env["SOUL_MAX_LONG_POLLS_PER_USER"]) <= int(api_env["SOUL_MAX_LONG_POLLS"])
+    # The longest wait (60 s, functions/schemas.py Wait) fits inside the request timeout.
+    assert int(service["timeout_seconds"]) > 60

@@ -44,6 +44,12 @@ locals {
   api_env = {
     SOUL_AUTH_MODE    = "token"
     SOUL_SIGNER_EMAIL = module.accounts.emails["soul-api"]
+    # functions-framework's gunicorn threads (its default is 4 x CPUs = 4 here): at least the
+    # function's request concurrency (16), so every request the instance accepts has a thread; long
+    # polls (`wait=`) may hold at most SOUL_MAX_LONG_POLLS of them (docs/ARCHITECTURE.md).
+    THREADS                      = "16"
+    SOUL_MAX_LONG_POLLS          = "8"
+    SOUL_MAX_LONG_POLLS_PER_USER = "2"
   }
   dispatch_env = {
     CLOUD_RUN_REGION  = var.region
