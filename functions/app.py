@@ -216,6 +216,14 @@ def _static(app: Flask, ctx: Context) -> None:
     def status_page() -> Response:
         return send_from_directory(WEB, "status.html")
 
+    @app.get("/runs")
+    def runs_page() -> Response:
+        return send_from_directory(WEB, "runs.html")
+
+    @app.get("/gallery")
+    def gallery_page() -> Response:
+        return send_from_directory(WEB, "gallery.html")
+
     @app.get("/ui/<path:name>")
     def ui(name: str) -> Response:
         return send_from_directory(WEB, name)

@@ -45,7 +45,7 @@ def test_runs_detail_downloads_curl_and_another_variant(
 ) -> None:
     made = make(web, user_id, "nova", f"fox reading {size['viewport']['width']}")
     page = page_factory(**size)
-    page.goto("/ui/runs.html")
+    page.goto("/runs")
     row = page.locator(f".run[data-task='{made['task_id']}']")
     expect(row).to_have_attribute("data-status", "succeeded")
     expect(row).to_contain_text(re.compile(r"Succeeded · queued \d.* · ran \d"))
@@ -94,7 +94,7 @@ def test_gallery_filters_and_every_format_downloads(
     body = {"variant_id": image["variant_id"], "num_frames": 4, "user_id": user_id, "wait": 30}
     video = httpx.post(f"{web.url}/video/generate", json=body, timeout=40).json()
     page = page_factory(**PHONE)
-    page.goto("/ui/gallery.html")
+    page.goto("/gallery")
     tiles = page.locator("#gallery li")
     expect(tiles).to_have_count(3)
     page.get_by_label("Kind").select_option("svd")
@@ -120,7 +120,7 @@ def test_gallery_filters_and_every_format_downloads(
 def test_keyboard_opens_and_closes_a_run(page: Page, web: SoulDev, user_id: str) -> None:
     made = make(web, user_id, "ember", "lamp in the attic")
     page.set_viewport_size({"width": 1280, "height": 800})
-    page.goto("/ui/runs.html")
+    page.goto("/runs")
     expect(page.locator(".run")).to_have_count(1)
     for _ in range(12):
         page.keyboard.press("Tab")
@@ -186,7 +186,7 @@ def test_phone_bar_follows_a_job_scrolled_away_from(
 def test_runs_view_cold_load_cost(page_factory: Callable[..., Page], web: SoulDev, user_id: str) -> None:
     make(web, user_id, "nova", "cold load check")
     page = page_factory(**PHONE)
-    page.goto("/ui/runs.html")
+    page.goto("/runs")
     expect(page.locator(".run")).to_have_count(1)
     page.wait_for_function("() => document.querySelector('.run img').naturalWidth > 0")
     figures = page.evaluate(

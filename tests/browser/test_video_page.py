@@ -35,7 +35,7 @@ def test_wan_failure_from_the_api_is_shown_once_on_the_runs_view(page: Page, web
     task = httpx.get(f"{web.url}/wan-video/", params=params, timeout=20).json()
     task = httpx.get(f"{web.url}/tasks/{task['task_id']}", params={"user_id": user_id, "wait": 10}, timeout=20).json()
     assert (task["kind"], task["status"], task["error"]["code"]) == ("wan", "failed", "not_configured")
-    page.goto("/ui/runs.html")
+    page.goto("/runs")
     row = page.locator(f".run[data-task='{task['task_id']}']")
     expect(row).to_have_attribute("data-status", "failed")
     expect(row.locator(".run-state")).to_have_text(f"Failed: {task['error']['message']}")
