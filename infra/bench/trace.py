@@ -29,7 +29,8 @@ from infra import seed
 from shared import lifecycle
 from shared.bootstrap import build_backend
 from shared.config import Settings
-from shared.domain.models import Job, Variant
+from shared.domain.models import Job, Variant, WaiterState
+from shared.records import WAITERS
 
 SOULS = ("nova", "ember", "kai", "luna", "pixel")
 PAIRS = Path(__file__).resolve().parents[2] / "tests" / "data" / "semantic_pairs.jsonl"
@@ -119,8 +120,11 @@ def _complete(service: GenerationService, jobs: list[Job], tally: Tally) -> None
         )
         done = lifecycle.complete(backend.store, claimed.job_id, variant, now=now)
         tally.generations += 1
-        for uid in done.user_ids:
-            tally.deliveries[(uid, variant.variant_id)] += 1
+        # Everyone attached to the job was told (a waiter document each, state `delivered`).
+        told = backend.store.query(WAITERS, [("job_id", "==", done.job_id)], limit=lifecycle.FANOUT_MAX)
+        for waiter in told:
+            if waiter.get("state") == WaiterState.DELIVERED.value:
+                tally.deliveries[(str(waiter["user_id"]), variant.variant_id)] += 1
     jobs.clear()
 
 
@@ -152,13 +156,15 @@ def build_requests(args: argparse.Namespace) -> list[tuple[str, Intent, str]]:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="soul bench trace", description=__doc__.splitlines()[0] if __doc__ else "")
-    p.add_argument("--requests", type=int, default=10_000)
-    p.add_argument("--users", type=int, default=1_000)
+    p = argparse.ArgumentParser(
+        prog="soul bench trace", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--requests", type=int, default=10_000, help="requests in the trace")
+    p.add_argument("--users", type=int, default=1_000, help="distinct users sending them")
     p.add_argument("--intents", type=int, default=600, help="distinct intents drawn from the held-out half")
     p.add_argument("--zipf", type=float, default=1.1, help="Zipf exponent of intent popularity")
     p.add_argument("--latency", type=int, default=25, help="requests that arrive while one batch generates")
-    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--seed", type=int, default=7, help="random seed of the trace")
     p.add_argument("--pregen", action="store_true", help="on-demand vs pre-generation instead (see --pregen --help)")
     p.add_argument("--data-dir", type=Path, default=None, help="where the temporary SQLite files go")
     return p

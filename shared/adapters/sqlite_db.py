@@ -24,6 +24,8 @@ CREATE TABLE IF NOT EXISTS docs (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS docs_pk ON docs (collection, json_extract(data, '$.pk'));
 CREATE INDEX IF NOT EXISTS docs_status ON docs (collection, json_extract(data, '$.status'));
+CREATE INDEX IF NOT EXISTS docs_job_id ON docs (collection, json_extract(data, '$.job_id'));
+CREATE INDEX IF NOT EXISTS docs_user_id ON docs (collection, json_extract(data, '$.user_id'));
 CREATE TABLE IF NOT EXISTS queue (
   id TEXT PRIMARY KEY,
   lane TEXT NOT NULL,

@@ -69,8 +69,8 @@ def _where(collection: str, filters: Sequence[Filter]) -> tuple[str, list[Any]]:
 
 # Expression indexes (sqlite_db._SCHEMA). SQLite's planner prefers the primary key's `collection = ?`
 # prefix over them, which scans every document of the collection (every variant, to find one key's
-# eight); an equality filter on an indexed field names its index.
-_INDEXES = {"pk": "docs_pk", "status": "docs_status"}
+# eight); an equality filter on an indexed field names its index (waiters are found by job or user).
+_INDEXES = {"pk": "docs_pk", "status": "docs_status", "job_id": "docs_job_id", "user_id": "docs_user_id"}
 
 
 def _source(filters: Sequence[Filter]) -> str:
