@@ -195,7 +195,7 @@ def parser() -> argparse.ArgumentParser:
     places.add_argument("--backend", choices=["local", "emulators"], default="local", help=BACKEND_HELP)
     places.set_defaults(fn=cmd_places)
     work = sub.add_parser("worker", help="run a worker (the Cloud Run job's command)")
-    work.add_argument("--lanes", default=",".join(LANES))
+    work.add_argument("--lanes", default=",".join(LANES), help="comma-separated lanes to pull (default: %(default)s)")
     work.add_argument(
         "--exit-when-idle",
         type=float,
@@ -205,26 +205,33 @@ def parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="exit after this many idle seconds; bare: SOUL_WORKER_IDLE_EXIT_SECONDS (default 60)",
     )
-    work.add_argument("--backend", choices=["local", "emulators"], default="local")
+    work.add_argument("--backend", choices=["local", "emulators"], default="local", help=BACKEND_HELP)
     work.set_defaults(fn=cmd_worker)
     seed = sub.add_parser("seed", help="load seed styles and places (create-if-absent)")
-    seed.add_argument("--backend", choices=["local", "emulators"], default="local")
+    seed.add_argument("--backend", choices=["local", "emulators"], default="local", help=BACKEND_HELP)
     seed.set_defaults(fn=cmd_seed)
-    rec = sub.add_parser("reconcile", help="republish lost jobs, delete orphan objects")
-    rec.add_argument("--grace", type=float, default=30.0)
-    rec.add_argument("--backend", choices=["local", "emulators"], default="local")
+    rec = sub.add_parser(
+        "reconcile", help="republish lost jobs, fail dead-lettered ones, cancel abandoned ones, delete orphans"
+    )
+    rec.add_argument(
+        "--grace",
+        type=float,
+        default=30.0,
+        help="seconds a job may stay unpublished, or its lease expired, before republishing (default: %(default)s)",
+    )
+    rec.add_argument("--backend", choices=["local", "emulators"], default="local", help=BACKEND_HELP)
     rec.set_defaults(fn=cmd_reconcile)
     mig = sub.add_parser("migrate", help="give existing prompt keys their embedding (the semantic cache)")
-    mig.add_argument("--backend", choices=["local", "emulators"], default="local")
+    mig.add_argument("--backend", choices=["local", "emulators"], default="local", help=BACKEND_HELP)
     mig.set_defaults(fn=cmd_migrate)
     reh = sub.add_parser("rehearse", help="the deployed topology from terraform/, one process each, on the emulators")
-    reh.add_argument("--port", type=int, default=8080)
+    reh.add_argument("--port", type=int, default=8080, help="port of the api function (default: %(default)s)")
     reh.add_argument("--state", default=".soul-data/rehearse", help="logs, keys and the unpacked functions source")
     reh.add_argument("--cache", default=".soul-data/rehearse-venvs", help="functions venvs, by requirements hash")
     reh.set_defaults(fn=cmd_rehearse)
     bench = sub.add_parser(
         "bench",
-        help="request-path benchmark or the cache trace simulation",
+        help="benchmarks: requests, trace (--pregen), viral, semantic",
         description="Benchmarks. `soul bench WHAT --help` shows the options of each.",
     )
     bench.add_argument(
