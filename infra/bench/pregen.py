@@ -30,11 +30,12 @@ from pathlib import Path
 
 from functions.service import GenerationService
 from infra import seed
+from infra.bench import simulated
 from shared import lifecycle, pregen
 from shared.bootstrap import build_backend
 from shared.config import Settings
 from shared.domain.demand import DAY, Policy
-from shared.domain.models import Job, JobMessage, Variant
+from shared.domain.models import Job, JobMessage
 
 BATCH_BASE, PER_IMAGE = 1.37, 0.83  # SDXL seconds for a batch of n: 1.37 + 0.83 n (2.2 s for 1, 4.7 for 4)
 START = 1_800_000_000.0 - 1_800_000_000.0 % DAY  # a UTC midnight: one budget day
@@ -228,23 +229,12 @@ class Simulation:
     def _finish(self, gpu: Gpu) -> None:
         now = self.clock.now()
         for job, lane, ack_id in gpu.jobs:
-            variant = Variant(
-                variant_id=job.variant_id,
-                pk=job.pk,
-                kind=job.kind,
-                soul_id=job.spec.soul_id,
-                seed=job.spec.seed,
-                generator="simulated-gpu",
-                job_id=job.job_id,
-                created_at=now,
-                label=job.spec.label,
-            )
-            lifecycle.complete(self.backend.store, job.job_id, variant, now=now)
+            lifecycle.complete(self.backend.store, job.job_id, simulated.variant_for(job, now), now=now)
             self.backend.queue.ack(lane, [ack_id])
             self.result.runs += 1
             for arrived in self.waiting.pop(job.job_id, []):
                 self.result.waits.append(now - arrived)
-                self.result.shown.add(variant.variant_id)
+                self.result.shown.add(job.variant_id)
         gpu.jobs = []
 
 

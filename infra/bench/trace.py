@@ -26,10 +26,11 @@ from pathlib import Path
 
 from functions.service import GenerationService
 from infra import seed
+from infra.bench import simulated
 from shared import lifecycle
 from shared.bootstrap import build_backend
 from shared.config import Settings
-from shared.domain.models import Job, Variant, WaiterState
+from shared.domain.models import Job, WaiterState
 from shared.records import WAITERS
 
 SOULS = ("nova", "ember", "kai", "luna", "pixel")
@@ -107,17 +108,7 @@ def _complete(service: GenerationService, jobs: list[Job], tally: Tally) -> None
         claimed = lifecycle.claim(backend.store, job.job_id, worker_id="trace-sim", now=now, lease_seconds=60)
         if claimed is None:
             continue
-        variant = Variant(
-            variant_id=claimed.variant_id,
-            pk=claimed.pk,
-            kind=claimed.kind,
-            soul_id=claimed.spec.soul_id,
-            seed=claimed.spec.seed,
-            generator="trace-simulation",
-            job_id=claimed.job_id,
-            created_at=now,
-            label=claimed.spec.label,
-        )
+        variant = simulated.variant_for(claimed, now)
         done = lifecycle.complete(backend.store, claimed.job_id, variant, now=now)
         tally.generations += 1
         # Everyone attached to the job was told (a waiter document each, state `delivered`).

@@ -32,10 +32,11 @@ from functions.service import GenerationService
 from functions.tasks import TaskService
 from gpu_jobs.reconcile import Reconciler
 from infra import seed
+from infra.bench import simulated
 from shared import lifecycle
 from shared.bootstrap import Backend, build_backend
 from shared.config import Settings
-from shared.domain.models import Artifact, Job, JobMessage, Kind, Variant
+from shared.domain.models import Job, JobMessage
 from shared.errors import Unavailable
 from shared.records import INFLIGHT, JOBS, WAITERS, seen_collection
 
@@ -87,12 +88,7 @@ def _generate(backend: Backend, job: Job) -> None:
     claimed = lifecycle.claim(backend.store, job.job_id, worker_id="bench", now=now, lease_seconds=60)
     if claimed is None:
         return
-    png = Artifact(name=f"bench/{job.variant_id}.png", content_type="image/png", bytes=1, sha256="0" * 64)
-    variant = Variant(
-        variant_id=job.variant_id, pk=job.pk, kind=Kind.IMAGE, soul_id=SOUL, seed=job.spec.seed,
-        generator="bench-simulation", artifacts={"png": png}, job_id=job.job_id, created_at=now,
-    )  # fmt: skip
-    lifecycle.complete(backend.store, job.job_id, variant, now=now)
+    lifecycle.complete(backend.store, job.job_id, simulated.variant_for(claimed, now), now=now)
 
 
 def _pct(values: list[float], q: float) -> float:
