@@ -1,6 +1,7 @@
 """`Idempotency-Key` on POSTs: the same key and request replay the first response; the same key with
 a different request is refused (422); a concurrent duplicate while the first runs gets 409 with
-Retry-After."""
+Retry-After. A key is remembered for IDEMPOTENCY_LIFETIME_SECONDS (a day) after its last write: the
+record's `expire_at` lets Firestore's TTL policy delete it; a retry after that runs the request again."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from flask import Response
 from shared.errors import Conflict, InvalidInput, SoulError
 from shared.ids import digest
 from shared.ports import Clock, DocumentStore, Tx
-from shared.records import IDEMPOTENCY
+from shared.records import IDEMPOTENCY, IDEMPOTENCY_LIFETIME_SECONDS, TTL_FIELD
 
 MAX_KEY_LENGTH = 200
 PENDING_SECONDS = 120.0
@@ -55,6 +56,7 @@ class Idempotency:
             "status": response.status_code,
             "body": response.get_data(as_text=True),
             "created_at": self._clock.now(),
+            TTL_FIELD: self._clock.now() + IDEMPOTENCY_LIFETIME_SECONDS,  # Firestore's TTL policy deletes it
         }
         self._store.set(IDEMPOTENCY, doc_id, record)
         return response
@@ -75,7 +77,8 @@ class Idempotency:
                         "a request with this Idempotency-Key is still in progress", RETRY_AFTER_SECONDS
                     )
                 return doc
-            tx.set(IDEMPOTENCY, doc_id, {"fingerprint": fp, "state": "pending", "created_at": now})
+            pending = {"fingerprint": fp, "state": "pending", "created_at": now}
+            tx.set(IDEMPOTENCY, doc_id, {**pending, TTL_FIELD: now + IDEMPOTENCY_LIFETIME_SECONDS})
             return None
 
         return self._store.transaction(run)

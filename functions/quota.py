@@ -20,7 +20,7 @@ import redis
 from shared.errors import RateLimited, TransactionConflict, Unavailable
 from shared.logging import get_logger
 from shared.ports import Clock, DocumentStore, Tx
-from shared.records import QUOTAS
+from shared.records import QUOTA_LIFETIME_SECONDS, QUOTAS, TTL_FIELD
 
 log = get_logger("soul.quota")
 
@@ -116,7 +116,8 @@ class StoreQuota:
         self._clock = clock
 
     def take(self, user_id: str) -> None:
-        w = Windows.at(self._clock.now())
+        now = self._clock.now()
+        w = Windows.at(now)
 
         def run(tx: Tx) -> str:
             doc = tx.get(QUOTAS, user_id) or {}
@@ -126,7 +127,9 @@ class StoreQuota:
                 return "minute"
             if day >= self._limits.per_day:
                 return "day"
-            fields = {"minute": w.minute, "minute_count": minute + 1, "day": w.day, "day_count": day + 1}
+            fields: dict[str, float] = {"minute": w.minute, "minute_count": minute + 1, "day": w.day}
+            fields["day_count"] = day + 1
+            fields[TTL_FIELD] = now + QUOTA_LIFETIME_SECONDS  # Firestore's TTL deletes an idle user's counters
             tx.set(QUOTAS, user_id, fields)
             return "ok"
 

@@ -6,8 +6,9 @@ expired one in a transaction and renews its expiry while it polls, so a crashed 
 itself after `slot_ttl_s`. The slots are separate small documents, not one counter, so claims do not
 all fight over one hot document. Submit rate: permits are create-if-absent documents named after the
 current second (`wan_submit_permits/{second}-{k}`, k < per_second), which needs no transaction at all.
-Permit documents carry `expires_at` for a Firestore TTL policy; locally they are a few bytes per paid
-task and are left alone.
+Permit documents carry `expire_at` (records.TTL_FIELD), so Firestore's TTL policy deletes them an hour
+on; locally they are a few bytes per paid task and are left alone. The slots are a fixed set of
+documents, reused, so they need no TTL.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import math
 from dataclasses import dataclass
 
 from shared.ports import Clock, DocumentStore, Tx
-from shared.records import WAN_SLOTS, WAN_SUBMIT_PERMITS
+from shared.records import PERMIT_LIFETIME_SECONDS, TTL_FIELD, WAN_SLOTS, WAN_SUBMIT_PERMITS
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,8 @@ class WanAccountLimits:
         now = self._clock.now()
         second = math.floor(now)
         for k in range(self._per_second):
-            if self._store.create(WAN_SUBMIT_PERMITS, f"{second}-{k}", {"at": now, "expires_at": second + 3600}):
+            permit = {"at": now, TTL_FIELD: second + PERMIT_LIFETIME_SECONDS}
+            if self._store.create(WAN_SUBMIT_PERMITS, f"{second}-{k}", permit):
                 return True
         return False
 

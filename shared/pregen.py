@@ -42,7 +42,16 @@ from shared.ids import new_id, seed_from
 from shared.lifecycle import mark_published
 from shared.logging import get_logger
 from shared.ports import Delivery, DocumentStore, JobQueue
-from shared.records import COUNTERS, JOB_LIFETIME_SECONDS, JOBS, PROMPT_KEYS, Records, seen_collection
+from shared.records import (
+    BUDGET_LIFETIME_SECONDS,
+    COUNTERS,
+    JOB_LIFETIME_SECONDS,
+    JOBS,
+    PROMPT_KEYS,
+    TTL_FIELD,
+    Records,
+    seen_collection,
+)
 
 log = get_logger("soul.pregen")
 OWNER = "pregen"  # the owner of pre-generation jobs: no user waits for them
@@ -72,6 +81,8 @@ def budget_left(store: DocumentStore, daily_seconds: float, now: float) -> float
 
 def charge(store: DocumentStore, seconds: float, now: float) -> None:
     store.increment(COUNTERS, _budget_doc(now), "gpu_ms", round(seconds * 1000))
+    # One budget document per UTC day: Firestore's TTL policy deletes it once its day is long past.
+    store.update(COUNTERS, _budget_doc(now), {TTL_FIELD: now + BUDGET_LIFETIME_SECONDS})
 
 
 def pull_next(

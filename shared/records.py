@@ -64,11 +64,22 @@ _style_lock = threading.Lock()
 
 
 TTL_FIELD = "expire_at"
-TTL_COLLECTIONS = (VARIANTS, JOBS, INFLIGHT, WAITERS)  # Terraform's TTL policies: tests check they agree
+# Terraform's TTL policies (tests check they agree): the records above, and the scratch collections that
+# grow with users, keys or time (one document per request key, user, interval, second or day). Fixed-size
+# ones (wan_slots, dispatch_stats: one document per slot or lane) and the permanent ones (prompt_keys,
+# semantic_keys, styles, cities, timings) carry no TTL. In `counters` only the pre-generation budget
+# documents carry expire_at; the cache counter shards have none, so the policy leaves them alone.
+TTL_COLLECTIONS = (VARIANTS, JOBS, INFLIGHT, WAITERS, IDEMPOTENCY, QUOTAS, DISPATCH, WAN_SUBMIT_PERMITS, COUNTERS)
 # Variant records live exactly as long as their objects: the bucket deletes objects at this age
 # (terraform/modules/storage `artifact_max_age_days`, default 90; a unit test checks they agree).
 VARIANT_LIFETIME_DAYS = 90
 JOB_LIFETIME_SECONDS = 30 * 86400.0  # jobs and their waiters: a month of task history
+# Scratch lifetimes, counted from each write (a rewrite pushes expire_at on):
+IDEMPOTENCY_LIFETIME_SECONDS = 86400.0  # an Idempotency-Key replays its first response for a day
+QUOTA_LIFETIME_SECONDS = 2 * 86400.0  # a user's counters outlive their day window (a day) by a day
+DISPATCH_SLOT_LIFETIME_SECONDS = 86400.0  # a slot only matters in its interval (seconds to minutes)
+PERMIT_LIFETIME_SECONDS = 3600.0  # a Wan submit permit only matters in its second
+BUDGET_LIFETIME_SECONDS = 2 * 86400.0  # a pre-generation budget is read on its UTC day only
 SEEN_DOCS_READ = 100  # the seen list reads the user's most recently used prompt keys, at most this many
 VARIANTS_READ = 500  # GET /image/variants/{pk}: the oldest this many
 JOBS_SCANNED = 500  # GET /tasks?status=… for one user: waiter documents looked through at most

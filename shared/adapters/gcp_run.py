@@ -28,7 +28,7 @@ from shared.domain.demand import base_lane, is_low, low_lane
 from shared.errors import InvalidInput, NotConfigured, Unavailable
 from shared.ports import Clock, DocumentStore
 from shared.pregen import budget_left
-from shared.records import DISPATCH, DISPATCH_STATS, JOBS
+from shared.records import DISPATCH, DISPATCH_SLOT_LIFETIME_SECONDS, DISPATCH_STATS, JOBS, TTL_FIELD
 
 _TRANSIENT = (gexc.ServiceUnavailable, gexc.InternalServerError, gexc.TooManyRequests, gexc.DeadlineExceeded)
 _MISCONFIGURED = (gexc.NotFound, gexc.PermissionDenied, gexc.Unauthenticated, gexc.InvalidArgument)
@@ -198,7 +198,8 @@ class CloudRunLauncher:
             return None
         now = self._clock.now()
         slot = f"{lane}-{int(now // interval)}"
-        return slot if self._store.create(DISPATCH, slot, {"lane": lane, "at": now}) else None
+        fields = {"lane": lane, "at": now, TTL_FIELD: now + interval + DISPATCH_SLOT_LIFETIME_SECONDS}  # TTL: slots go
+        return slot if self._store.create(DISPATCH, slot, fields) else None
 
     def _release(self, slot: str | None) -> None:
         if slot is not None:

@@ -153,8 +153,12 @@ resource "google_firestore_index" "jobs_status_published" {
 # TTL: Firestore deletes these documents once `expire_at` (a timestamp the code writes) has passed:
 # variants with their objects (the bucket's lifecycle age), jobs and their waiters after a month,
 # in-flight markers once abandoned. The hit path filters on expire_at too (deletion is not immediate).
+# Scratch (shared/records.py TTL_COLLECTIONS): idempotency keys after a day, quota counters two days
+# after a user's last request, dispatch slots and Wan submit permits once their interval or second is
+# long past, pre-generation budget counters two days after their day (the cache counter shards in
+# `counters` carry no expire_at and stay).
 resource "google_firestore_field" "ttl" {
-  for_each   = toset(["variants", "jobs", "inflight", "waiters"])
+  for_each   = toset(["variants", "jobs", "inflight", "waiters", "idempotency", "quotas", "dispatch", "wan_submit_permits", "counters"])
   project    = var.project_id
   database   = google_firestore_database.this.name
   collection = each.key
