@@ -11,6 +11,7 @@ from functions import schemas as s
 from functions.context import Context
 from functions.routing import Router
 from functions.service import Outcome
+from shared import lifecycle
 from shared.domain.models import Job, SeenMarks, StyleProfile, Variant
 from shared.errors import NotFound
 from shared.records import seen_collection
@@ -36,10 +37,11 @@ class Call:
 
 
 def served_to(call: Call, user_id: str, variant_id: str) -> None:
-    """Ownership: a user animates only a variant they have been served (it is in their seen list)."""
+    """Ownership: a user animates only a variant they have been served: in their seen list, or the result
+    of a job they still wait on (delivered on this read, as GET /tasks does, when the fan-out missed them)."""
     variant = call.ctx.generation.records.variant(variant_id)
-    marks = call.ctx.backend.store.get(seen_collection(user_id), variant.pk)
-    if marks is None or variant_id not in SeenMarks.model_validate(marks).variant_ids:
+    backend = call.ctx.backend
+    if not lifecycle.served_to(backend.store, user_id=user_id, variant=variant, now=backend.clock.now()):
         raise NotFound(f"variant '{variant_id}' not found")
 
 

@@ -136,9 +136,8 @@ def deliver_to_waiters(store: DocumentStore, job: Job, now: float) -> int:
     midway loses nothing: whoever was not told learns it on reading the task (deliver)."""
     told = 0
     while told < FANOUT_MAX:
-        docs = store.query(
-            WAITERS, [("job_id", "==", job.job_id), ("state", "==", WaiterState.WAITING.value)], limit=FANOUT_BATCH
-        )
+        waiting = [("job_id", "==", job.job_id), ("state", "==", WaiterState.WAITING.value)]
+        docs = store.query(WAITERS, waiting, limit=min(FANOUT_BATCH, FANOUT_MAX - told))
         if not docs:
             break
         waiters = [Waiter.model_validate(d) for d in docs]
@@ -150,6 +149,35 @@ def deliver_to_waiters(store: DocumentStore, job: Job, now: float) -> int:
                 deliver(store, job, waiter, now)
         told += len(docs)
     return told
+
+
+def served_to(store: DocumentStore, *, user_id: str, variant: Variant, now: float) -> bool:
+    """Whether the user was served `variant` (may animate or mark it): it is in their seen list, or it is
+    the result of a job they wait on and have not left. A waiter the bounded fan-out did not reach
+    (past FANOUT_MAX) is delivered here, as on reading their task, so the variant is in their seen list
+    before they use it; a user who left the job is never shown its variant."""
+    marks, found = overlapped(
+        store,
+        lambda: store.get(seen_collection(user_id), variant.pk),
+        lambda: store.get(WAITERS, waiter_id(variant.job_id, user_id)),
+    )
+    if marks is not None and variant.variant_id in _marks(marks, variant.pk).variant_ids:
+        return True
+    waiter = Waiter.model_validate(found) if found else None
+    if waiter is None or waiter.state is WaiterState.LEFT:
+        return False
+    if waiter.state is WaiterState.DELIVERED:  # told already (the seen list keeps its newest marks only)
+        return True
+    job = _job_doc(store, variant.job_id)
+    if job is None or job.status is not JobStatus.SUCCEEDED or job.variant_id != variant.variant_id:
+        return False
+    deliver(store, job, waiter, now)
+    return True
+
+
+def _job_doc(store: DocumentStore, job_id: str) -> Job | None:
+    doc = store.get(JOBS, job_id)
+    return Job.model_validate(doc) if doc else None
 
 
 def mark_published(store: DocumentStore, job_id: str) -> None:
