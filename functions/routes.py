@@ -11,7 +11,7 @@ from functions import schemas as s
 from functions.context import Context
 from functions.routing import Router
 from functions.service import Outcome
-from shared import lifecycle
+from shared import delivery
 from shared.domain.models import Job, SeenMarks, StyleProfile, Variant
 from shared.errors import NotFound
 from shared.records import seen_collection
@@ -41,7 +41,7 @@ def served_to(call: Call, user_id: str, variant_id: str) -> None:
     of a job they still wait on (delivered on this read, as GET /tasks does, when the fan-out missed them)."""
     variant = call.ctx.generation.records.variant(variant_id)
     backend = call.ctx.backend
-    if not lifecycle.served_to(backend.store, user_id=user_id, variant=variant, now=backend.clock.now()):
+    if not delivery.served_to(backend.store, user_id=user_id, variant=variant, now=backend.clock.now()):
         raise NotFound(f"variant '{variant_id}' not found")
 
 

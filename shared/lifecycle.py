@@ -7,30 +7,34 @@ job under a lease before working on it; the variant record is created once (firs
 written after the artifacts; status only moves forward; a user is never shown a variant twice.
 
 Nothing here touches a document per waiting user in one transaction: completing a job writes the job,
-the variant, the prompt key and the in-flight marker; each waiter learns the result when it reads its
-task (singleflight.deliver), so a key with 10,000 waiters completes like a key with one.
+the variant, the prompt key and the in-flight marker; its waiters are told afterwards in bounded
+batches, and the rest learn the result when they read their task (shared/delivery.py), so a key with
+10,000 waiters completes like a key with one.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from shared.concurrency import overlapped
+
+# The `X as X` names are re-exported (explicit for mypy): the API, benchmarks and tests name them lifecycle.*.
+from shared.delivery import FANOUT_MAX as FANOUT_MAX  # noqa: PLC0414
+from shared.delivery import deliver as deliver  # noqa: PLC0414
+from shared.delivery import deliver_to_waiters, marks_of
+from shared.delivery import mark_seen as mark_seen  # noqa: PLC0414
 from shared.domain.jobs import claimable, transition
-from shared.domain.models import Job, JobError, JobStatus, Progress, SeenMarks, Variant, Waiter, WaiterState
+from shared.domain.models import Job, JobError, JobStatus, Progress, Variant
 from shared.domain.selection import SERVE_MARGIN_SECONDS, pick_unseen, remember
 from shared.errors import Conflict, NotFound
-from shared.ports import Doc, DocumentStore, Tx
+from shared.ports import DocumentStore, Tx
 from shared.records import (
     INFLIGHT,
     JOBS,
     PROMPT_KEYS,
     VARIANT_LIFETIME_DAYS,
     VARIANTS,
-    WAITERS,
     seen_collection,
-    waiter_id,
 )
 
 HIT_PAGE = 16  # variants of a key read per hit: the oldest servable ones (more only for users who saw them)
@@ -50,10 +54,6 @@ def _job(tx: Tx, job_id: str) -> Job | None:
     return Job.model_validate(doc) if doc else None
 
 
-def _marks(doc: Doc | None, pk: str) -> SeenMarks:
-    return SeenMarks.model_validate(doc) if doc else SeenMarks(pk=pk)
-
-
 def _servable_page(store: DocumentStore, pk: str, now: float, limit: int) -> list[Variant]:
     """The key's oldest `limit` variants whose objects outlive a URL signed now (expired ones never)."""
     docs = store.query(
@@ -63,7 +63,7 @@ def _servable_page(store: DocumentStore, pk: str, now: float, limit: int) -> lis
 
 
 def _try_hit(tx: Tx, user_id: str, pk: str, now: float) -> Variant | None:
-    marks = _marks(tx.get(seen_collection(user_id), pk), pk)
+    marks = marks_of(tx.get(seen_collection(user_id), pk), pk)
     limit = len(marks.variant_ids) + HIT_PAGE
     docs = tx.query(VARIANTS, [("pk", "==", pk), ("expire_at", ">", now + SERVE_MARGIN_SECONDS)], limit=limit)
     hit = pick_unseen([Variant.model_validate(d) for d in docs], marks.variant_ids, now)
@@ -89,7 +89,7 @@ def serve_cached(store: DocumentStore, *, user_id: str, pk: str, now: float, att
     )
     widened = False
     for _ in range(attempts):
-        marks = _marks(marks_doc, pk)
+        marks = marks_of(marks_doc, pk)
         hit = pick_unseen(variants, marks.variant_ids, now)
         if hit is None and not widened and len(variants) >= HIT_PAGE:
             widened = True  # every variant of the first page seen: look as far as the seen list reaches
@@ -103,89 +103,8 @@ def serve_cached(store: DocumentStore, *, user_id: str, pk: str, now: float, att
     return store.transaction(lambda tx: _try_hit(tx, user_id, pk, now))
 
 
-def remember_seen(store: DocumentStore, *, user_id: str, pk: str, variant_id: str, now: float) -> None:
-    """Add one variant to the user's seen list for its key (compare-and-set; a transaction past 4 races)."""
-    for _ in range(4):
-        doc, version = store.get_versioned(seen_collection(user_id), pk)
-        marks = remember(_marks(doc, pk), variant_id, now)
-        if store.write_if_unchanged(seen_collection(user_id), pk, marks.doc(), version):
-            return
-
-    def run(tx: Tx) -> None:
-        marks = remember(_marks(tx.get(seen_collection(user_id), pk), pk), variant_id, now)
-        tx.set(seen_collection(user_id), pk, marks.doc())
-
-    store.transaction(run)
-
-
-FANOUT_BATCH = 100  # waiters told per query after a job succeeds
-FANOUT_MAX = 2000  # past this many, the rest learn the result when they read their task
-
-
-def deliver(store: DocumentStore, job: Job, waiter: Waiter, now: float) -> None:
-    """A waiting user is shown the finished job's variant: it joins their seen list, once."""
-    if job.status is not JobStatus.SUCCEEDED or waiter.state is not WaiterState.WAITING:
-        return
-    remember_seen(store, user_id=waiter.user_id, pk=job.pk, variant_id=job.variant_id, now=now)
-    store.update(WAITERS, waiter_id(job.job_id, waiter.user_id), {"state": WaiterState.DELIVERED.value})
-
-
-def deliver_to_waiters(store: DocumentStore, job: Job, now: float) -> int:
-    """After the job succeeded, outside its transaction: its waiters are shown the variant, a batch at
-    a time (each delivered waiter leaves the `waiting` query), at most FANOUT_MAX of them. A crash
-    midway loses nothing: whoever was not told learns it on reading the task (deliver)."""
-    told = 0
-    while told < FANOUT_MAX:
-        waiting = [("job_id", "==", job.job_id), ("state", "==", WaiterState.WAITING.value)]
-        docs = store.query(WAITERS, waiting, limit=min(FANOUT_BATCH, FANOUT_MAX - told))
-        if not docs:
-            break
-        waiters = [Waiter.model_validate(d) for d in docs]
-        if store.concurrent_reads:  # network round trips: tell a batch 8 at a time
-            with ThreadPoolExecutor(max_workers=8, thread_name_prefix="soul-fanout") as pool:
-                list(pool.map(lambda w: deliver(store, job, w, now), waiters))
-        else:
-            for waiter in waiters:
-                deliver(store, job, waiter, now)
-        told += len(docs)
-    return told
-
-
-def served_to(store: DocumentStore, *, user_id: str, variant: Variant, now: float) -> bool:
-    """Whether the user was served `variant` (may animate or mark it): it is in their seen list, or it is
-    the result of a job they wait on and have not left. A waiter the bounded fan-out did not reach
-    (past FANOUT_MAX) is delivered here, as on reading their task, so the variant is in their seen list
-    before they use it; a user who left the job is never shown its variant."""
-    marks, found = overlapped(
-        store,
-        lambda: store.get(seen_collection(user_id), variant.pk),
-        lambda: store.get(WAITERS, waiter_id(variant.job_id, user_id)),
-    )
-    if marks is not None and variant.variant_id in _marks(marks, variant.pk).variant_ids:
-        return True
-    waiter = Waiter.model_validate(found) if found else None
-    if waiter is None or waiter.state is WaiterState.LEFT:
-        return False
-    if waiter.state is WaiterState.DELIVERED:  # told already (the seen list keeps its newest marks only)
-        return True
-    job = _job_doc(store, variant.job_id)
-    if job is None or job.status is not JobStatus.SUCCEEDED or job.variant_id != variant.variant_id:
-        return False
-    deliver(store, job, waiter, now)
-    return True
-
-
-def _job_doc(store: DocumentStore, job_id: str) -> Job | None:
-    doc = store.get(JOBS, job_id)
-    return Job.model_validate(doc) if doc else None
-
-
 def mark_published(store: DocumentStore, job_id: str) -> None:
     store.update(JOBS, job_id, {"published": True})
-
-
-def mark_seen(store: DocumentStore, *, user_id: str, variant: Variant, now: float) -> None:
-    remember_seen(store, user_id=user_id, pk=variant.pk, variant_id=variant.variant_id, now=now)
 
 
 def claim(store: DocumentStore, job_id: str, *, worker_id: str, now: float, lease_seconds: float) -> Job | None:

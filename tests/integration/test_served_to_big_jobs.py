@@ -11,7 +11,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from gpu_jobs.worker import Worker
-from shared import lifecycle
+from shared import delivery
 from shared.bootstrap import Backend
 from shared.domain.models import Waiter, WaiterState
 from shared.records import WAITERS
@@ -25,7 +25,7 @@ USERS = [f"u{i}" for i in range(6)]
 
 @pytest.fixture
 def small_fanout(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(lifecycle, "FANOUT_MAX", FANOUT_MAX)
+    monkeypatch.setattr(delivery, "FANOUT_MAX", FANOUT_MAX)
     yield
 
 
