@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from shared import lifecycle, singleflight
 from shared.bootstrap import Backend
@@ -133,7 +134,7 @@ class GenerationService:
     def _image_params(self, style: StyleProfile) -> dict[str, object]:
         return style.params.model_dump()
 
-    def _wan_size(self) -> dict[str, int]:
+    def _wan_size(self) -> dict[str, Any]:  # spec fields (GenerationSpec has non-int ones too)
         width, height = (int(p) for p in self.settings.wan_size.split("*"))
         return {"width": width, "height": height, "num_frames": self.settings.wan_duration * 24, "fps": 24}
 
@@ -161,12 +162,8 @@ class GenerationService:
         if kind is Kind.WAN:
             size: dict[str, object] = {**self._wan_size(), "steps": 1}
         else:
-            size = {
-                "width": style.params.width,
-                "height": style.params.height,
-                "steps": style.params.steps,
-                "guidance_scale": style.params.guidance_scale,
-            }
+            # size, steps, guidance and the approximate options the style opted into (defaults omitted)
+            size = style.params.model_dump()
         spec = dict(
             kind=kind,
             soul_id=style.soul_id,

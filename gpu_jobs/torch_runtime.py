@@ -11,6 +11,7 @@ from.
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib
 import os
 import threading
@@ -92,11 +93,15 @@ def _configure_inductor(cache_dir: Path | None) -> None:
     inductor.coordinate_descent_check_all_directions = True
 
 
-def apply_plan(pipe: Any, denoiser: str, device: torch.device, plan: RuntimePlan, speed: SpeedOptions) -> None:
+def apply_plan(
+    pipe: Any, denoiser: str, device: torch.device, plan: RuntimePlan, speed: SpeedOptions, *, fp8_in_place: bool = True
+) -> None:
     """Put a loaded pipeline in the plan's dtypes, memory formats and speed options, on `device`.
 
     Whatever the plan says runs the same way on any device, so a CPU test given a CUDA plan runs the
     production dtype mix and memory formats (`compile`/FP8 aside, which need the GPU).
+    `fp8_in_place=False`: the denoiser stays exact; the caller keeps an FP8 twin (`fp8_twin`) for the
+    styles that opt in.
     """
     if device.type == "cuda" and plan.tf32:
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -110,8 +115,8 @@ def apply_plan(pipe: Any, denoiser: str, device: torch.device, plan: RuntimePlan
         pipe.vae.to(memory_format=torch.channels_last)
     if plan.fuse_qkv and hasattr(pipe, "fuse_qkv_projections"):
         pipe.fuse_qkv_projections()
-    if plan.fp8_unet:
-        _quantize_fp8(model)
+    if plan.fp8_unet and fp8_in_place:
+        quantize_fp8(model)
     if plan.compile_unet or plan.compile_vae:
         _configure_inductor(speed.compile_cache_dir)
     if plan.compile_unet:
@@ -120,7 +125,17 @@ def apply_plan(pipe: Any, denoiser: str, device: torch.device, plan: RuntimePlan
         pipe.vae.decode = torch.compile(pipe.vae.decode, mode=speed.compile_mode)
 
 
-def _quantize_fp8(model: torch.nn.Module) -> None:
+def fp8_twin(model: torch.nn.Module, plan: RuntimePlan, speed: SpeedOptions) -> torch.nn.Module:
+    """An FP8 copy of an exact denoiser (compiled when the plan compiles), for the styles that opt into
+    FP8 while every other style keeps the exact weights. Costs the copy's weights in memory."""
+    twin = copy.deepcopy(getattr(model, "_orig_mod", model))
+    quantize_fp8(twin)
+    if plan.compile_unet:
+        return torch.compile(twin, mode=speed.compile_mode, fullgraph=True)  # type: ignore[return-value]
+    return twin
+
+
+def quantize_fp8(model: torch.nn.Module) -> None:
     """FP8 (e4m3) dynamic activation + weight quantization of the linears: torchao, CUDA ≥ 8.9 only."""
     try:
         quantization: Any = importlib.import_module("torchao.quantization")  # optional, CUDA images only

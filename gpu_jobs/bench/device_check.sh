@@ -50,6 +50,6 @@ BENCH=("$PY" -m gpu_jobs.bench.gpu --compile-mode default --compile-cache /tmp/s
 step gpu_tests "$TESTS_S" gpu_tests.log env SOUL_GPU_TESTS=1 "$PY" -m pytest -m gpu tests/gpu -q --noconftest
 # Eager Soul rows are left out to fit the time: the compiled rows run the same plan plus compile.
 step sdxl "$SDXL_S" sdxl.jsonl "${BENCH[@]}" sdxl --batch 4 \
-  --rows "${SDXL_ROWS:-stock,stock_compile,soul_compile,soul_compile_cfg,soul_fp8_cfg}"
-step svd "$SVD_S" svd.jsonl "${BENCH[@]}" svd --rows "${SVD_ROWS:-stock,stock_compile,soul_compile,soul_compile_cfg}"
+  --rows "${SDXL_ROWS:-stock,stock_compile,soul_compile,soul_compile_cfg,soul_compile_cache,soul_fp8_cfg}"
+step svd "$SVD_S" svd.jsonl "${BENCH[@]}" svd --rows "${SVD_ROWS:-stock,stock_compile,soul_compile,soul_compile_cfg,soul_compile_cache}"
 note "{\"what\": \"done\", \"s\": $SECONDS}"

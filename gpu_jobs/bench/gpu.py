@@ -5,7 +5,7 @@ not depend on weight values. Every row is one JSON line: seconds per image (or c
 median of ≥ 3 timed repetitions after an untimed first call (its time, compile included, is printed
 as `first_call_s`), peak GPU memory, whether the output is finite (NaN/inf check), the ratio of stock's
 median to the row's, and PSNR/SSIM against stock's output for the same seeds, for every item of
-every batch size (SDXL) and every frame (SVD). Approximate rows (CFG truncation, FP8) also print their
+every batch size (SDXL) and every frame (SVD). Approximate rows (CFG truncation, step cache, FP8) print their
 error against Soul's exact row. Stock is fair: it encodes its prompt inside the timed call, as Soul
 does, and a stock + torch.compile row is the control for Soul's compiled rows.
 
@@ -38,8 +38,27 @@ from gpu_jobs.torch_runtime import resolve_device, resolve_dtype, synchronize
 TOKENIZER_DIR = Path(__file__).resolve().parents[2] / "tests" / "data" / "tiny_models"
 # In run order: stock and its compiled control first, on the untouched pipeline; then Soul's rows,
 # each building on what the previous ones applied (`Applied`).
-SDXL_ROWS = ("stock", "stock_compile", "soul", "soul_cfg", "soul_compile", "soul_compile_cfg", "soul_fp8_cfg")
-SVD_ROWS = ("stock", "stock_compile", "soul", "soul_cfg", "soul_compile", "soul_compile_cfg")
+SDXL_ROWS = (
+    "stock",
+    "stock_compile",
+    "soul",
+    "soul_cfg",
+    "soul_cache",
+    "soul_compile",
+    "soul_compile_cfg",
+    "soul_compile_cache",
+    "soul_fp8_cfg",
+)
+SVD_ROWS = (
+    "stock",
+    "stock_compile",
+    "soul",
+    "soul_cfg",
+    "soul_cache",
+    "soul_compile",
+    "soul_compile_cfg",
+    "soul_compile_cache",
+)
 
 
 @dataclass(frozen=True)
@@ -57,6 +76,7 @@ class Plan:
     compile_cache: Path | None
     cfg_cutoff: float
     rows: frozenset[str]
+    step_cache_interval: int = 3
 
     @property
     def cuda(self) -> bool:
@@ -156,9 +176,10 @@ def plan_from(args: argparse.Namespace) -> Plan:
     device = resolve_device("cpu" if args.smoke else args.device)
     rows = frozenset(args.rows.split(",")) if args.rows else frozenset(SDXL_ROWS + SVD_ROWS)
     common = dict(compile_mode=args.compile_mode, compile_cache=args.compile_cache, cfg_cutoff=args.cfg_cutoff,
-                  rows=rows | {"stock"})  # fmt: skip
+                  rows=rows | {"stock"}, step_cache_interval=args.step_cache_interval)  # fmt: skip
     if args.smoke:
         torch.set_num_threads(1)  # tiny models: threads only add contention on a busy CI box
+        common["step_cache_interval"] = 2  # below the smoke run's 3 steps
         return Plan(False, device, torch.float32, 64, 64, 3, (1, 2), args.reps, 0, **common)  # type: ignore[arg-type]
     batches = tuple(sorted({1, args.batch}))
     return Plan(True, device, resolve_dtype(args.dtype, device), 1024, 1024, args.steps, batches, max(3, args.reps),
@@ -178,6 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--compile-mode", default="max-autotune-no-cudagraphs")
     p.add_argument("--compile-cache", type=Path, default=None)
     p.add_argument("--cfg-cutoff", type=float, default=0.6, help="fraction of steps with CFG in the *_cfg rows")
+    p.add_argument("--step-cache-interval", type=int, default=3, help="full UNet every N steps in the *_cache rows")
     args = p.parse_args(argv)
     if not set(args.models) <= {"sdxl", "svd"}:
         p.error(f"models must be sdxl and/or svd, not {args.models}")

@@ -5,8 +5,10 @@ Rows, in order (a device run that hits its time limit keeps the rows printed so 
   stock_compile      stock with its UNet compiled: the control for Soul's compiled rows
   soul               the exact production plan, eager (bf16 VAE, channels_last, fused QKV, SDPA order)
   soul_cfg           + CFG truncation (approximate)
+  soul_cache         + step caching: full UNet every N steps (approximate; a style's step_cache_interval)
   soul_compile       + compiled UNet, batches padded to the sizes warmed in setup()
   soul_compile_cfg   + CFG truncation (approximate)
+  soul_compile_cache + step caching (approximate)
   soul_fp8_cfg       + torchao FP8 UNet linears (approximate; CUDA capability ≥ 8.9 and torchao)
 """
 
@@ -44,6 +46,7 @@ from shared.errors import GenerationFailed
 PROMPT = "a penguin wearing a red scarf, studio photo"
 GUIDANCE = 7.0
 Images = dict[int, list[Image.Image]]
+Options = dict[str, Any]
 
 
 def stock_call(pipe: Any, plan: Plan, batch: int) -> tuple[list[Image.Image], bool]:
@@ -53,9 +56,10 @@ def stock_call(pipe: Any, plan: Plan, batch: int) -> tuple[list[Image.Image], bo
     return [to_pil(a) for a in arrays], bool(np.isfinite(arrays).all())
 
 
-def soul_call(gen: SdxlGenerator, plan: Plan, batch: int) -> tuple[list[Image.Image], bool]:
+def soul_call(gen: SdxlGenerator, plan: Plan, batch: int, options: Options) -> tuple[list[Image.Image], bool]:
+    """`options`: the spec's approximate options (what a style opts into), e.g. `step_cache_interval`."""
     common = dict(kind=Kind.IMAGE, soul_id="bench", prompt=PROMPT, width=plan.width, height=plan.height,
-                  steps=plan.steps, guidance_scale=GUIDANCE)  # fmt: skip
+                  steps=plan.steps, guidance_scale=GUIDANCE, **options)  # fmt: skip
     specs = [GenerationSpec(seed=i, **common) for i in range(batch)]  # type: ignore[arg-type]
     try:
         outputs = gen.generate([GenRequest(s, NullHooks()) for s in specs])
@@ -92,14 +96,14 @@ class SdxlBench:
             emit(**row)
         return medians
 
-    def run_soul(self, label: str, gen: SdxlGenerator, approximate: bool) -> None:
+    def run_soul(self, label: str, gen: SdxlGenerator, approximate: bool, options: Options | None = None) -> None:
         started = _now()
         gen.setup()
         emit(what=f"sdxl_{label}_setup", s=round(_now() - started, 2), plan=_describe(gen.plan),
              warmed=gen.warmup_runs(), speed=gen.speed)  # fmt: skip
         peak_gib(self.plan.device)
         for batch in self.plan.batches:
-            t: Timed = timed(self.plan, lambda b=batch: soul_call(gen, self.plan, b))  # type: ignore[misc]
+            t: Timed = timed(self.plan, lambda b=batch: soul_call(gen, self.plan, b, options or {}))  # type: ignore[misc]
             images, finite = t.result
             row = row_dict(self.plan, f"sdxl_{label}_b{batch}", t, batch, finite)
             row |= {"ratio_stock_over_this": self.stock[batch] / t.median_s, "approximate": approximate}
@@ -133,15 +137,19 @@ def bench_sdxl(plan: Plan) -> None:
         skipped("sdxl_stock_compile", "needs CUDA")
     speed = SpeedOptions(compile_mode=plan.compile_mode, compile_cache_dir=plan.compile_cache)
     applied = Applied(plan_for("sdxl", DeviceInfo.probe(plan.device), speed))
-    for name, compile, cutoff in (("soul", False, 1.0), ("soul_cfg", False, cut), ("soul_compile", True, 1.0),
-                                  ("soul_compile_cfg", True, cut)):  # fmt: skip
+    cache = {"step_cache_interval": plan.step_cache_interval}
+    for name, compile, cutoff, options in (
+        ("soul", False, 1.0, {}), ("soul_cfg", False, cut, {}), ("soul_cache", False, 1.0, cache),
+        ("soul_compile", True, 1.0, {}), ("soul_compile_cfg", True, cut, {}), ("soul_compile_cache", True, 1.0, cache),
+    ):  # fmt: skip
         if name not in rows:
             continue
         if compile and not plan.cuda:
             skipped(f"sdxl_{name}", "needs CUDA")
             continue
         row_speed = replace(speed, compile=compile, cfg_cutoff=cutoff)
-        bench.run_soul(name, bench.soul(applied.plan(compile=compile), row_speed), approximate=cutoff < 1.0)
+        gen = bench.soul(applied.plan(compile=compile), row_speed)
+        bench.run_soul(name, gen, approximate=cutoff < 1.0 or bool(options), options=options)
     if "soul_fp8_cfg" in rows:
         _fp8(bench, applied, replace(speed, compile=True, cfg_cutoff=cut, fp8=True))
 
@@ -150,11 +158,9 @@ def _fp8(bench: SdxlBench, applied: Applied, speed: SpeedOptions) -> None:
     if not bench.plan.cuda or torch.cuda.get_device_capability(bench.plan.device) < (8, 9):
         skipped("sdxl_soul_fp8_cfg", "FP8 needs CUDA compute capability 8.9")
         return
-    bench.pipe.unet = getattr(bench.pipe.unet, "_orig_mod", bench.pipe.unet)  # quantize the eager UNet
-    applied.compiled = False
-    try:
+    try:  # the generator keeps the exact UNet and builds its FP8 twin (what a style with fp8 runs)
         gen = bench.soul(applied.plan(compile=True, fp8=True), speed)
-        bench.run_soul("soul_fp8_cfg", gen, approximate=True)
+        bench.run_soul("soul_fp8_cfg", gen, approximate=True, options={"fp8": True})
     except Exception as exc:  # noqa: BLE001  # torchao missing or a kernel it lacks on this build: a row that says why
         skipped("sdxl_soul_fp8_cfg", f"{type(exc).__name__}: {exc}"[:300])
 

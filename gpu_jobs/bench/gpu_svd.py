@@ -1,7 +1,8 @@
 """SVD-XT rows of the GPU benchmark (`gpu_jobs.bench.gpu`): one 25-frame 1024×576 clip per call.
 
 Rows, in run order: stock (diffusers as documented, fp16), stock_compile (control), soul (exact plan,
-eager), soul_cfg (CFG truncation, approximate), soul_compile, soul_compile_cfg (approximate).
+eager), soul_cfg (CFG truncation, approximate), soul_cache (step caching, approximate), soul_compile,
+soul_compile_cfg and soul_compile_cache (approximate).
 PSNR/SSIM are printed for every frame against stock's clip for the same seed; approximate rows also
 against Soul's first exact clip.
 """
@@ -41,9 +42,9 @@ def stock_call(pipe: Any, plan: Plan, source: Image.Image) -> tuple[Clip, bool]:
     return [to_pil(f) for f in frames], bool(np.isfinite(frames).all())
 
 
-def soul_call(gen: SvdGenerator, plan: Plan, source: Image.Image) -> tuple[Clip, bool]:
+def soul_call(gen: SvdGenerator, plan: Plan, source: Image.Image, cache: int = 1) -> tuple[Clip, bool]:
     spec = GenerationSpec(kind=Kind.SVD, soul_id="bench", prompt="", seed=0, width=plan.width, height=plan.height,
-                          steps=plan.steps, num_frames=plan.frames, fps=FPS)  # fmt: skip
+                          steps=plan.steps, num_frames=plan.frames, fps=FPS, step_cache_interval=cache)  # fmt: skip
     try:
         [out] = gen.generate([GenRequest(spec, NullHooks(), source)])
     except GenerationFailed as exc:
@@ -75,7 +76,7 @@ class SvdBench:
         emit(**row)
         return t.median_s
 
-    def run_soul(self, label: str, plan: RuntimePlan, speed: SpeedOptions, approximate: bool) -> None:
+    def run_soul(self, label: str, plan: RuntimePlan, speed: SpeedOptions, approximate: bool, cache: int = 1) -> None:
         gen = SvdGenerator.from_pipeline(self.pipe, device=str(self.plan.device), num_frames=self.plan.frames,
                                          fps=FPS, decode_chunk_size=CHUNK, motion_bucket_id=MOTION, plan=plan,
                                          speed=speed, warmup_shapes=[(self.plan.width, self.plan.height)])  # fmt: skip
@@ -83,7 +84,7 @@ class SvdBench:
         gen.setup()
         emit(what=f"svd_{label}_setup", s=round(time.perf_counter() - started, 2), speed=speed)
         peak_gib(self.plan.device)
-        t = timed(self.plan, lambda: soul_call(gen, self.plan, self.source))
+        t = timed(self.plan, lambda: soul_call(gen, self.plan, self.source, cache))
         clip, finite = t.result
         row = row_dict(self.plan, f"svd_{label}", t, 1, finite) | {"frames": self.plan.frames}
         row |= {"ratio_stock_over_this": self.stock_s / t.median_s, "approximate": approximate}
@@ -110,12 +111,16 @@ def bench_svd(plan: Plan) -> None:
         skipped("svd_stock_compile", "needs CUDA")
     speed = SpeedOptions(compile_mode=plan.compile_mode, compile_cache_dir=plan.compile_cache)
     applied = Applied(plan_for("svd", DeviceInfo.probe(plan.device), speed))
-    for name, compile, cutoff in (("soul", False, 1.0), ("soul_cfg", False, cut), ("soul_compile", True, 1.0),
-                                  ("soul_compile_cfg", True, cut)):  # fmt: skip
+    n = plan.step_cache_interval
+    for name, compile, cutoff, cache in (
+        ("soul", False, 1.0, 1), ("soul_cfg", False, cut, 1), ("soul_cache", False, 1.0, n),
+        ("soul_compile", True, 1.0, 1), ("soul_compile_cfg", True, cut, 1), ("soul_compile_cache", True, 1.0, n),
+    ):  # fmt: skip
         if name not in rows:
             continue
         if compile and not plan.cuda:
             skipped(f"svd_{name}", "needs CUDA")
             continue
         row_speed = replace(speed, compile=compile, cfg_cutoff=cutoff)
-        bench.run_soul(name, applied.plan(compile=compile), row_speed, approximate=cutoff < 1.0)
+        bench.run_soul(name, applied.plan(compile=compile), row_speed, approximate=cutoff < 1.0 or cache > 1,
+                       cache=cache)  # fmt: skip

@@ -16,6 +16,11 @@ an fp16 UNet and a bf16 VAE, so the generator decodes the latents itself, cast t
 (diffusers casts them only on MPS). The batch size and the VAE's decode chunking come from the
 device's memory (`memory_plan`); with a compiled UNet, batches are padded to the sizes warmed up in
 `setup()` (the CFG-truncated half batch included), so no request triggers a compile.
+
+The approximate options come with each spec (a style's opt-in, docs/GPU.md "Per-style options"): CFG
+truncation (the earlier of the spec's and the deployment's cutoff), step caching (`gpu_jobs.step_cache`)
+and FP8, which runs an FP8 twin of the UNet kept beside the exact one where the deployment enables FP8
+(`SOUL_FP8`) on a GPU that has it; elsewhere an FP8 spec runs the exact UNet.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from PIL import Image
 
 from gpu_jobs.generators.base import GenRequest, NullHooks, Output
 from gpu_jobs.runtime_plan import MemoryPlan, RuntimePlan, cfg_warmup_steps, memory_plan, padded_size
+from gpu_jobs.step_cache import StepCache
 from gpu_jobs.torch_runtime import (
     FaultHook,
     PipelineHost,
@@ -38,6 +44,7 @@ from gpu_jobs.torch_runtime import (
     apply_plan,
     attention_context,
     check_finite,
+    fp8_twin,
     limit_memory,
     release_memory,
     seeded_generators,
@@ -124,7 +131,11 @@ class SdxlGenerator(PipelineHost):
         )
         self._preloaded = None
         pipe.set_progress_bar_config(disable=True)
-        apply_plan(pipe, "unet", self.device, self.plan, self.speed)
+        apply_plan(pipe, "unet", self.device, self.plan, self.speed, fp8_in_place=False)
+        self._unets = {False: pipe.unet}
+        if self.plan.fp8_unet:
+            self._unets[True] = fp8_twin(pipe.unet, self.plan, self.speed)
+        self._caches = {fp8: StepCache(unet) for fp8, unet in self._unets.items()}
         self._pipe = pipe
         for batch, width, height in self.warmup_runs():
             self.warm_up(batch, width, height)
@@ -146,10 +157,11 @@ class SdxlGenerator(PipelineHost):
 
     def warm_up(self, batch: int, width: int, height: int, steps: int | None = None) -> None:
         """A throw-away run; its steps cross the CFG cutoff, so the half batch is compiled too."""
-        steps = steps or cfg_warmup_steps(self.speed.cfg_cutoff)
-        spec = GenerationSpec(kind=Kind.IMAGE, soul_id="warmup", prompt="warm-up", seed=0, width=width, height=height,
-                              steps=steps)  # fmt: skip
-        self.generate([GenRequest(spec=spec, hooks=NullHooks()) for _ in range(batch)])
+        steps = steps or cfg_warmup_steps(min(self.speed.cfg_cutoff, 0.5))
+        for fp8 in self._unets:  # the FP8 twin's shapes are compiled too; its run crosses a CFG cutoff
+            spec = GenerationSpec(kind=Kind.IMAGE, soul_id="warmup", prompt="warm-up", seed=0, width=width,
+                                  height=height, steps=steps, fp8=fp8, cfg_cutoff=0.5)  # fmt: skip
+            self.generate([GenRequest(spec=spec, hooks=NullHooks()) for _ in range(batch)])
 
     def estimate_seconds(self, images: int = 1, steps: int = 30) -> float | None:
         t = self._timings.timing()
@@ -209,8 +221,10 @@ class SdxlGenerator(PipelineHost):
         if self.plan.pad_batches:  # a compiled UNet sees only the warmed sizes; padding outputs are dropped
             specs += [specs[-1]] * (padded_size(len(specs), memory.batch_sizes) - len(specs))
         clock = StepClock(self.device)
-        callback = _StepCallback(requests, spec.steps, clock, self.speed.cfg_cutoff)
-        with torch.inference_mode(), attention_context(self.plan):
+        callback = _StepCallback(requests, spec.steps, clock, min(spec.cfg_cutoff, self.speed.cfg_cutoff))
+        fp8 = spec.fp8 and True in self._unets
+        self._pipe.unet = self._unets[fp8]
+        with torch.inference_mode(), attention_context(self.plan), self._caches[fp8].use(spec.step_cache_interval):
             embeds = self._encode(specs, spec.guidance_scale > 1)
             latents = self._pipe(
                 **embeds, num_inference_steps=spec.steps, guidance_scale=spec.guidance_scale, width=spec.width,

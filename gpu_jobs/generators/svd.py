@@ -11,6 +11,9 @@ permanent `GenerationFailed` (code `out_of_memory`): there is no smaller batch t
 Dtypes and speed options come from a `RuntimePlan` (`gpu_jobs.runtime_plan`): never channels_last
 (the UNet and temporal VAE hold Conv3d weights), the VAE in the UNet's dtype, and the latents cast to
 the VAE's dtype at decode, which the generator does itself in chunks sized to the device's memory.
+A spec's approximate options apply as for SDXL: CFG truncation (the earlier of the spec's and the
+deployment's cutoff) and step caching (`gpu_jobs.step_cache`); FP8 stays a deployment setting here
+(`SOUL_FP8` quantizes the one UNet), as no style reaches an SVD spec.
 
 Each clip's denoise and decode time feed a per-model, per-device `Timing`, which
 `estimate_seconds(num_frames)` turns into the answer for `/video/estimate`.
@@ -28,6 +31,7 @@ from PIL import Image
 
 from gpu_jobs.generators.base import GenRequest, NullHooks, Output
 from gpu_jobs.runtime_plan import RuntimePlan, cfg_warmup_steps, memory_plan
+from gpu_jobs.step_cache import StepCache
 from gpu_jobs.torch_runtime import (
     CfgTruncation,
     FaultHook,
@@ -115,6 +119,7 @@ class SvdGenerator(PipelineHost):
         pipe.set_progress_bar_config(disable=True)
         apply_plan(pipe, "unet", self.device, self.plan, self.speed)
         self._cfg = CfgTruncation(pipe.unet)
+        self._cache = StepCache(pipe.unet)
         self._pipe = pipe
         for width, height in self.warmup_shapes:
             self.warm_up(width, height)
@@ -166,14 +171,16 @@ class SvdGenerator(PipelineHost):
         try:
             if self._fault is not None:
                 self._fault(1)
-            with torch.inference_mode(), attention_context(self.plan):
+            cutoff = min(spec.cfg_cutoff, self.speed.cfg_cutoff)
+            cache = self._cache.use(spec.step_cache_interval)
+            with torch.inference_mode(), attention_context(self.plan), cache:
                 latents = self._pipe(
                     image=_source(request, spec), height=spec.height, width=spec.width, num_frames=frames,
                     num_inference_steps=spec.steps, min_guidance_scale=self.guidance[0],
                     max_guidance_scale=self.guidance[1], fps=self.fps, motion_bucket_id=self.motion_bucket_id,
                     noise_aug_strength=self.noise_aug_strength, output_type="latent",
                     generator=seeded_generators([spec.seed], self.device)[0],
-                    callback_on_step_end=_StepCallback(request, spec.steps, clock, self._cfg, self.speed.cfg_cutoff),
+                    callback_on_step_end=_StepCallback(request, spec.steps, clock, self._cfg, cutoff),
                 ).frames  # fmt: skip
                 video = decode_clip(self._pipe, latents, frames, memory.decode_items)
         except torch.OutOfMemoryError as exc:

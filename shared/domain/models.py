@@ -8,7 +8,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Kind(StrEnum):
@@ -45,13 +45,43 @@ class Record(BaseModel):
         return self.model_dump(mode="json")
 
 
-class StyleParams(BaseModel):
+# Approximate speed options a style may opt into (docs/GPU.md, "Per-style options"). A value at its
+# exact default is never serialized (`exclude_if`), so the params digest, the prompt keys and the
+# stored documents of styles and jobs that do not opt in stay what they were before these fields
+# existed, and a variant made with an approximation is never served for the exact spec.
+class ApproximateOptions(BaseModel):
+    """FP8 UNet, CFG truncation and step caching: faster, output not equal to the exact path's."""
+
+    # fraction of steps run with CFG; 1 = every step
+    cfg_cutoff: float = Field(default=1.0, gt=0, le=1, exclude_if=lambda v: v == 1.0)
+    # FP8 UNet linears where the deployment and GPU have FP8 (capability >= 8.9); exact elsewhere
+    fp8: bool = Field(default=False, strict=True, exclude_if=lambda v: not v)
+    # the full UNet every N steps, its deep features reused in between; 1 = off
+    step_cache_interval: int = Field(default=1, ge=1, le=8, exclude_if=lambda v: v == 1)
+
+    def approximate_key(self) -> tuple[float, bool, int]:
+        return (self.cfg_cutoff, self.fp8, self.step_cache_interval)
+
+    def _check_approximate(self, steps: int, guidance_scale: float) -> None:
+        """Loud, as diffusers' `check_inputs`: an option that cannot act is an error, not a no-op."""
+        if self.cfg_cutoff < 1 and guidance_scale <= 1:
+            raise ValueError(f"cfg_cutoff {self.cfg_cutoff} needs guidance_scale > 1 (no CFG to truncate)")
+        if self.step_cache_interval > 1 and self.step_cache_interval >= steps:
+            raise ValueError(f"step_cache_interval {self.step_cache_interval} must be below steps ({steps})")
+
+
+class StyleParams(ApproximateOptions):
     model_config = ConfigDict(extra="forbid")
 
     steps: int = Field(default=30, ge=1, le=150)
     guidance_scale: float = Field(default=7.0, ge=0, le=30)
     width: int = Field(default=1024, ge=64, le=2048, multiple_of=8)
     height: int = Field(default=1024, ge=64, le=2048, multiple_of=8)
+
+    @model_validator(mode="after")
+    def _check(self) -> StyleParams:
+        self._check_approximate(self.steps, self.guidance_scale)
+        return self
 
 
 class StyleProfile(Record):
@@ -98,8 +128,11 @@ class Artifact(BaseModel):
     sha256: str
 
 
-class GenerationSpec(BaseModel):
-    """Everything a generator needs, pure data: the same spec and seed give the same output."""
+class GenerationSpec(ApproximateOptions):
+    """Everything a generator needs, pure data: the same spec and seed give the same output.
+
+    The approximate options come from the style (exact by default); jobs that differ in them never
+    share a batch."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -120,7 +153,13 @@ class GenerationSpec(BaseModel):
 
     def batch_key(self) -> tuple[Any, ...]:
         """Jobs with equal batch keys can run as one diffusers batch."""
-        return (self.kind.lane, self.width, self.height, self.steps, self.guidance_scale, self.num_frames)
+        return (self.kind.lane, self.width, self.height, self.steps, self.guidance_scale, self.num_frames,
+                *self.approximate_key())  # fmt: skip
+
+    @model_validator(mode="after")
+    def _check(self) -> GenerationSpec:
+        self._check_approximate(self.steps, self.guidance_scale)
+        return self
 
 
 class Variant(Record):

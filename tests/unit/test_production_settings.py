@@ -217,3 +217,33 @@ def test_worker_builds_sdxl_warmed_at_every_padded_batch_size(tmp_path: object) 
     assert gen.warmup_runs() == [(1, 64, 64), (2, 64, 64), (4, 64, 64)]
     assert gen.speed.fp8 and gen.speed.cfg_cutoff == 0.5 and not gen.plan.fp8_unet  # FP8 is CUDA-only
     assert gen.timing() is not None  # setup() ran the warm-ups
+
+
+# -- per-style approximate options ---------------------------------------------------------------
+
+
+def _bf16_weights(model: torch.nn.Module) -> None:
+    """A real, lossy quantization the CPU has (torchao's FP8 kernels need CUDA ≥ 8.9): weights
+    rounded to bf16's 8-bit mantissa, kept in fp32."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear):
+            module.weight.data = module.weight.data.to(torch.bfloat16).float()
+
+
+def test_fp8_specs_run_a_quantized_twin_and_exact_specs_the_untouched_unet(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("gpu_jobs.torch_runtime.quantize_fp8", _bf16_weights)
+    fp8_plan = replace(plan_for("sdxl", CPU), fp8_unet=True)  # as on an L4 with SOUL_FP8=true
+    twin = SdxlGenerator.from_pipeline(tiny_models.sdxl_pipeline(), device="cpu", plan=fp8_plan)
+    twin.setup()
+    plain = SdxlGenerator.from_pipeline(tiny_models.sdxl_pipeline(), device="cpu")
+    plain.setup()
+    fp8_spec = sdxl_spec(4).model_copy(update={"fp8": True})
+
+    def run(gen: SdxlGenerator, spec: GenerationSpec) -> np.ndarray:
+        return pixels(gen.generate([GenRequest(spec, NullHooks())])[0].frames[0])
+
+    exact = run(plain, sdxl_spec(4))
+    assert np.array_equal(run(twin, sdxl_spec(4)), exact)  # the exact UNet was not quantized
+    assert not np.array_equal(run(twin, fp8_spec), exact)  # the twin ran
+    assert np.array_equal(run(plain, fp8_spec), exact)  # no FP8 on this deployment: the exact path
+    assert len({id(u) for u in twin._unets.values()}) == 2 and True not in plain._unets

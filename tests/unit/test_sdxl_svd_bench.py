@@ -23,17 +23,18 @@ ROOT = Path(__file__).parents[2]
 def test_smoke_prints_every_row_with_quality_and_finite_checks(capsys: pytest.CaptureFixture[str]) -> None:
     assert gpu.main(["--smoke", "--reps", "1"]) == 0
     rows = {r["what"]: r for r in (json.loads(line) for line in capsys.readouterr().out.splitlines())}
-    for name in ("sdxl_stock_b1", "sdxl_stock_b2", "sdxl_soul_b1", "sdxl_soul_b2", "sdxl_soul_cfg_b2", "svd_stock",
-                 "svd_soul", "svd_soul_cfg"):  # fmt: skip
+    for name in ("sdxl_stock_b1", "sdxl_stock_b2", "sdxl_soul_b1", "sdxl_soul_b2", "sdxl_soul_cfg_b2",
+                 "sdxl_soul_cache_b2", "svd_stock", "svd_soul", "svd_soul_cfg", "svd_soul_cache"):  # fmt: skip
         assert rows[name]["finite"] is True and rows[name]["reps"] == 1, name
     skipped = {k for k, r in rows.items() if "CUDA" in r.get("skipped", "")}
-    assert skipped == {"sdxl_stock_compile", "sdxl_soul_compile", "sdxl_soul_compile_cfg", "sdxl_soul_fp8_cfg",
-                       "svd_stock_compile", "svd_soul_compile", "svd_soul_compile_cfg"}  # fmt: skip
+    assert skipped == {"sdxl_stock_compile", "sdxl_soul_compile", "sdxl_soul_compile_cfg", "sdxl_soul_compile_cache",
+                       "sdxl_soul_fp8_cfg", "svd_stock_compile", "svd_soul_compile", "svd_soul_compile_cfg",
+                       "svd_soul_compile_cache"}  # fmt: skip
     # The exact path is stock's output (same seeds, same embeddings): fp32 CPU differs by float noise only.
     assert len(rows["sdxl_soul_b2"]["psnr_db"]) == 2 and rows["sdxl_soul_b2"]["psnr_min"] > 40
     assert len(rows["svd_soul"]["psnr_db"]) == 3 and rows["svd_soul"]["ssim_min"] > 0.99
     # Approximate rows differ from the exact path and say by how much.
-    for name in ("sdxl_soul_cfg_b2", "svd_soul_cfg"):
+    for name in ("sdxl_soul_cfg_b2", "svd_soul_cfg", "sdxl_soul_cache_b2", "svd_soul_cache"):
         row = rows[name]
         assert row["approximate"] is True and row["vs_exact_psnr_min"] < 100, name
     assert rows["sdxl_soul_b1"]["ratio_stock_over_this"] > 0 and rows["sdxl_soul_setup"]["warmed"]

@@ -1,0 +1,117 @@
+"""Step caching (DeepCache-style) for diffusers' UNets, without forking diffusers.
+
+Between neighbouring denoising steps the UNet's deep, low-resolution features change little; its
+shallow, full-resolution path carries the detail that does. So every `interval` steps the whole UNet
+runs and the output of the up-block that feeds the shallowest up-block is kept; on the steps in
+between only the shallow path runs — `conv_in`, the first down-block, the last up-block, `conv_out` —
+and the kept deep features stand in for everything below (DeepCache, Ma et al. 2023, caching at the
+shallowest skip branch). It is approximate (the benchmark prints its PSNR/SSIM against the exact
+path) and opt-in per style (`step_cache_interval`, docs/GPU.md "Per-style options").
+
+It works on any UNet with diffusers' `down_blocks` / `mid_block` / `up_blocks` loop
+(`UNet2DConditionModel` for SDXL, `UNetSpatioTemporalConditionModel` for SVD): the deep blocks' forward
+is swapped, for the duration of a `use()` block, for one that either runs the block or, on a cached
+step, returns placeholders of the right arity (their outputs feed only other skipped blocks) and, for
+the block feeding the shallowest up-block, the kept features. A step is one UNet call; a call whose
+batch differs from the kept features' (the CFG-truncated half batch) runs in full.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+
+Forward = Callable[..., Any]
+
+
+def _hidden(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    return kwargs["hidden_states"] if "hidden_states" in kwargs else args[0]
+
+
+class StepCache:
+    """Reuse of a UNet's deep features every `interval` steps; `use(interval)` per pipeline call."""
+
+    def __init__(self, unet: Any) -> None:
+        """`unet`: a diffusers UNet (untyped: down_blocks, mid_block, up_blocks), compiled or not."""
+        self.unet: Any = getattr(unet, "_orig_mod", unet)  # the eager module under torch.compile
+        if len(self.unet.down_blocks) < 2 or len(self.unet.up_blocks) < 2:
+            raise ValueError("step caching needs a UNet with at least two down- and up-blocks")
+        self.interval = 1
+        self.calls = 0  # UNet calls in this pipeline call
+        self.full_calls = 0  # ... of which ran the deep blocks
+        self._skip = False
+        self._deep: torch.Tensor | None = None
+        self._batch = -1
+
+    @contextlib.contextmanager
+    def use(self, interval: int) -> Iterator[StepCache]:
+        """Cache every `interval` steps inside the block (1: nothing is installed, the exact path)."""
+        if interval < 1:
+            raise ValueError(f"step cache interval must be >= 1, not {interval}")
+        self.interval, self.calls, self.full_calls, self._deep, self._skip = interval, 0, 0, None, False
+        if interval == 1:
+            yield self
+            return
+        unet = self.unet
+        stubs: list[tuple[Any, Forward]] = [(b, self._down_stub(b)) for b in unet.down_blocks[1:]]
+        stubs += [(b, _hidden_stub) for b in [unet.mid_block, *unet.up_blocks[:-2]] if b is not None]
+        saved: list[tuple[Any, Any]] = [(m, m.__dict__.get("forward")) for m, _ in stubs]
+        for module, stub in stubs:
+            module.forward = self._gated(module.forward, stub)
+        feeder = unet.up_blocks[-2]
+        saved.append((feeder, feeder.__dict__.get("forward")))
+        feeder.forward = self._gated(feeder.forward, self._cached_stub, keep=True)
+        handle = unet.register_forward_pre_hook(self._before_step)
+        try:
+            yield self
+        finally:
+            handle.remove()
+            for module, forward in saved:  # back to what was there (the class's forward, or a wrapper)
+                if forward is None:
+                    del module.forward
+                else:
+                    module.forward = forward
+            self._deep = None
+
+    def _before_step(self, _unet: Any, args: tuple[Any, ...]) -> None:
+        # diffusers' pipelines pass the latents positionally: `unet(latent_model_input, t, ...)`
+        batch = args[0].shape[0] if args and isinstance(args[0], torch.Tensor) else -1
+        on_schedule = self.calls % self.interval != 0
+        self._skip = on_schedule and self._deep is not None and batch == self._batch
+        if not self._skip:
+            self._batch = batch  # of the UNet's input (SVD folds frames into the blocks' batch)
+        self.calls += 1
+        self.full_calls += not self._skip
+
+    def _gated(self, forward: Forward, stub: Forward, keep: bool = False) -> Forward:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            if self._skip:
+                return stub(*args, **kwargs)
+            out = forward(*args, **kwargs)
+            if keep:
+                self._deep = out
+            return out
+
+        return run
+
+    @staticmethod
+    def _down_stub(block: Any) -> Forward:
+        # As many residuals as the block yields (resnets + downsampler), so the UNet's slicing of the
+        # residual stack still hands the shallow up-block its own, real residuals.
+        count = len(block.resnets) + len(getattr(block, "downsamplers", None) or ())
+
+        def stub(*args: Any, **kwargs: Any) -> Any:
+            hidden = _hidden(args, kwargs)
+            return hidden, (hidden,) * count
+
+        return stub
+
+    def _cached_stub(self, *_args: Any, **_kwargs: Any) -> Any:
+        return self._deep
+
+
+def _hidden_stub(*args: Any, **kwargs: Any) -> Any:
+    return _hidden(args, kwargs)
