@@ -51,8 +51,11 @@ def deliver_to_waiters(store: DocumentStore, job: Job, now: float) -> int:
     midway loses nothing: whoever was not told learns it on reading the task (deliver)."""
     told = 0
     while told < FANOUT_MAX:
-        waiting = [("job_id", "==", job.job_id), ("state", "==", WaiterState.WAITING.value)]
-        docs = store.query(WAITERS, waiting, limit=min(FANOUT_BATCH, FANOUT_MAX - told))
+        docs = store.query(
+            WAITERS,
+            [("job_id", "==", job.job_id), ("state", "==", WaiterState.WAITING.value)],
+            limit=min(FANOUT_BATCH, FANOUT_MAX - told),
+        )
         if not docs:
             break
         waiters = [Waiter.model_validate(d) for d in docs]
