@@ -65,3 +65,29 @@ def test_options_reach_the_spec_the_key_and_the_batch_key(client: FlaskClient, b
     assert exact.batch_key() != fast_spec.batch_key()  # never one diffusers batch
     same = exact.model_copy(update={"soul_id": "fast", "prompt": fast_spec.prompt})
     assert same.batch_key() == exact.batch_key()  # the options alone split them
+
+
+def test_the_worker_never_batches_jobs_with_different_options(client: FlaskClient, backend: Backend) -> None:
+    from gpu_jobs.bootstrap import Generators
+    from gpu_jobs.generators.base import GenRequest, Output
+    from gpu_jobs.worker import Worker
+    from tests.conftest import drain
+
+    preview = Generators(backend.settings, backend.store)
+    calls: list[list[tuple[str, int]]] = []
+
+    class Recording:
+        name = "recording"
+
+        def setup(self) -> None: ...
+
+        def generate(self, requests: list[GenRequest]) -> list[Output]:
+            calls.append([(r.spec.soul_id, r.spec.step_cache_interval) for r in requests])
+            return preview.for_kind(requests[0].spec.kind).generate(requests)
+
+    assert post_style(client, "exact")[0] == 200 and post_style(client, "fast", step_cache_interval=2)[0] == 200
+    for soul in ("exact", "fast", "exact", "fast"):
+        cue = f"otter {len(calls)} {soul} {backend.store.count(JOBS)}"
+        assert client.get("/image", query_string={"soul_id": soul, "cue": cue, "user_id": "u1"}).status_code == 202
+    drain(Worker(backend, lambda kind: Recording()))
+    assert sorted(calls) == [[("exact", 1), ("exact", 1)], [("fast", 2), ("fast", 2)]]
