@@ -67,6 +67,8 @@ FOOTPRINTS: dict[str, Footprint] = {
     # UNet 1.52 B + ViT-H 632 M + VAE 98 M; one 25-frame clip with CFG is 50 UNet items.
     "svd": Footprint(4.5 * GiB, 12.0 * GiB, 1.0 * GiB, 1024 * 576),
 }
+# The FP8 twin SDXL keeps beside its exact UNet for styles that opt into FP8: 2.57 B weights × 1 byte.
+FP8_TWIN_BYTES = {"sdxl": 2.6 * GiB, "svd": 0.0}
 CONV3D = {"sdxl": False, "svd": True}  # checked against the real architectures on the meta device
 BATCH_SIZES = (1, 2, 4, 8, 16)
 
@@ -162,11 +164,13 @@ def memory_plan(
     height: int,
     max_batch: int,
     max_decode: int | None = None,
+    fp8_twin: bool = False,
 ) -> MemoryPlan:
     """Batch size and VAE decode chunking that fit `fraction` of the device at `width`×`height`.
 
     `max_batch`: the deployment's cap (SVD: 1 clip); `max_decode`: at most this many items per decode
-    call (SVD: the configured frame chunk; default: the batch).
+    call (SVD: the configured frame chunk; default: the batch); `fp8_twin`: an FP8 copy of the UNet is
+    kept in memory too (SDXL with FP8 enabled).
     """
     fp = FOOTPRINTS[model]
     sizes = tuple(s for s in BATCH_SIZES if s <= max_batch) or (1,)
@@ -174,12 +178,13 @@ def memory_plan(
         return MemoryPlan(sizes[-1], sizes, max_decode or sizes[-1], False, 0.0, 0.0)
     budget = device.total_memory * fraction
     scale = width * height / fp.reference_pixels
-    free = budget - fp.weights
+    weights = fp.weights + (FP8_TWIN_BYTES[model] if fp8_twin else 0.0)
+    free = budget - weights
     fitting = [s for s in sizes if s * fp.denoise_per_item * scale <= free]
     batch = fitting[-1] if fitting else 1
     per_decode = fp.decode_per_item * scale
     decode_items = max(1, min(max_decode or batch, math.floor(free / per_decode)))
-    peak = fp.weights + max(batch * fp.denoise_per_item * scale, min(decode_items * per_decode, free))
+    peak = weights + max(batch * fp.denoise_per_item * scale, min(decode_items * per_decode, free))
     tiling = per_decode > free
     sizes = tuple(s for s in sizes if s <= batch)
     return MemoryPlan(batch, sizes, decode_items, tiling, budget, peak)

@@ -144,7 +144,8 @@ class SdxlGenerator(PipelineHost):
         """Batch size and VAE decode chunking for this size on this device (cached per size)."""
         if (width, height) not in self._memory:
             self._memory[width, height] = memory_plan("sdxl", self.device_info, fraction=self.memory_fraction,
-                                                      width=width, height=height, max_batch=self.max_batch)  # fmt: skip
+                                                      width=width, height=height, max_batch=self.max_batch,
+                                                      fp8_twin=self.plan.fp8_unet)  # fmt: skip
         return self._memory[width, height]
 
     def warmup_runs(self) -> list[tuple[int, int, int]]:

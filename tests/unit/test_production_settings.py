@@ -158,6 +158,8 @@ def test_l4_runs_batch_four_at_1024_with_a_sliced_decode() -> None:
                         max_batch=4)  # fmt: skip
     assert small.batch < 4 and small.vae_tiling
     assert memory_plan("sdxl", CPU, fraction=0.8, width=1024, height=1024, max_batch=4).batch == 4
+    twin = memory_plan("sdxl", L4, fraction=0.8, width=1024, height=1024, max_batch=4, fp8_twin=True)
+    assert twin.batch == 4 and twin.decode_items < plan.decode_items and twin.predicted_peak <= twin.budget
 
 
 def test_padding_and_cfg_warmup_steps() -> None:
