@@ -25,8 +25,7 @@ pytestmark = pytest.mark.integration
 
 POLLS = 50
 MAX_LONG_POLLS = 6
-WAIT = 3.0
-FAST = 1.0  # seconds: /healthz and a cache hit answer within this while every long poll is held
+WAIT = 6.0  # seconds each held long poll lasts; the probes must all be answered inside it
 
 
 def _prepare(data: Path) -> None:
@@ -62,7 +61,7 @@ def _timed(url: str, params: dict[str, str] | None = None) -> tuple[int, float]:
     return r.status_code, time.monotonic() - start
 
 
-def test_fifty_long_polls_leave_health_and_hits_fast(slow_dev: SoulDev) -> None:
+def test_fifty_long_polls_leave_threads_for_health_and_hits(slow_dev: SoulDev) -> None:
     base = slow_dev.url
     users = [f"poller{i}" for i in range(POLLS)]
     task_ids = set()
@@ -90,9 +89,11 @@ def test_fifty_long_polls_leave_health_and_hits_fast(slow_dev: SoulDev) -> None:
         results = [f.result() for f in polls]
 
     assert all(status == 200 for status, _ in probes), probes
-    assert still_held >= 1  # the probes ran while long polls held their threads
-    assert max(seconds for _, seconds in probes) < FAST, probes
     by_status = Counter(status for status, _, _ in results)
+    # No probe waited for a long poll to give its thread back: every held poll was still held when the
+    # last probe was answered (a starved server answers only after a poll ends). Structural, not a
+    # latency threshold: the figures are measured by `python -m tests.bench_longpoll`.
+    assert still_held == by_status[200] >= 1, (still_held, by_status, probes)
     assert by_status[200] <= MAX_LONG_POLLS and by_status[200] + by_status[429] == POLLS, by_status
     assert by_status[429] >= POLLS - MAX_LONG_POLLS
     refused = [(seconds, retry) for status, seconds, retry in results if status == 429]
