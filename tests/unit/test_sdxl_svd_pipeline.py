@@ -110,7 +110,7 @@ def test_upload_of_batch_n_overlaps_generation_of_batch_n_plus_1(backend: Backen
     overlapped = [(p, r) for p in blobs.puts for r in runs if r[0] < p[1] and p[0] < r[1] and p[0] >= runs[0][1]]
     assert overlapped, (runs, blobs.puts)
     # The generator saw record-only hooks: every progress/cancel call returned at once.
-    assert gpu.hook_types == {RecordingHooks} and max(gpu.progress_call_s) < 0.01
+    assert gpu.hook_types == {RecordingHooks} and max(gpu.progress_call_s) < 0.04  # a store call sleeps 0.05 s
     progress = backend.store.get(JOBS, jobs[-1])["progress"]  # type: ignore[index]
     assert (progress["step"], progress["total"]) == (STEPS, STEPS)  # relayed to the store in the end
 
@@ -142,7 +142,7 @@ def test_relay_forwards_every_step_in_order_and_brings_the_cancel_flag() -> None
         started = time.perf_counter()
         for step in range(1, 11):
             hooks.progress(step, 10)
-        assert time.perf_counter() - started < 0.01  # recording never waits on the store
+        assert time.perf_counter() - started < 0.25  # recording never waits on the store (10 writes: 0.5 s)
         assert not hooks.canceled()
         inner.cancel = True
         deadline = time.monotonic() + 2
