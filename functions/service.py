@@ -24,7 +24,7 @@ from shared.errors import InvalidInput, NotFound
 from shared.ids import new_id, seed_from
 from shared.logging import get_logger
 from shared.pregen import DemandRecorder
-from shared.records import PLACES, PROMPT_KEYS, Records, seen_collection
+from shared.records import PLACES, PLACES_LIFETIME_SECONDS, PROMPT_KEYS, TTL_FIELD, Records, seen_collection
 from shared.semantic import build as build_semantic
 
 log = get_logger("soul.api")
@@ -75,7 +75,10 @@ class GenerationService:
         kind = Kind.WAN if video else Kind.SELFIE
         params = self._wan_params() if video else self._image_params(style)
         outcome = self._request(user_id, style, kind, cue, {**params, "landmark": landmark.key})
-        self.backend.store.set(PLACES, history_id, {**history, landmark.key: self.backend.clock.now()})
+        now = self.backend.clock.now()  # the history expires a lifetime after its last use
+        self.backend.store.set(
+            PLACES, history_id, {**history, landmark.key: now, TTL_FIELD: now + PLACES_LIFETIME_SECONDS}
+        )
         return Outcome(outcome.served, outcome.pk, landmark.key)
 
     def video(self, user_id: str, variant_id: str, num_frames: int | None, generate_gif: bool) -> Outcome:

@@ -69,7 +69,18 @@ TTL_FIELD = "expire_at"
 # ones (wan_slots, dispatch_stats: one document per slot or lane) and the permanent ones (prompt_keys,
 # semantic_keys, styles, cities, timings) carry no TTL. In `counters` only the pre-generation budget
 # documents carry expire_at; the cache counter shards have none, so the policy leaves them alone.
-TTL_COLLECTIONS = (VARIANTS, JOBS, INFLIGHT, WAITERS, IDEMPOTENCY, QUOTAS, DISPATCH, WAN_SUBMIT_PERMITS, COUNTERS)
+TTL_COLLECTIONS = (
+    VARIANTS,
+    JOBS,
+    INFLIGHT,
+    WAITERS,
+    IDEMPOTENCY,
+    QUOTAS,
+    DISPATCH,
+    WAN_SUBMIT_PERMITS,
+    COUNTERS,
+    PLACES,
+)
 # Variant records live exactly as long as their objects: the bucket deletes objects at this age
 # (terraform/modules/storage `artifact_max_age_days`, default 90; a unit test checks they agree).
 VARIANT_LIFETIME_DAYS = 90
@@ -80,6 +91,7 @@ QUOTA_LIFETIME_SECONDS = 2 * 86400.0  # a user's counters outlive their day wind
 DISPATCH_SLOT_LIFETIME_SECONDS = 86400.0  # a slot only matters in its interval (seconds to minutes)
 PERMIT_LIFETIME_SECONDS = 3600.0  # a Wan submit permit only matters in its second
 BUDGET_LIFETIME_SECONDS = 2 * 86400.0  # a pre-generation budget is read on its UTC day only
+PLACES_LIFETIME_SECONDS = 90 * 86400.0  # a user's landmark history for a soul and city, after its last selfie
 SEEN_DOCS_READ = 100  # the seen list reads the user's most recently used prompt keys, at most this many
 VARIANTS_READ = 500  # GET /image/variants/{pk}: the oldest this many
 JOBS_SCANNED = 500  # GET /tasks?status=… for one user: waiter documents looked through at most

@@ -14,10 +14,13 @@ from flask import Response
 
 from functions.idempotency import PENDING_SECONDS, Idempotency
 from functions.quota import Limits, StoreQuota
+from functions.service import GenerationService
 from gpu_jobs.wan_limits import WanAccountLimits
+from infra import seed
 from shared import pregen, records
 from shared.adapters.gcp_run import CloudRunLauncher
 from shared.ids import digest
+from tests.contract.test_reconcile_contract import _backend
 
 pytestmark = pytest.mark.contract
 
@@ -104,3 +107,15 @@ def test_pregen_budget_counters_expire_after_their_day_and_cache_counters_do_not
     assert pregen.spent_seconds(backend.store, clock.now()) == 12.5
     backend.store.increment(records.COUNTERS, "cache-0", "hits")  # how functions/tasks.py counts hits
     assert records.TTL_FIELD not in (backend.store.get(records.COUNTERS, "cache-0") or {})
+
+
+def test_selfie_landmark_history_expires_after_its_last_use(backend: Any) -> None:
+    service = GenerationService(_backend(backend))
+    seed.load(service.backend)
+    city = json.loads((seed.HERE / "places.json").read_text())[0]["city_key"]
+    before = service.backend.clock.now()
+    outcome = service.selfie("traveller", "nova", city, "happy", video=False)
+    history = backend.store.get(records.PLACES, f"traveller:nova:{city}")
+    assert history is not None and outcome.landmark_key in history  # the landmark choice still reads it
+    left = _expire_at(backend.store, records.PLACES, f"traveller:nova:{city}") - before
+    assert records.PLACES_LIFETIME_SECONDS <= left <= records.PLACES_LIFETIME_SECONDS + 60

@@ -158,7 +158,7 @@ resource "google_firestore_index" "jobs_status_published" {
 # long past, pre-generation budget counters two days after their day (the cache counter shards in
 # `counters` carry no expire_at and stay).
 resource "google_firestore_field" "ttl" {
-  for_each   = toset(["variants", "jobs", "inflight", "waiters", "idempotency", "quotas", "dispatch", "wan_submit_permits", "counters"])
+  for_each   = toset(["variants", "jobs", "inflight", "waiters", "idempotency", "quotas", "dispatch", "wan_submit_permits", "counters", "places"])
   project    = var.project_id
   database   = google_firestore_database.this.name
   collection = each.key
