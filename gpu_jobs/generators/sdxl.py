@@ -157,12 +157,23 @@ class SdxlGenerator(PipelineHost):
         return runs
 
     def warm_up(self, batch: int, width: int, height: int, steps: int | None = None) -> None:
-        """A throw-away run; its steps cross the CFG cutoff, so the half batch is compiled too."""
-        steps = steps or cfg_warmup_steps(min(self.speed.cfg_cutoff, 0.5))
-        for fp8 in self._unets:  # the FP8 twin's shapes are compiled too; its run crosses a CFG cutoff
-            spec = GenerationSpec(kind=Kind.IMAGE, soul_id="warmup", prompt="warm-up", seed=0, width=width,
-                                  height=height, steps=steps, fp8=fp8, cfg_cutoff=0.5)  # fmt: skip
+        """Throw-away runs whose steps cross a CFG cutoff, so the half batch is compiled too."""
+        for spec in self.warmup_specs(width, height, steps):
             self.generate([GenRequest(spec=spec, hooks=NullHooks()) for _ in range(batch)])
+
+    def warmup_specs(self, width: int, height: int, steps: int | None = None) -> list[GenerationSpec]:
+        """One run per UNet (the FP8 twin too); with a compiled UNet also a step-cached run, whose
+        skipped blocks make a second graph (the options a style may opt into compile here, not on a
+        user's request)."""
+        steps = steps or cfg_warmup_steps(min(self.speed.cfg_cutoff, 0.5))
+        common = dict(kind=Kind.IMAGE, soul_id="warmup", prompt="warm-up", seed=0, width=width, height=height,
+                      cfg_cutoff=0.5)  # fmt: skip
+        specs = [GenerationSpec(steps=steps, fp8=fp8, **common) for fp8 in self._unets]  # type: ignore[arg-type]
+        if self.plan.compile_unet:
+            cached = max(steps, 6)  # at cutoff 0.5 and interval 2: cached steps at the CFG and the half batch
+            specs += [GenerationSpec(steps=cached, fp8=fp8, step_cache_interval=2, **common)  # type: ignore[arg-type]
+                      for fp8 in self._unets]  # fmt: skip
+        return specs
 
     def estimate_seconds(self, images: int = 1, steps: int = 30) -> float | None:
         t = self._timings.timing()

@@ -122,6 +122,9 @@ def test_warm_up_covers_every_unet_shape_a_request_uses() -> None:
     outputs = gen.generate([GenRequest(sdxl_spec(i, steps=4), NullHooks()) for i in range(3)])  # padded to 4
     assert len(outputs) == 3 and all(len(o.frames) == 1 for o in outputs)
     assert set(seen) <= warmed and 8 in seen and 4 in seen
+    assert {s.step_cache_interval for s in gen.warmup_specs(64, 64)} == {1}  # eager: nothing to compile
+    gen.plan = replace(gen.plan, compile_unet=True)
+    assert {(s.step_cache_interval, s.cfg_cutoff < 1) for s in gen.warmup_specs(64, 64)} == {(1, True), (2, True)}
 
 
 def test_svd_runs_fp16_and_a_mismatched_vae_dtype_decodes() -> None:
