@@ -13,18 +13,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from shared import lifecycle, singleflight
+from shared import delivery, lifecycle, singleflight
 from shared.bootstrap import Backend
 from shared.concurrency import overlapped
 from shared.domain import similarity
-from shared.domain.models import GenerationSpec, Job, Kind, PromptKey, SeenMarks, StyleProfile, Variant, WaiterState
+from shared.domain.models import GenerationSpec, Job, Kind, PromptKey, StyleProfile, Variant
 from shared.domain.places import choose_landmark
 from shared.domain.prompts import normalize, prompt_key
 from shared.errors import InvalidInput, NotFound
 from shared.ids import new_id, seed_from
 from shared.logging import get_logger
 from shared.pregen import DemandRecorder
-from shared.records import PLACES, PLACES_LIFETIME_SECONDS, PROMPT_KEYS, TTL_FIELD, Records, seen_collection
+from shared.records import PLACES, PLACES_LIFETIME_SECONDS, PROMPT_KEYS, TTL_FIELD, Records
 from shared.semantic import build as build_semantic
 
 log = get_logger("soul.api")
@@ -240,12 +240,8 @@ class GenerationService:
         return variant
 
     def _served(self, user_id: str, variant: Variant) -> bool:
-        """Served to the user: in their seen list, or the result of a job they asked for and still wait on."""
-        marks = self.backend.store.get(seen_collection(user_id), variant.pk)
-        if marks is not None and variant.variant_id in SeenMarks.model_validate(marks).variant_ids:
-            return True
-        waiter = self.records.waiter(variant.job_id, user_id)
-        return waiter is not None and waiter.state is not WaiterState.LEFT
+        """Served to the user, by the one rule animation and variant details use (shared/delivery.py)."""
+        return delivery.served_to(self.backend.store, user_id=user_id, variant=variant, now=self.backend.clock.now())
 
     def variants(self, pk: str) -> list[Variant]:
         variants = self.records.variants_for(pk)
