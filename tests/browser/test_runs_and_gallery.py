@@ -5,6 +5,7 @@ job brought into view on a phone, measured timings, and the cold-load cost of th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.browser.conftest import SHOTS
 from tests.conftest import SoulDev
@@ -147,8 +149,13 @@ def test_phone_generate_brings_the_live_job_into_view_with_timings(
         page.get_by_label("Cue").fill(cue)
         page.get_by_role("button", name="Generate").tap()
         page.wait_for_function("() => document.querySelector('#image-job').dataset.state === 'running'")
+        # The page scrolls (smoothly) to the live job: wait until it has arrived, then check it is on screen.
+        in_view = "() => { const r = document.querySelector('#image-job').getBoundingClientRect();"
+        in_view += " return r.top >= -1 && r.bottom <= window.innerHeight; }"
+        with contextlib.suppress(PlaywrightTimeout):  # the assertion below says where it stayed
+            page.wait_for_function(in_view, timeout=5_000)
         box = page.locator("#image-job").bounding_box()
-        assert box and -1 <= box["y"] < 812 - box["height"], f"the live job is off screen: {box}"
+        assert box and -1 <= box["y"] <= 812 - box["height"], f"the live job is off screen: {box}"
         if attempt == 0:
             expect(timing).to_contain_text(re.compile(r"elapsed · no time left to give: no measured run of image"))
             screenshot(page, "live")
