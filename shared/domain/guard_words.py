@@ -7,7 +7,7 @@ the evaluation set's vocabulary (tests/data/make_semantic_pairs.py has its own l
 
 from __future__ import annotations
 
-NEGATIONS = frozenset({"not", "no", "without", "never", "none", "nobody", "nothing", "neither", "nor"})
+NEGATIONS = frozenset({"not", "no", "non", "without", "never", "none", "nobody", "nothing", "neither", "nor"})
 
 CLASSES: dict[str, dict[str, str]] = {
     "colour": {

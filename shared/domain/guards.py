@@ -28,6 +28,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from shared.domain import structure
 from shared.domain.guard_words import CLASSES, NEGATIONS, STOP
 from shared.domain.similarity import canonical
 
@@ -142,11 +143,31 @@ def _roles_kept(a: list[str], b: list[str], mapping: dict[int, int]) -> bool:
     return True
 
 
+def _structural(a1: list[str], b1: list[str], a: list[str], b: list[str]) -> str:
+    """The first structural veto (shared/domain/structure.py) on tier-1 (a1, b1) and tier-2 (a, b) tokens."""
+    if structure.symbols_differ(a1, b1):
+        return "symbol"
+    if structure.numbers_differ(a1, b1):
+        return "number"
+    if structure.affix_negation(a1, b1):
+        return "affix_negation"
+    if structure.count_differs(a1, b1):
+        return "count"
+    if structure.state_differs(a1, b1):
+        return "state"
+    content = {t for t in (*a, *b) if t not in STOP and t not in _GROUP and t not in NEGATIONS and not t.isdigit()}
+    if structure.relations_differ(a, b, content):
+        return "relation"
+    return ""
+
+
 def verdict(a_text: str, b_text: str, sim: WordSim, word_threshold: float) -> Verdict:
     """Whether two tier-1 normalized cues may share a prompt key, given that their embeddings are close."""
     a, b = tokens(a_text), tokens(b_text)
-    if a == b:
+    if a_text == b_text:
         return Verdict(True)
+    if reason := _structural(a_text.split(), b_text.split(), a, b):
+        return Verdict(False, reason)
     if Counter(t for t in a if t in NEGATIONS) != Counter(t for t in b if t in NEGATIONS):
         return Verdict(False, "negation")
     if Counter(t for t in a if t.isdigit()) != Counter(t for t in b if t.isdigit()):
