@@ -25,6 +25,7 @@ from shared.ids import new_id, seed_from
 from shared.logging import get_logger
 from shared.pregen import DemandRecorder
 from shared.records import PLACES, PLACES_LIFETIME_SECONDS, PROMPT_KEYS, TTL_FIELD, Records
+from shared.safety.build import prompt_gate
 from shared.semantic import build as build_semantic
 
 log = get_logger("soul.api")
@@ -53,6 +54,8 @@ class GenerationService:
         # Pre-generation (docs/ARCHITECTURE.md, Pre-generation): per-key demand noted in memory, refilled in batches
         # (shared/pregen.py).
         self.pregen = DemandRecorder(backend)
+        # Content safety (shared/safety/gate.py): one check on every miss, before quota, key or job.
+        self.safety = prompt_gate(self.settings, backend.store, backend.clock)
 
     # -- requests -------------------------------------------------------------------------------
     def image(self, user_id: str, soul_id: str, cue: str) -> Outcome:
@@ -126,8 +129,10 @@ class GenerationService:
             label=prompt,
             **self._wan_size(),
         )
+        self.safety.check(user_id, prompt, soul_id="direct", kind=Kind.WAN.value)  # the prompt sent, as sent
         pk, _ = prompt_key(soul_id="direct", kind=Kind.WAN, text=f"direct {variant_id}", style_version=0)
-        job = self._job(user_id, pk, spec, variant_id, {"positive_prompt": prompt}, now)
+        request: dict[str, object] = {"positive_prompt": prompt, "safety_policy": self.safety.policy}
+        job = self._job(user_id, pk, spec, variant_id, request, now)
         self.take_quota(user_id)
         job = singleflight.submit_direct(self.backend.store, job, now)
         self._publish(job)
@@ -182,16 +187,18 @@ class GenerationService:
         self.pregen.note(user_id, key, spec_fields, now)
         hit = lifecycle.serve_cached(self.backend.store, user_id=user_id, pk=key.pk, now=now)
         if hit is not None:
-            return Outcome(lifecycle.Served(variant=hit), key.pk)
+            return self._hit(user_id, key, spec_fields, hit)
         if semantic and self.semantic is not None and (joined := self.semantic.resolve(key).key).pk != key.pk:
             key = joined  # a tier-1 miss joins an existing key of the same meaning (shared/semantic.py)
             if (hit := lifecycle.serve_cached(self.backend.store, user_id=user_id, pk=key.pk, now=now)) is not None:
-                return Outcome(lifecycle.Served(variant=hit), key.pk)
+                return self._hit(user_id, key, spec_fields, hit)
         # A miss from here on: the job's spec is built and the quota checked before anything is enqueued.
         variant_id = new_id()
         spec = GenerationSpec.model_validate({**spec_fields, "seed": seed_from(key.pk, variant_id)})
+        self._check(user_id, key, spec_fields)
         self.take_quota(user_id)
-        candidate = self._job(user_id, key.pk, spec, variant_id, {"text": key.text}, now)
+        request: dict[str, object] = {"text": key.text, "safety_policy": self.safety.policy}
+        candidate = self._job(user_id, key.pk, spec, variant_id, request, now)
         served = singleflight.serve_or_submit(
             self.backend.store,
             user_id=user_id,
@@ -204,6 +211,19 @@ class GenerationService:
         if served.created and served.job is not None:
             self._publish(served.job)
         return Outcome(served, key.pk)
+
+    def _check(self, user_id: str, key: PromptKey, spec_fields: dict[str, object]) -> None:
+        """Content safety: the cue (for Wan the full prompt sent), and no key an administrator blocked."""
+        text = spec_fields["prompt"] if key.kind is Kind.WAN else spec_fields["label"]
+        self.safety.check(user_id, str(text), soul_id=key.soul_id, kind=key.kind.value)
+        self.safety.refuse_blocked_key(key.pk)
+
+    def _hit(self, user_id: str, key: PromptKey, spec_fields: dict[str, object], hit: Variant) -> Outcome:
+        """A hit costs no check, unless its variant was made under an older policy (re-checked lazily, cached)."""
+        if self.safety.stale(hit.safety_policy):
+            text = spec_fields["prompt"] if key.kind is Kind.WAN else spec_fields["label"]
+            self.safety.check(user_id, str(text), soul_id=key.soul_id, kind=key.kind.value)
+        return Outcome(lifecycle.Served(variant=hit), key.pk)
 
     def _job(
         self, user_id: str, pk: str, spec: GenerationSpec, variant_id: str, request: dict[str, object], now: float

@@ -75,7 +75,7 @@ def existing(blobs: BlobStore, job: Job) -> dict[str, Artifact] | None:
     return {ext: _artifact(name, blobs.get(name), ext) for ext, name in names.items()}
 
 
-def variant_for(job: Job, artifacts: dict[str, Artifact], generator: str, now: float) -> Variant:
+def variant_for(job: Job, artifacts: dict[str, Artifact], generator: str, now: float, screened_by: str = "") -> Variant:
     return Variant(
         variant_id=job.variant_id,
         pk=job.pk,
@@ -89,4 +89,6 @@ def variant_for(job: Job, artifacts: dict[str, Artifact], generator: str, now: f
         width=job.spec.width,
         height=job.spec.height,
         label=job.spec.label,
+        safety_policy=str(job.request.get("safety_policy", "")),
+        screened_by=screened_by,
     )

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from PIL import Image
 from pydantic import ValidationError
 
-from gpu_jobs import artifacts, failpoints
+from gpu_jobs import artifacts, failpoints, screening
 from gpu_jobs.generators.base import Generator, GenRequest, Output
 from gpu_jobs.hooks import StoreHooks
 from gpu_jobs.media import decode_png
@@ -28,7 +28,7 @@ from shared import lifecycle, pregen
 from shared.bootstrap import Backend
 from shared.domain.jobs import backoff_seconds
 from shared.domain.models import Artifact, Job, JobError, JobMessage, JobStatus, Kind
-from shared.errors import Conflict, JobCanceled, PermanentError, RetryableError, SoulError
+from shared.errors import Conflict, ContentBlocked, JobCanceled, PermanentError, RetryableError, SoulError
 from shared.ids import new_id
 from shared.logging import get_logger
 from shared.ports import Delivery, DocumentStore, Tx
@@ -48,8 +48,17 @@ class Claimed:
 
 
 class Worker:
-    def __init__(self, backend: Backend, generator_for: GeneratorFor, *, worker_id: str | None = None) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        generator_for: GeneratorFor,
+        *,
+        worker_id: str | None = None,
+        screen: screening.OutputScreen | None = None,
+    ) -> None:
         self.backend = backend
+        # Content safety: every output is screened before it is uploaded (gpu_jobs/screening.py).
+        self.screen = screen or screening.from_settings(backend.store, backend.clock, backend.settings)
         self.generator_for = generator_for
         self.worker_id = worker_id or f"worker-{new_id()}"
         self.settings = backend.settings
@@ -201,7 +210,21 @@ class Worker:
             if item.hooks.refresh_cancel():
                 self._finish(item, JobStatus.CANCELED, JobError(code="canceled", message="canceled by the user"))
                 continue
-            self._store(item, artifacts.encode(item.job, output), output.generator or generator.name)
+            if (passed := self._screened(generator, item, output)) is not None:
+                self._store(item, artifacts.encode(item.job, passed), passed.generator or generator.name)
+
+    def _screened(self, generator: Generator, item: Claimed, output: Output) -> Output | None:
+        """Screened before anything is uploaded; a blocked output may be remade with another seed."""
+
+        def redo(job: Job) -> Output:
+            return self._run_generator(generator, [Claimed(job, item.delivery, item.hooks)])[0]
+
+        try:
+            item.job, passed = self.screen.passed(item.job, output, redo)
+        except ContentBlocked as exc:
+            self._finish(item, JobStatus.FAILED, JobError(code=exc.code, message=exc.message))
+            return None
+        return passed
 
     def _take_kept(self, variant_id: str) -> tuple[dict[str, bytes], str] | None:
         with self._lock:  # run() stores batch N while batch N+1 starts: two threads reach _kept
@@ -237,7 +260,7 @@ class Worker:
 
     def _complete(self, item: Claimed, found: dict[str, Artifact], generator: str) -> None:
         now = self.backend.clock.now()
-        variant = artifacts.variant_for(item.job, found, generator, now)
+        variant = artifacts.variant_for(item.job, found, generator, now, screened_by=self.screen.name)
         lifecycle.complete(self.backend.store, item.job.job_id, variant, now=now)
         log.info("job succeeded", extra={"job_id": item.job.job_id, "pk": item.job.pk, "generator": generator})
 

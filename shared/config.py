@@ -135,6 +135,40 @@ class Settings(BaseSettings):
     # of hot keys ahead of demand, on low-priority lanes. 0 (the default) turns it off.
     soul_pregen_daily_gpu_seconds: float = Field(default=0.0, ge=0, le=86400.0 * 64)
 
+    # Content safety (docs/SAFETY.md). Prompts: the local rule classifier, Cloud Natural Language
+    # moderateText, or off (logged loudly at start-up). Outputs: `local` has no image classifier that fits
+    # (it says at start-up that outputs are not screened), `cloud` is Cloud Vision SafeSearch.
+    soul_text_moderation: Literal["local", "cloud", "off"] = "local"
+    soul_output_screening: Literal["local", "cloud", "off"] = "local"
+    soul_safety_policy_version: str = "1"  # bump to re-check existing keys (lazily, on their next request)
+    soul_strict_souls: str = ""  # comma-separated soul ids checked with strict thresholds
+    # moderateText: block a category at or above this confidence (names as the API returns them).
+    soul_text_thresholds: dict[str, float] = Field(
+        default_factory=lambda: {
+            "Sexual": 0.6,
+            "Violent": 0.7,
+            "Derogatory": 0.7,
+            "Toxic": 0.8,
+            "Insult": 0.8,
+            "Illicit Drugs": 0.7,
+            "Death, Harm & Tragedy": 0.8,
+        }
+    )
+    soul_text_min_severity: float = Field(default=0.0, ge=0, le=1)  # model version 2: and at least this severity
+    # SafeSearch: block a category at or above this likelihood (UNKNOWN .. VERY_LIKELY).
+    soul_vision_thresholds: dict[str, str] = Field(
+        default_factory=lambda: {
+            "adult": "LIKELY",
+            "violence": "LIKELY",
+            "racy": "VERY_LIKELY",
+            "medical": "VERY_LIKELY",
+        }
+    )
+    soul_language_endpoint: str = ""  # empty: Google's; tests point it at a local fake server
+    soul_vision_endpoint: str = ""
+    soul_output_screen_retries: int = Field(default=1, ge=0, le=5)  # reseeded attempts after a blocked output
+    soul_video_screen_frames: int = Field(default=4, ge=1, le=32)  # frames sampled from each video
+
     @property
     def sqlite_path(self) -> Path:
         return self.soul_data_dir / "soul.sqlite3"

@@ -33,8 +33,19 @@ WAN_SLOTS = "wan_slots"  # DashScope account limits shared by all workers: concu
 WAN_SUBMIT_PERMITS = "wan_submit_permits"  # … and submissions per second
 DISPATCH = "dispatch"  # dispatcher: one worker launch per lane per interval
 DISPATCH_STATS = "dispatch_stats"  # dispatcher: launches counted per lane
+# Content safety (shared/safety, docs/SAFETY.md): permanent records, no TTL.
+MODERATION = "moderation"  # per normalized text + policy: the decision of a remote moderator (its cache)
+AUDIT = "audit"  # one per blocked request, report and admin decision: who, when, what
+REPORTS = "reports"  # per variant + reporter (create-if-absent: distinct reporters)
+REPORTED = "reported"  # per reported variant: the review queue entry (counts by Increment)
+BLOCKED_KEYS = "blocked_keys"  # per prompt key: never pre-generated again; refused outright when by an admin
 COLLECTIONS = (
     STYLES,
+    MODERATION,
+    AUDIT,
+    REPORTS,
+    REPORTED,
+    BLOCKED_KEYS,
     CITIES,
     PROMPT_KEYS,
     VARIANTS,

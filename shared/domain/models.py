@@ -176,6 +176,10 @@ class Variant(Record):
     width: int = 0
     height: int = 0
     label: str = ""
+    # Content safety (docs/SAFETY.md): the prompt policy its key was checked under (another one re-checks the
+    # text before serving) and the output screener that passed it ("not-screened-locally" says nothing looked).
+    safety_policy: str = ""
+    screened_by: str = ""
     # When the record stops being served (and Firestore's TTL policy deletes it): the artifacts'
     # GCS lifecycle age, so a record never outlives its objects (docs/ARCHITECTURE.md, records).
     expire_at: float = 0.0

@@ -78,6 +78,11 @@ NOT_SET_IN_CLOUD: dict[str, str] = {
     "redis_url": "no Memorystore in envs/dev: quotas live in Firestore (quotas collection)",
     "soul_embedding_provider": "static (the model in the functions' wheel) is right in the cloud; vertex is opt-in",
     "soul_embedding_endpoint": "empty = Vertex AI's regional endpoint; only tests point it at a local server",
+    "soul_text_moderation": "local rules until the rehearsal serves a fake Language API; set cloud in production",
+    "soul_output_screening": "local (says outputs are not screened) until the rehearsal serves a fake Vision API",
+    "soul_strict_souls": "empty = every soul at the standard thresholds (docs/SAFETY.md)",
+    "soul_language_endpoint": "empty = Google's Natural Language API; only tests point it at a local server",
+    "soul_vision_endpoint": "empty = Google's Vision API; only tests point it at a local server",
 }
 STORE_METHODS = {"get", "get_many", "query", "count", "create", "set", "update", "delete", "increment"}
 CODE_DIRS = ("shared", "functions", "gpu_jobs")

@@ -1,0 +1,75 @@
+"""Content safety's composition from settings (docs/SAFETY.md): which moderator and screener run.
+
+Built by each deployable's composition root on first use. Every switch that leaves something
+unchecked says so at start-up as a warning: text moderation off, outputs not screened locally (no
+image classifier fits: see `NotScreenedLocally`), or output screening off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from shared.config import Settings
+from shared.logging import get_logger
+from shared.ports import Clock, DocumentStore
+from shared.safety.gate import PromptGate
+from shared.safety.policy import ImageScreener, TextModerator, Verdict
+
+log = get_logger("soul.safety")
+
+
+class NotScreenedLocally:
+    """The local image default. No offline image classifier fits a hosted service: nudenet's wheel
+    says MIT in its metadata but ships an AGPL-3.0 LICENSE with its ONNX detector, and opennsfw2 needs
+    TensorFlow and fetches its weights at run time. So this one classifies nothing and says so, loudly,
+    at start-up and on every verdict (`screened=False`, recorded on the variant)."""
+
+    name = "not-screened-locally"
+    screens = False
+
+    def screen(self, images: Sequence[bytes], strict: bool = False) -> Verdict:
+        return Verdict(True, screened=False)
+
+
+def strict_souls(settings: Settings) -> frozenset[str]:
+    return frozenset(s.strip() for s in settings.soul_strict_souls.split(",") if s.strip())
+
+
+def text_moderator(settings: Settings) -> TextModerator | None:
+    if settings.soul_text_moderation == "off":
+        log.warning("CONTENT SAFETY: prompt moderation is OFF (SOUL_TEXT_MODERATION=off); every cue is generated")
+        return None
+    if settings.soul_text_moderation == "cloud":
+        from shared.adapters.gcp_language import CloudTextModerator
+
+        return CloudTextModerator(
+            settings.soul_text_thresholds, settings.soul_text_min_severity, settings.soul_language_endpoint
+        )
+    from shared.safety.rules import RuleModerator
+
+    return RuleModerator()
+
+
+def prompt_gate(settings: Settings, store: DocumentStore, clock: Clock) -> PromptGate:
+    return PromptGate(
+        store,
+        clock,
+        text_moderator(settings),
+        policy_version=settings.soul_safety_policy_version,
+        strict_souls=strict_souls(settings),
+    )
+
+
+def image_screener(settings: Settings) -> ImageScreener | None:
+    if settings.soul_output_screening == "off":
+        log.warning("CONTENT SAFETY: output screening is OFF (SOUL_OUTPUT_SCREENING=off); outputs are shared as made")
+        return None
+    if settings.soul_output_screening == "cloud":
+        from shared.adapters.gcp_vision import CloudImageScreener
+
+        return CloudImageScreener(settings.soul_vision_thresholds, settings.soul_vision_endpoint)
+    log.warning(
+        "CONTENT SAFETY: outputs are NOT screened locally (no offline image classifier fits the licence and "
+        "size limits); set SOUL_OUTPUT_SCREENING=cloud for Cloud Vision SafeSearch"
+    )
+    return NotScreenedLocally()
