@@ -13,12 +13,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from flask import Flask, Response, redirect, request, send_from_directory
+from flask import Flask, Response, g, redirect, request, send_from_directory
 from flask_swagger_ui import get_swaggerui_blueprint
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
 
-from functions import routes_admin  # noqa: F401 - registers the admin routes on the router
+from functions import body as bodies
+from functions import (
+    routes_admin,  # noqa: F401 - registers the admin routes on the router
+    web_guard,
+)
+from functions.body import ClosingResponse
 from functions.context import VERSION, Context
 from functions.idempotency import Idempotency
 from functions.routes import Call, router
@@ -37,11 +42,11 @@ QUERY_PARTS = re.compile(rb"[&;=]")
 
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
     body = json.dumps({"error": {"code": code, "message": redact(message)}})
-    return Response(body, status=status, mimetype="application/json", headers=headers)
+    return ClosingResponse(body, status=status, mimetype="application/json", headers=headers)
 
 
 def json_response(status: int, model: BaseModel) -> Response:
-    return Response(redact(model.model_dump_json()), status=status, mimetype="application/json")
+    return ClosingResponse(redact(model.model_dump_json()), status=status, mimetype="application/json")
 
 
 def _validation_message(exc: ValidationError) -> str:
@@ -57,10 +62,9 @@ def _validation_message(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def _parse_body(route: Route) -> Any:
+def _parse_body(route: Route, raw: bytes) -> Any:
     if route.body is None:
         return None
-    raw = request.get_data(cache=True)
     try:
         data = json.loads(raw) if raw else None
     except RecursionError:
@@ -111,14 +115,24 @@ def _view(route: Route, ctx: Context) -> Callable[..., Response]:
     idem = Idempotency(ctx.backend.store, ctx.backend.clock)
 
     def view(**path: str) -> Response:
-        limit = ctx.backend.settings.soul_max_body_bytes
+        # Everything that needs no body is checked before a byte of it is read (docs/THREATS.md, slow
+        # bodies): its size, its type, the origin, the caller. Then the body, within a deadline.
+        settings = ctx.backend.settings
+        limit = settings.soul_max_body_bytes
         if request.content_length is not None and request.content_length > limit:
             raise PayloadTooLarge(f"request body over {limit} bytes")
+        web_guard.check_route(route, request, settings)
+        if route.tag != "health":  # token mode: only health answers an unverified caller
+            ctx.identity.require_caller(request.headers.get("Authorization"))
+        raw = b""
+        if route.body is not None:
+            raw = bodies.read(request.environ, limit=limit, timeout=settings.soul_body_timeout_seconds)
+            g.soul_body_read = True
         try:
             call = Call(
                 ctx,
                 _parse_query(route),
-                _parse_body(route),
+                _parse_body(route, raw),
                 path,
                 request.headers.get("Authorization"),
                 request.headers.get("X-User-Id"),
@@ -127,13 +141,12 @@ def _view(route: Route, ctx: Context) -> Callable[..., Response]:
             return error_response(422, "invalid_input", _validation_message(exc))
         if not all(PATH_ID.fullmatch(value) for value in path.values()):
             raise NotFound("no such resource")
-        if route.tag != "health":  # token mode: only health answers an unverified caller
-            ctx.identity.require_caller(call.authorization)
         key = request.headers.get("Idempotency-Key") if route.method == "POST" else None
         if key:
-            # The caller is part of the fingerprint: another user's key never replays their response.
-            fingerprint = [route.path, path, request.args.to_dict(), request.get_data(as_text=True), _caller(call)]
-            return idem.run(key, fingerprint, lambda: _invoke(route, call))
+            # The caller is part of the record's identity: one user's key is never another's (no replay,
+            # no 422 for a key someone else used).
+            fingerprint = [route.path, path, request.args.to_dict(), raw.decode("utf-8", "replace")]
+            return idem.run(key, _caller(call), fingerprint, lambda: _invoke(route, call))
         return _invoke(route, call)
 
     view.__name__ = route.handler.__name__
@@ -196,9 +209,15 @@ def _static(app: Flask, ctx: Context) -> None:
     def variant_file(variant_id: str) -> Any:
         """`<variant_id>.png|.mp4|.gif` redirects to a short-lived signed URL. (The seed's `/static/...`
         prefix is taken by functions-framework's own static folder, so Soul serves these paths.)"""
-        ctx.identity.require_caller(request.headers.get("Authorization"))
+        authorization = request.headers.get("Authorization")
+        ctx.identity.require_caller(authorization)
         stem, _, ext = variant_id.rpartition(".")
         variant = ctx.generation.records.variant(stem or variant_id)
+        # The rule of variant details and animation: only whom it was served to (an administrator, or dev
+        # mode naming no user, sees every variant); anyone else gets the 404 of an unknown variant.
+        viewer = ctx.identity.viewer(authorization, request.headers.get("X-User-Id"), request.args.get("user_id"))
+        if viewer is not None and not ctx.generation.served(viewer, variant):
+            raise NotFound(f"variant '{stem or variant_id}' not found")
         art = variant.artifacts.get(ext or "png")
         if art is None:
             raise NotFound(f"variant has no {ext or 'png'} artifact")
@@ -229,8 +248,26 @@ def _static(app: Flask, ctx: Context) -> None:
         return send_from_directory(WEB, name)
 
 
+def _browser(app: Flask, ctx: Context) -> None:
+    """Host and CORS preflight before routing; security headers after; and a response to a request whose
+    body was never read closes its connection (functions/body.py)."""
+    settings = ctx.backend.settings
+
+    @app.before_request
+    def host_and_preflight() -> Response | None:
+        web_guard.check_host(request, settings)
+        return web_guard.preflight(request, settings)
+
+    @app.after_request
+    def headers(response: Response) -> Response:
+        if isinstance(response, ClosingResponse) and bodies.has_body(request.environ) and not g.get("soul_body_read"):
+            response.close_connection = True
+        return web_guard.secure(response, request, settings)
+
+
 def create_app(ctx: Context) -> Flask:
     app = Flask("soul", static_folder=None)
+    app.response_class = ClosingResponse
     app.config["MAX_CONTENT_LENGTH"] = ctx.backend.settings.soul_max_body_bytes
     for route in router.routes:
         app.add_url_rule(
@@ -241,4 +278,5 @@ def create_app(ctx: Context) -> Flask:
     app.register_blueprint(get_swaggerui_blueprint("/docs", "/openapi.json", config={"app_name": "Soul API"}))
     _static(app, ctx)
     _errors(app)
+    _browser(app, ctx)
     return app

@@ -14,6 +14,7 @@ from functions.service import GenerationService
 from functions.styles import StyleService
 from functions.tasks import TaskService
 from functions.urls import SignedUrls
+from shared import lanes
 from shared.bootstrap import Backend, build_backend
 from shared.config import Settings, get_settings
 from shared.errors import NotConfigured
@@ -67,16 +68,20 @@ class Context:
         )
 
     def info(self) -> dict[str, object]:
+        """Public (no token needed): model names and whether each lane is real, as the workers run them
+        (shared/lanes.py), never a path, a key or an address."""
         s = self.backend.settings
-        image = f"sdxl ({s.sdxl_model_path})" if s.sdxl_model_path else "preview placeholder (no SDXL_MODEL_PATH)"
-        video = f"svd ({s.svd_model_path})" if s.svd_model_path else "preview placeholder (no SVD_MODEL_PATH)"
-        wan = f"wan ({s.wan_model} via DashScope)" if s.dashscope_api_key else "not configured (no DASHSCOPE_API_KEY)"
+        running = lanes.current(self.backend.store, s)
         return {
             "name": "soul",
             "version": VERSION,
             "backend": s.soul_backend,
             "auth_mode": s.soul_auth_mode,
-            "generators": {"image": image, "video": video, "wan": wan},
+            "generators": {lane: lanes.describe(lane, found) for lane, found in running.items()},
+            "lanes": {
+                lane: {"model": found.model if found else None, "real": found.real if found else None}
+                for lane, found in running.items()
+            },
             "real_today": [
                 "prompt normalization, prompt keys, unseen-variant delivery, single-flight jobs",
                 "durable job queue with leases, retries, dead-lettering; create-only artifacts",

@@ -1,7 +1,9 @@
 """`Idempotency-Key` on POSTs: the same key and request replay the first response; the same key with
 a different request is refused (422); a concurrent duplicate while the first runs gets 409 with
-Retry-After. A key is remembered for IDEMPOTENCY_LIFETIME_SECONDS (a day) after its last write: the
-record's `expire_at` lets Firestore's TTL policy delete it; a retry after that runs the request again."""
+Retry-After. A key belongs to its caller (the record's id is made of the caller and the key): another
+user's identical key is another record, so it neither replays nor refuses nor reveals anything. A key
+is remembered for IDEMPOTENCY_LIFETIME_SECONDS (a day) after its last write: the record's `expire_at`
+lets Firestore's TTL policy delete it; a retry after that runs the request again."""
 
 from __future__ import annotations
 
@@ -33,10 +35,10 @@ class Idempotency:
         self._store = store
         self._clock = clock
 
-    def run(self, key: str, fingerprint: list[Any], fn: Callable[[], Response]) -> Response:
+    def run(self, key: str, caller: str, fingerprint: list[Any], fn: Callable[[], Response]) -> Response:
         if len(key) > MAX_KEY_LENGTH:
             raise InvalidInput(f"Idempotency-Key longer than {MAX_KEY_LENGTH} characters")
-        doc_id, fp = digest("idempotency", key), digest(fingerprint)
+        doc_id, fp = digest("idempotency", caller, key), digest(fingerprint)
         stored = self._reserve(doc_id, fp)
         if stored is not None:
             return Response(

@@ -59,11 +59,21 @@ class Identity:
 
     def admin(self, authorization: str | None) -> None:
         """Token mode: `soul_admin: true` in the token, or its subject in SOUL_ADMIN_SUBJECTS."""
-        if self.mode == "dev":
-            return
-        claims = self._claims(authorization)
-        if claims.get(ADMIN_CLAIM) is not True and claims.get("sub") not in self._admins:
+        if not self.is_admin(authorization):
             raise Forbidden("this operation needs an administrator")
+
+    def is_admin(self, authorization: str | None) -> bool:
+        if self.mode == "dev":
+            return True
+        claims = self._claims(authorization)
+        return claims.get(ADMIN_CLAIM) is True or claims.get("sub") in self._admins
+
+    def viewer(self, authorization: str | None, header_user: str | None, claimed: str | None) -> str | None:
+        """Whose view of variants a read gets: None sees all (an administrator in token mode; dev mode
+        when no user is named), else the user, who sees only what was served to them."""
+        if self.mode == "token" and self.is_admin(authorization):
+            return None
+        return self.optional(authorization, header_user, claimed)
 
     def _claims(self, authorization: str | None) -> dict[str, Any]:
         if self._verifier is None:

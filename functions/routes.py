@@ -200,13 +200,15 @@ def post_mark_seen(call: Call) -> tuple[int, BaseModel]:
 @router.add(
     "GET",
     "/image/variants/{pk_id}",
-    summary="All ready variants of a prompt key",
+    summary="Ready variants of a prompt key served to the caller (all of them for an administrator)",
     tag="image",
+    query=s.UserQuery,
     responses={200: s.VariantListOut},
 )
 def get_variants(call: Call) -> tuple[int, BaseModel]:
     pk = call.path["pk_id"]
-    variants = call.ctx.generation.variants(pk)
+    viewer = call.ctx.identity.viewer(call.authorization, call.header_user, call.query.user_id)
+    variants = call.ctx.generation.variants(pk, viewer)
     return 200, s.VariantListOut(pk_id=pk, variants=[variant_out(call.ctx, v) for v in variants])
 
 

@@ -288,11 +288,17 @@ class StatusOut(BaseModel):
     checks: dict[str, str] = Field(default_factory=dict)
 
 
+class LaneOut(BaseModel):
+    model: str | None  # "sdxl", "svd", the Wan model, "preview", "none"; null: no worker reported yet
+    real: bool | None
+
+
 class InfoOut(BaseModel):
     name: str
     version: str
     backend: str
     auth_mode: str
     generators: dict[str, str]
+    lanes: dict[str, LaneOut]
     real_today: list[str]
     coming_later: list[str]

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from shared import delivery, lifecycle, singleflight
+from shared import delivery, first_serve, lifecycle, singleflight
 from shared.bootstrap import Backend
 from shared.concurrency import overlapped
 from shared.domain import similarity
@@ -184,19 +184,25 @@ class GenerationService:
 
     def _serve(self, user_id: str, key: PromptKey, spec_fields: dict[str, object], semantic: bool = False) -> Outcome:
         now = self.backend.clock.now()
-        self.pregen.note(user_id, key, spec_fields, now)
-        hit = lifecycle.serve_cached(self.backend.store, user_id=user_id, pk=key.pk, now=now)
+        asked = key
+        # Demand for pre-generation is noted only for a request that passed the quota: a hit (a pre-generated
+        # variant served first is charged on the way, shared/first_serve.py) or a miss that was charged.
+        store, admit = self.backend.store, self._admit(user_id, now)
+        hit = lifecycle.serve_cached(store, user_id=user_id, pk=key.pk, now=now, admit=admit)
         if hit is not None:
+            self.pregen.note(user_id, asked, spec_fields, now)
             return self._hit(user_id, key, spec_fields, hit)
         if semantic and self.semantic is not None and (joined := self.semantic.resolve(key).key).pk != key.pk:
             key = joined  # a tier-1 miss joins an existing key of the same meaning (shared/semantic.py)
-            if (hit := lifecycle.serve_cached(self.backend.store, user_id=user_id, pk=key.pk, now=now)) is not None:
+            if (hit := lifecycle.serve_cached(store, user_id=user_id, pk=key.pk, now=now, admit=admit)) is not None:
+                self.pregen.note(user_id, asked, spec_fields, now)
                 return self._hit(user_id, key, spec_fields, hit)
         # A miss from here on: the job's spec is built and the quota checked before anything is enqueued.
         variant_id = new_id()
         spec = GenerationSpec.model_validate({**spec_fields, "seed": seed_from(key.pk, variant_id)})
         self._check(user_id, key, spec_fields)
         self.take_quota(user_id)
+        self.pregen.note(user_id, asked, spec_fields, now)
         request: dict[str, object] = {"text": key.text, "safety_policy": self.safety.policy}
         candidate = self._job(user_id, key.pk, spec, variant_id, request, now)
         served = singleflight.serve_or_submit(
@@ -224,6 +230,10 @@ class GenerationService:
             text = spec_fields["prompt"] if key.kind is Kind.WAN else spec_fields["label"]
             self.safety.check(user_id, str(text), soul_id=key.soul_id, kind=key.kind.value)
         return Outcome(lifecycle.Served(variant=hit), key.pk)
+
+    def _admit(self, user_id: str, now: float) -> lifecycle.Admit:
+        """A pre-generated variant costs its first viewer one generation of their quota (shared/first_serve.py)."""
+        return lambda variant: first_serve.admit(self.backend.store, user_id, variant, now, self.take_quota)
 
     def _job(
         self, user_id: str, pk: str, spec: GenerationSpec, variant_id: str, request: dict[str, object], now: float
@@ -263,8 +273,17 @@ class GenerationService:
         """Served to the user, by the one rule animation and variant details use (shared/delivery.py)."""
         return delivery.served_to(self.backend.store, user_id=user_id, variant=variant, now=self.backend.clock.now())
 
-    def variants(self, pk: str) -> list[Variant]:
+    served = _served  # the rule /media applies too
+
+    def variants(self, pk: str, viewer: str | None = None) -> list[Variant]:
+        """The key's variants; for a `viewer`, only those served to them, and a key with none answers as an
+        unknown key does (no oracle for what others asked). None: all (administrators, dev mode)."""
         variants = self.records.variants_for(pk)
+        if viewer is not None:
+            now = self.backend.clock.now()
+            variants = delivery.served_among(self.backend.store, user_id=viewer, pk=pk, variants=variants, now=now)
+            if not variants:
+                raise NotFound(f"prompt key '{pk}' not found")
         if not variants and self.backend.store.get(PROMPT_KEYS, pk) is None:
             raise NotFound(f"prompt key '{pk}' not found")
         return variants

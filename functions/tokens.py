@@ -1,15 +1,18 @@
 """ID-token verification (Firebase Auth / Google identity JWTs) with PyJWT.
 
 A token is accepted only if its RS256 signature verifies against a key of the configured JWKS (by
-`kid`), and its issuer, audience, expiry, issued-at and subject check out. Keys come from a JWKS URL
-(fetched on first use, cached, re-fetched when an unknown `kid` appears: key rotation) or a JWKS file
-(tests, offline setups). Nothing is fetched at construction. Error messages never echo the token.
+`kid`), its issuer, audience, expiry, issued-at and subject check out, and it lives no longer than
+SOUL_TOKEN_MAX_LIFETIME_SECONDS (exp - iat, and exp - now; Firebase's live an hour): a token minted to
+last for decades is refused. Keys come from a JWKS URL (fetched on first use, cached, re-fetched when
+an unknown `kid` appears: key rotation) or a JWKS file (tests, offline setups). Nothing is fetched at
+construction. Error messages never echo the token.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -84,12 +87,13 @@ class KeySource:
 class JwtVerifier:
     """The TokenVerifier of token mode: the verified subject (`sub`) of an ID token."""
 
-    def __init__(self, keys: KeySource, *, issuer: str, audience: str) -> None:
+    def __init__(self, keys: KeySource, *, issuer: str, audience: str, max_lifetime: float = 86400.0) -> None:
         if not issuer or not audience:
             raise NotConfigured("token mode needs an issuer and an audience")
         self._keys = keys
         self._issuer = issuer
         self._audience = audience
+        self._max_lifetime = max_lifetime
 
     @classmethod
     def from_settings(cls, settings: Settings) -> JwtVerifier:
@@ -97,7 +101,8 @@ class JwtVerifier:
         project = settings.google_cloud_project
         keys = KeySource(url=settings.soul_jwks_url, file=settings.soul_jwks_file)
         issuer = settings.soul_token_issuer or f"https://securetoken.google.com/{project}"
-        return cls(keys, issuer=issuer, audience=settings.soul_token_audience or project)
+        audience = settings.soul_token_audience or project
+        return cls(keys, issuer=issuer, audience=audience, max_lifetime=settings.soul_token_max_lifetime_seconds)
 
     def subject(self, token: str) -> str:
         return str(self.claims(token)["sub"])
@@ -131,6 +136,9 @@ class JwtVerifier:
             raise Unauthenticated("token issuer is not trusted") from None
         except jwt.PyJWTError as exc:
             raise Unauthenticated(f"invalid token ({type(exc).__name__})") from None
+        exp, iat = float(claims["exp"]), float(claims["iat"])
+        if max(exp - iat, exp - time.time()) > self._max_lifetime + LEEWAY_SECONDS:
+            raise Unauthenticated("token lifetime is longer than this service accepts")
         sub = claims.get("sub")
         if not isinstance(sub, str) or not sub or len(sub) > 128:
             raise Unauthenticated("token subject must be a non-empty string of at most 128 characters")

@@ -91,4 +91,5 @@ def variant_for(job: Job, artifacts: dict[str, Artifact], generator: str, now: f
         label=job.spec.label,
         safety_policy=str(job.request.get("safety_policy", "")),
         screened_by=screened_by,
+        pregen=bool(job.request.get("pregen")),
     )

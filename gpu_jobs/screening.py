@@ -85,7 +85,7 @@ class OutputScreen:
                 self._block_key(job, verdict)
                 raise ContentBlocked(f"the output was blocked by content safety: {verdict.words}")
             spec = job.spec.model_copy(update={"seed": seed_from(job.pk, job.variant_id, "reseed", attempt + 1)})
-            job = job.model_copy(update={"spec": spec})
+            job = job.model_copy(update={"spec": spec, "safety_retries": attempt + 1})
             self.store.update(JOBS, job.job_id, {"spec": spec.model_dump(mode="json"), "safety_retries": attempt + 1})
             log.warning("output blocked; reseeding", extra={"job_id": job.job_id, "pk": job.pk, "attempt": attempt + 1})
             output = regenerate(job)

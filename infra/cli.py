@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 
 from shared.config import LANES, Settings, get_settings
+from shared.lanes import report as report_lanes
 from shared.logging import configure
 
 _started_emulators: list[object] = []  # stopped when this command ends (SIGTERM included)
@@ -78,6 +79,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         return 2
     generators = Generators(settings, backend.store)
     generators.warm(lanes)  # load weights and compile now, not on the first user's request
+    report_lanes(backend.store, settings, lanes, backend.clock.now())  # what /info says the workers run
     worker = Worker(backend, generators.for_kind)
     worker.run(lanes, threading.Event(), exit_when_idle=idle_exit_seconds(args.exit_when_idle, settings))
     return 0

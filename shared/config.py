@@ -98,6 +98,14 @@ class Settings(BaseSettings):
     soul_signing_key: SecretStr = SecretStr("local-dev-signing-key-change-me")
     soul_url_ttl_seconds: int = Field(default=900, ge=10, le=7 * 24 * 3600)
     soul_max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # A request body must arrive within this many seconds of the app starting to read it (408 past it):
+    # under gunicorn the body is read on the request thread (docs/THREATS.md, slow bodies).
+    soul_body_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # Dev mode: Host names accepted besides loopback (comma-separated; DNS rebinding, docs/THREATS.md).
+    soul_allowed_hosts: str = ""
+    # Token mode: browser origins (comma-separated, e.g. https://app.example.com) allowed to call the API
+    # cross-origin (CORS). Empty: none; the web pages are same-origin and need no entry.
+    soul_cors_origins: str = ""
     # Request threads per API process: functions-framework's gunicorn reads THREADS (Terraform sets it,
     # with the service's concurrency <= THREADS); `soul dev` serves with as many. Long polls (`wait=`)
     # hold a thread each: at most SOUL_MAX_LONG_POLLS per process (keep it below THREADS so health
@@ -125,6 +133,8 @@ class Settings(BaseSettings):
     soul_jwks_file: Path | None = None  # a local JWKS instead of the URL (tests, offline setups)
     soul_token_issuer: str = ""  # empty: https://securetoken.google.com/<GOOGLE_CLOUD_PROJECT>
     soul_token_audience: str = ""  # empty: GOOGLE_CLOUD_PROJECT
+    # Tokens living longer than this (exp - iat, or exp - now) are refused: Firebase ID tokens live an hour.
+    soul_token_max_lifetime_seconds: int = Field(default=86400, ge=60, le=30 * 86400)
 
     # Quotas, per user, checked before anything is enqueued. REDIS_URL set: Redis; else the record store.
     redis_url: SecretStr | None = None
@@ -168,6 +178,8 @@ class Settings(BaseSettings):
     soul_vision_endpoint: str = ""
     soul_output_screen_retries: int = Field(default=1, ge=0, le=5)  # reseeded attempts after a blocked output
     soul_video_screen_frames: int = Field(default=4, ge=1, le=32)  # frames sampled from each video
+    # Distinct users (each within their quota) who must have asked for a key before it is pre-generated.
+    soul_pregen_min_users: int = Field(default=2, ge=1, le=1000)
 
     @property
     def sqlite_path(self) -> Path:

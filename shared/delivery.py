@@ -93,6 +93,21 @@ def served_to(store: DocumentStore, *, user_id: str, variant: Variant, now: floa
     return True
 
 
+def served_among(store: DocumentStore, *, user_id: str, pk: str, variants: list[Variant], now: float) -> list[Variant]:
+    """Those of one key's `variants` served to the user, by the rule of `served_to`, in two batched reads
+    (their seen list for the key, and their waiter documents of the variants' jobs) plus one check per
+    variant whose waiter is still waiting (rare: a fan-out past FANOUT_MAX)."""
+    seen = set(marks_of(store.get(seen_collection(user_id), pk), pk).variant_ids)
+    rest = [v for v in variants if v.variant_id not in seen]
+    waiters = store.get_many(WAITERS, [waiter_id(v.job_id, user_id) for v in rest]) if rest else []
+    maybe = {v.variant_id for v, w in zip(rest, waiters, strict=True) if w is not None}
+    return [
+        v
+        for v in variants
+        if v.variant_id in seen or (v.variant_id in maybe and served_to(store, user_id=user_id, variant=v, now=now))
+    ]
+
+
 def _job_doc(store: DocumentStore, job_id: str) -> Job | None:
     doc = store.get(JOBS, job_id)
     return Job.model_validate(doc) if doc else None

@@ -76,6 +76,20 @@ class PayloadTooLarge(PermanentError):
     http_status = 413
 
 
+class RequestTimeout(PermanentError):
+    """The request body did not arrive within SOUL_BODY_TIMEOUT_SECONDS (408)."""
+
+    code = "request_timeout"
+    http_status = 408
+
+
+class UnsupportedMediaType(PermanentError):
+    """A JSON route was sent a body that is not `application/json` (415)."""
+
+    code = "unsupported_media_type"
+    http_status = 415
+
+
 class ContentBlocked(PermanentError):
     code = "content_blocked"
     http_status = 422

@@ -14,6 +14,7 @@ batches, and the rest learn the result when they read their task (shared/deliver
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from shared.concurrency import overlapped
@@ -37,6 +38,7 @@ from shared.records import (
     seen_collection,
 )
 
+Admit = Callable[[Variant], None]  # runs on the picked hit before it is marked seen; raises to refuse it
 HIT_PAGE = 16  # variants of a key read per hit: the oldest servable ones (more only for users who saw them)
 
 
@@ -62,17 +64,21 @@ def _servable_page(store: DocumentStore, pk: str, now: float, limit: int) -> lis
     return [Variant.model_validate(d) for d in docs]
 
 
-def _try_hit(tx: Tx, user_id: str, pk: str, now: float) -> Variant | None:
+def _try_hit(tx: Tx, user_id: str, pk: str, now: float, admit: Admit | None) -> Variant | None:
     marks = marks_of(tx.get(seen_collection(user_id), pk), pk)
     limit = len(marks.variant_ids) + HIT_PAGE
     docs = tx.query(VARIANTS, [("pk", "==", pk), ("expire_at", ">", now + SERVE_MARGIN_SECONDS)], limit=limit)
     hit = pick_unseen([Variant.model_validate(d) for d in docs], marks.variant_ids, now)
     if hit is not None:
+        if admit is not None:
+            admit(hit)  # idempotent per user and variant (shared/first_serve.py): safe on a retried transaction
         tx.set(seen_collection(user_id), pk, remember(marks, hit.variant_id, now).doc())
     return hit
 
 
-def serve_cached(store: DocumentStore, *, user_id: str, pk: str, now: float, attempts: int = 4) -> Variant | None:
+def serve_cached(
+    store: DocumentStore, *, user_id: str, pk: str, now: float, attempts: int = 4, admit: Admit | None = None
+) -> Variant | None:
     """The cache-hit path alone: an unseen servable variant marked seen (or None: every variant is seen).
 
     No transaction: a bounded page of the key's variants (HIT_PAGE, oldest first) and the user's seen
@@ -81,7 +87,8 @@ def serve_cached(store: DocumentStore, *, user_id: str, pk: str, now: float, att
     long as their (bounded) seen list plus HIT_PAGE. Variant records are immutable once written, so a
     list read a moment ago can only lack a newer variant; the miss path looks again. The compare-and-
     set means a concurrent request of the same user can never be shown the same variant: the loser
-    re-reads and picks another. Past `attempts` lost races it falls back to one transaction.
+    re-reads and picks another. Past `attempts` lost races it falls back to one transaction. `admit`
+    may refuse the picked variant (a pre-generated one its first viewer cannot pay for) by raising.
     """
     seen = seen_collection(user_id)
     variants, (marks_doc, version) = overlapped(
@@ -97,10 +104,12 @@ def serve_cached(store: DocumentStore, *, user_id: str, pk: str, now: float, att
             hit = pick_unseen(variants, marks.variant_ids, now)
         if hit is None:
             return None
+        if admit is not None:
+            admit(hit)
         if store.write_if_unchanged(seen, pk, remember(marks, hit.variant_id, now).doc(), version):
             return hit
         marks_doc, version = store.get_versioned(seen, pk)
-    return store.transaction(lambda tx: _try_hit(tx, user_id, pk, now))
+    return store.transaction(lambda tx: _try_hit(tx, user_id, pk, now, admit))
 
 
 def mark_published(store: DocumentStore, job_id: str) -> None:

@@ -43,6 +43,7 @@ from shared.lifecycle import mark_published
 from shared.logging import get_logger
 from shared.ports import Delivery, DocumentStore, JobQueue
 from shared.records import (
+    BLOCKED_KEYS,
     BUDGET_LIFETIME_SECONDS,
     COUNTERS,
     JOB_LIFETIME_SECONDS,
@@ -209,8 +210,8 @@ class DemandRecorder:
 
     def _enqueue(self, refill: Refill, now: float) -> list[Job]:
         entry = self._keys.get(refill.pk)
-        if entry is None:
-            return []
+        if entry is None or self.backend.store.get(BLOCKED_KEYS, refill.pk) is not None:
+            return []  # content safety: a key whose output was blocked or removed is never made ahead
         charge(self.backend.store, refill.count * GPU_SECONDS_PER_JOB[refill.lane], now)
         jobs = [self._submit(entry, now) for _ in range(refill.count)]
         with self._lock:

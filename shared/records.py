@@ -33,6 +33,8 @@ WAN_SLOTS = "wan_slots"  # DashScope account limits shared by all workers: concu
 WAN_SUBMIT_PERMITS = "wan_submit_permits"  # … and submissions per second
 DISPATCH = "dispatch"  # dispatcher: one worker launch per lane per interval
 DISPATCH_STATS = "dispatch_stats"  # dispatcher: launches counted per lane
+FIRST_SERVED = "first_served"  # per pre-generated variant: who was served it first (and paid for it)
+WORKERS = "workers"  # per lane: what the last worker to start runs there (/info); fixed size, no TTL
 # Content safety (shared/safety, docs/SAFETY.md): permanent records, no TTL.
 MODERATION = "moderation"  # per normalized text + policy: the decision of a remote moderator (its cache)
 AUDIT = "audit"  # one per blocked request, report and admin decision: who, when, what
@@ -61,6 +63,8 @@ COLLECTIONS = (
     WAN_SLOTS,
     DISPATCH,
     DISPATCH_STATS,
+    FIRST_SERVED,
+    WORKERS,
 )
 
 
@@ -81,6 +85,7 @@ TTL_FIELD = "expire_at"
 # semantic_keys, styles, cities, timings) carry no TTL. In `counters` only the pre-generation budget
 # documents carry expire_at; the cache counter shards have none, so the policy leaves them alone.
 TTL_COLLECTIONS = (
+    FIRST_SERVED,
     VARIANTS,
     JOBS,
     INFLIGHT,

@@ -16,7 +16,7 @@ from google.api_core import exceptions as gexc
 from shared.errors import Unavailable
 from shared.safety.policy import Verdict
 
-TIMEOUT_SECONDS = 5.0
+TIMEOUT_SECONDS = 5.0  # one try (retry=None): a 503 surfaces as Unavailable; the caller retries
 
 
 class CloudTextModerator:
@@ -48,7 +48,7 @@ class CloudTextModerator:
             model_version=language_v2.ModerateTextRequest.ModelVersion.MODEL_VERSION_2,
         )
         try:
-            response = self.client.moderate_text(request=request, timeout=TIMEOUT_SECONDS)
+            response = self.client.moderate_text(request=request, timeout=TIMEOUT_SECONDS, retry=None)
         except (gexc.ServiceUnavailable, gexc.TooManyRequests, gexc.DeadlineExceeded, gexc.InternalServerError) as e:
             raise Unavailable(f"Cloud Natural Language moderateText failed: {e.message}") from e
         scores: dict[str, float] = {}

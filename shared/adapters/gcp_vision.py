@@ -17,7 +17,7 @@ from google.api_core import exceptions as gexc
 from shared.errors import Unavailable
 from shared.safety.policy import Verdict
 
-TIMEOUT_SECONDS = 10.0
+TIMEOUT_SECONDS = 10.0  # one try (retry=None): a 503 is Unavailable and the job retries with backoff
 LIKELIHOODS = ("UNKNOWN", "VERY_UNLIKELY", "UNLIKELY", "POSSIBLE", "LIKELY", "VERY_LIKELY")
 CATEGORIES = ("adult", "spoof", "medical", "violence", "racy")
 
@@ -53,7 +53,7 @@ class CloudImageScreener:
             vision_v1.AnnotateImageRequest(image=vision_v1.Image(content=i), features=[feature]) for i in images
         ]
         try:
-            response = self.client.batch_annotate_images(requests=requests, timeout=TIMEOUT_SECONDS)
+            response = self.client.batch_annotate_images(requests=requests, timeout=TIMEOUT_SECONDS, retry=None)
         except (gexc.ServiceUnavailable, gexc.TooManyRequests, gexc.DeadlineExceeded, gexc.InternalServerError) as e:
             raise Unavailable(f"Cloud Vision SafeSearch failed: {e.message}") from e
         worst: dict[str, float] = {}

@@ -72,10 +72,13 @@ class Policy:
     # of `soul bench trace --pregen`: 2 answered 0.1 point more requests at once but wasted twice as much.
     target_headroom: int = 1
     max_outstanding: int = 3  # pre-generation jobs in flight per key
+    # Distinct active users (each within their quota) a key needs before it is pre-generated: one user
+    # asking again and again never makes GPU work for themselves (SOUL_PREGEN_MIN_USERS).
+    min_users: int = 2
 
     def __post_init__(self) -> None:
-        if self.target_headroom < 1 or self.max_outstanding < 1 or self.half_life <= 0:
-            raise ValueError("target_headroom and max_outstanding must be >= 1, half_life > 0")
+        if self.target_headroom < 1 or self.max_outstanding < 1 or self.half_life <= 0 or self.min_users < 1:
+            raise ValueError("target_headroom, max_outstanding and min_users must be >= 1, half_life > 0")
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,7 @@ def headroom(state: KeyState) -> int:
 
 def wanted(state: KeyState, policy: Policy) -> int:
     """Jobs this key needs now (0 for a cold key, a stale style, or enough headroom)."""
-    if not state.current_style or state.rate < policy.hot_count or not state.unseen:
+    if not state.current_style or state.rate < policy.hot_count or len(state.unseen) < policy.min_users:
         return 0
     if state.lane not in GPU_SECONDS_PER_JOB or near_exhaustion(state.unseen) == 0:
         return 0

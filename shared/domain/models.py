@@ -207,6 +207,7 @@ class Job(Record):
     status: JobStatus = JobStatus.QUEUED
     progress: Progress = Field(default_factory=Progress)
     attempts: int = 0
+    safety_retries: int = 0  # outputs blocked by screening and made again with another seed (gpu_jobs/screening.py)
     lease_owner: str | None = None
     lease_expires_at: float = 0.0
     cancel_requested: bool = False

@@ -49,7 +49,7 @@ def _expire_at(store: Any, collection: str, doc_id: str) -> float:
 def test_idempotency_records_expire_a_day_after_each_write(backend: Any) -> None:
     clock = Clock()
     idem = Idempotency(backend.store, clock)
-    doc_id = digest("idempotency", "key-1")
+    doc_id = digest("idempotency", "u1", "key-1")
     pending: list[float] = []
 
     def handler() -> Response:
@@ -57,11 +57,11 @@ def test_idempotency_records_expire_a_day_after_each_write(backend: Any) -> None
         clock.sleep(3.0)
         return Response(json.dumps({"ok": True}), status=202, mimetype="application/json")
 
-    idem.run("key-1", ["POST", "/image"], handler)
+    idem.run("key-1", "u1", ["POST", "/image"], handler)
     assert PENDING_SECONDS < pending[0] <= WEEK  # a pending record outlives the window a retry may wait
     done = _expire_at(backend.store, records.IDEMPOTENCY, doc_id) - clock.now()
     assert done == records.IDEMPOTENCY_LIFETIME_SECONDS and DAY <= done <= WEEK
-    replay = idem.run("key-1", ["POST", "/image"], handler)  # the record still replays until then
+    replay = idem.run("key-1", "u1", ["POST", "/image"], handler)  # the record still replays until then
     assert replay.headers["Idempotent-Replayed"] == "true" and len(pending) == 1
 
 

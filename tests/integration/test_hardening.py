@@ -78,9 +78,10 @@ def test_lone_surrogate_in_a_json_body_is_422(dev: SoulDev) -> None:
     r = httpx.post(dev.url + "/image/selfie", content=body, headers={"Content-Type": "application/json"})
     assert "UTF-8" in _error(r, 422)["message"]
     raw = b'{"soul_id": "nova", "city_key": "paris", "user_id": "u1", "mood": "\xed\xa0\x80"}'
-    r = httpx.post(dev.url + "/image/selfie", content=raw)  # an encoded surrogate: invalid UTF-8 bytes
+    json_type = {"Content-Type": "application/json"}
+    r = httpx.post(dev.url + "/image/selfie", content=raw, headers=json_type)  # an encoded surrogate: invalid UTF-8
     assert "UTF-8" in _error(r, 422)["message"]
-    r = httpx.post(dev.url + "/image/selfie", content=b'{"mood": "\xff"}')
+    r = httpx.post(dev.url + "/image/selfie", content=b'{"mood": "\xff"}', headers=json_type)
     assert _error(r, 400)["code"] == "bad_request"  # not decodable at all: not JSON
 
 
@@ -108,10 +109,9 @@ def test_idempotency_conflict_says_when_to_retry(dev: SoulDev) -> None:
     key = "probe-key-1"
     # The first request with this key is still running: its pending reservation is in the server's store.
     store = build_backend(make_settings(dev.log.parent / "data")).store
-    fingerprint = digest(["/image/selfie", {}, {}, body, ""])  # dev mode: no header, no caller
-    store.set(
-        IDEMPOTENCY, digest("idempotency", key), {"fingerprint": fingerprint, "state": "pending", "created_at": 9e9}
-    )
+    fingerprint = digest(["/image/selfie", {}, {}, body])
+    pending = {"fingerprint": fingerprint, "state": "pending", "created_at": 9e9}
+    store.set(IDEMPOTENCY, digest("idempotency", "", key), pending)  # dev mode: no header, no caller
     headers = {"Content-Type": "application/json", "Idempotency-Key": key}
     r = httpx.post(dev.url + "/image/selfie", content=body, headers=headers)
     assert _error(r, 409)["code"] == "conflict"

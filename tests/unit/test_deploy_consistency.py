@@ -83,6 +83,8 @@ NOT_SET_IN_CLOUD: dict[str, str] = {
     "soul_strict_souls": "empty = every soul at the standard thresholds (docs/SAFETY.md)",
     "soul_language_endpoint": "empty = Google's Natural Language API; only tests point it at a local server",
     "soul_vision_endpoint": "empty = Google's Vision API; only tests point it at a local server",
+    "soul_allowed_hosts": "dev mode only (DNS rebinding); the cloud runs token mode, where Host is not checked",
+    "soul_cors_origins": "empty = no cross-origin browser callers; the web pages are same-origin with the api",
 }
 STORE_METHODS = {"get", "get_many", "query", "count", "create", "set", "update", "delete", "increment"}
 CODE_DIRS = ("shared", "functions", "gpu_jobs")

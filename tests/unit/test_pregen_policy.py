@@ -19,7 +19,9 @@ from shared.domain.demand import (
     wanted,
 )
 
-POLICY = Policy(hot_count=1.5, half_life=600.0, target_headroom=2, max_outstanding=3)
+# One active user is enough here (these tests are about headroom, rate and budget); the default asks
+# for two distinct users (test_one_user_alone_never_makes_a_key_pregenerated).
+POLICY = Policy(hot_count=1.5, half_life=600.0, target_headroom=2, max_outstanding=3, min_users=1)
 BIG = 1e9
 
 
@@ -59,7 +61,7 @@ def test_refill_tops_up_to_the_target_minus_jobs_already_on_their_way() -> None:
     on_way = KeyState("k", "image", 3.0, unseen=(1, 4), outstanding=0)
     assert headroom(on_way) == 1 and wanted(on_way, POLICY) == 1
     assert wanted(KeyState("k", "image", 3.0, unseen=(0,), outstanding=2), POLICY) == 0
-    capped = Policy(target_headroom=9, max_outstanding=3)
+    capped = Policy(target_headroom=9, max_outstanding=3, min_users=1)
     assert wanted(KeyState("k", "image", 3.0, unseen=(0,), outstanding=1), capped) == 2
 
 
@@ -102,3 +104,12 @@ def test_policy_on_a_small_trace() -> None:
     # t=90 both users have 2 unseen: 0; t=120 and t=150 ann is one short again: 1 each.
     assert asked == [0, 2, 1, 0, 1, 1]
     assert ready == 6 and max(seen.values()) == 4  # ahead of the most advanced user by the target
+
+
+def test_one_user_alone_never_makes_a_key_pregenerated() -> None:
+    """Issue 29 item 1: demand from one user (however often they ask) is not enough; two distinct are."""
+    default = Policy(target_headroom=2)
+    assert default.min_users == 2
+    assert wanted(KeyState("k", "image", 50.0, unseen=(0,)), default) == 0
+    assert wanted(KeyState("k", "image", 50.0, unseen=(0, 0)), default) == 2
+    assert decide([KeyState("k", "image", 50.0, unseen=(0,))], BIG, default) == []

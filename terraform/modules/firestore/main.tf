@@ -155,10 +155,10 @@ resource "google_firestore_index" "jobs_status_published" {
 # in-flight markers once abandoned. The hit path filters on expire_at too (deletion is not immediate).
 # Scratch (shared/records.py TTL_COLLECTIONS): idempotency keys after a day, quota counters two days
 # after a user's last request, dispatch slots and Wan submit permits once their interval or second is
-# long past, pre-generation budget counters two days after their day (the cache counter shards in
-# `counters` carry no expire_at and stay).
+# long past, pre-generation budget counters two days after their day, first-served claims with their
+# variant (the cache counter shards in `counters` carry no expire_at and stay).
 resource "google_firestore_field" "ttl" {
-  for_each   = toset(["variants", "jobs", "inflight", "waiters", "idempotency", "quotas", "dispatch", "wan_submit_permits", "counters", "places"])
+  for_each   = toset(["variants", "jobs", "inflight", "waiters", "idempotency", "quotas", "dispatch", "wan_submit_permits", "counters", "places", "first_served"])
   project    = var.project_id
   database   = google_firestore_database.this.name
   collection = each.key
