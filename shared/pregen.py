@@ -1,11 +1,14 @@
 """Pre-generation (docs/ARCHITECTURE.md, Pre-generation): keep the next variant of a hot key ready before its users ask
 for it.
 
-- `DemandRecorder.note` runs on every request, in memory only (no round trip on the hit path): the
+- `DemandRecorder.note` runs on every request that passed the quota (a hit, or a charged miss: a
+  refused request is no demand), in memory only (no round trip on the hit path): the
   key's decayed request count and who asked for it recently. Every FLUSH_SECONDS, the keys asked for
   since the last flush are looked at (at most KEYS_PER_FLUSH, hottest first): the prompt key's
   variant count and each active user's seen list (data Soul already writes) give each user's unseen
-  headroom; shared/domain/demand.decide says what to enqueue.
+  headroom; shared/domain/demand.decide says what to enqueue, and only for a key at least
+  SOUL_PREGEN_MIN_USERS distinct active users asked for. The first user served a pre-generated variant
+  pays for it from their quota (shared/first_serve.py).
 - A pre-generation job is an ordinary job of the key (same spec, its own seed) published on the
   lane's low-priority twin ("image-low"): no in-flight marker, no waiter. Its variant is an ordinary
   variant the hit path serves. Workers take a low lane only when their lane has nothing waiting
@@ -111,7 +114,7 @@ class _Key:
 class DemandRecorder:
     def __init__(self, backend: Backend, policy: Policy | None = None, *, flush_mode: FlushMode = "thread") -> None:
         self.backend = backend
-        self.policy = policy or Policy()
+        self.policy = policy or Policy(min_users=backend.settings.soul_pregen_min_users)
         self.daily_seconds = float(backend.settings.soul_pregen_daily_gpu_seconds)
         # "thread": a due flush runs beside the request that noticed it (the API); "inline": in it;
         # "manual": only when `flush` / `flush_if_due` is called (tests, the simulation).

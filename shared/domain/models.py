@@ -176,6 +176,7 @@ class Variant(Record):
     width: int = 0
     height: int = 0
     label: str = ""
+    pregen: bool = False  # made ahead of demand: its first viewer pays for it from their daily cap
     # Content safety (docs/SAFETY.md): the prompt policy its key was checked under (another one re-checks the
     # text before serving) and the output screener that passed it ("not-screened-locally" says nothing looked).
     safety_policy: str = ""
