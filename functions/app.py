@@ -21,6 +21,7 @@ from werkzeug.exceptions import HTTPException
 from functions import body as bodies
 from functions import (
     routes_admin,  # noqa: F401 - registers the admin routes on the router
+    routes_safety,  # noqa: F401 - registers the report and review routes
     web_guard,
 )
 from functions.body import ClosingResponse
@@ -219,7 +220,7 @@ def _static(app: Flask, ctx: Context) -> None:
         if viewer is not None and not ctx.generation.served(viewer, variant):
             raise NotFound(f"variant '{stem or variant_id}' not found")
         art = variant.artifacts.get(ext or "png")
-        if art is None:
+        if art is None or variant.status != "ready":  # hidden or removed (docs/SAFETY.md): never served
             raise NotFound(f"variant has no {ext or 'png'} artifact")
         return redirect(ctx.urls.url(art.name), code=302)
 

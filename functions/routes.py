@@ -47,7 +47,8 @@ def served_to(call: Call, user_id: str, variant_id: str) -> None:
 
 # -- conversions ---------------------------------------------------------------------------------
 def variant_out(ctx: Context, v: Variant) -> s.VariantOut:
-    urls = {ext: ctx.urls.url(a.name) for ext, a in v.artifacts.items()}
+    # A hidden or removed variant (reports, docs/SAFETY.md) gets no URL, wherever it is listed.
+    urls = {ext: ctx.urls.url(a.name) for ext, a in v.artifacts.items()} if v.status == "ready" else {}
     return s.VariantOut(
         variant_id=v.variant_id,
         pk_id=v.pk,

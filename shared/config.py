@@ -178,6 +178,7 @@ class Settings(BaseSettings):
     soul_vision_endpoint: str = ""
     soul_output_screen_retries: int = Field(default=1, ge=0, le=5)  # reseeded attempts after a blocked output
     soul_video_screen_frames: int = Field(default=4, ge=1, le=32)  # frames sampled from each video
+    soul_reports_to_hide: int = Field(default=3, ge=1, le=10_000)  # distinct reporters that hide a variant
     # Distinct users (each within their quota) who must have asked for a key before it is pre-generated.
     soul_pregen_min_users: int = Field(default=2, ge=1, le=1000)
 
