@@ -262,7 +262,8 @@ def _browser(app: Flask, ctx: Context) -> None:
     @app.after_request
     def headers(response: Response) -> Response:
         if isinstance(response, ClosingResponse) and bodies.has_body(request.environ) and not g.get("soul_body_read"):
-            response.close_connection = True
+            response.close_after()
+            bodies.abandon(request.environ)
         return web_guard.secure(response, request, settings)
 
 

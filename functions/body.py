@@ -12,7 +12,8 @@ socket in the environ and read at memory speed.
 
 A response to a request whose body was not read (a refusal before reading, a deadline, a body too
 large) closes the connection (`ClosingResponse`): otherwise the server would drain the rest of the
-body on the same thread before the next request on that connection.
+body on the same thread before the next request on that connection, and functions-framework would
+read all of it before answering (its `read_request` hook, skipped for streamed responses only).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from werkzeug.wsgi import get_input_stream
 from shared.errors import BadRequest, PayloadTooLarge, RequestTimeout
 
 CHUNK = 16 * 1024
+DRAIN_MAX = 1024 * 1024  # bytes of an abandoned body taken off the socket before its reading side is shut
 
 
 def has_body(environ: dict[str, Any]) -> bool:
@@ -82,6 +84,23 @@ def _shut_reading_at(sock: socket.socket, seconds: float) -> threading.Timer:
     return timer
 
 
+def abandon(environ: dict[str, Any]) -> None:
+    """The body will not be read (the request is refused): under gunicorn, take what has already arrived
+    (a fast client's whole body, so closing sends no reset that could cut our answer short) and shut
+    the socket's reading side. gunicorn closes a connection by lingering on its main thread until the
+    client hangs up (up to 2 s each): a client that never does would hold that thread, and every other
+    connection with it; with reading shut the linger ends at once."""
+    sock = environ.get("gunicorn.socket")
+    if not isinstance(sock, socket.socket):
+        return
+    with contextlib.suppress(OSError):  # BlockingIOError: nothing more has arrived
+        for _ in range(DRAIN_MAX // CHUNK):
+            if not sock.recv(CHUNK, socket.MSG_DONTWAIT):
+                break
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RD)
+
+
 class ClosingResponse(Response):
     """A response that can ask the server to close the connection after it.
 
@@ -90,6 +109,14 @@ class ClosingResponse(Response):
     answer `Connection: close` and close without draining the body. Other servers ignore the flag."""
 
     close_connection = False
+
+    def close_after(self) -> None:
+        """Close the connection after this response, and never read the unread body first: functions-
+        framework's own `read_request` hook reads the whole body before any response that is not
+        streamed, so the body of this one is handed over as an iterator (its Content-Length stays)."""
+        self.close_connection = True
+        if not self.direct_passthrough and not self.is_streamed:
+            self.response = iter((self.get_data(),))
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if self.close_connection:
