@@ -18,6 +18,7 @@ from shared.errors import NotConfigured
 from shared.ports import DocumentStore
 
 if TYPE_CHECKING:
+    from gpu_jobs.compile_cache import ArtifactStore
     from gpu_jobs.torch_runtime import SpeedOptions
 
 
@@ -77,6 +78,7 @@ class Generators:
             speed=self._speed(),
             max_batch=s.soul_batch_size,  # a cap: the generator fits its batch to the device's memory
             warmup_size=(s.sdxl_width, s.sdxl_height) if s.soul_warmup else None,  # every padded batch size
+            compile_cache=self._compile_cache(),
         )
 
     def _svd(self) -> Generator:
@@ -94,6 +96,7 @@ class Generators:
             memory_fraction=s.device_memory_fraction,
             speed=self._speed(),
             warmup_shapes=[(s.svd_image_width, s.svd_image_height)] if s.soul_warmup else [],
+            compile_cache=self._compile_cache(),
         )
 
     def _speed(self) -> SpeedOptions:
@@ -106,7 +109,25 @@ class Generators:
             cfg_cutoff=s.soul_cfg_cutoff,
             compile_vae=s.soul_compile_vae,
             fp8=s.soul_fp8,
+            style_cfg_cutoff=s.soul_style_cfg_cutoff,
+            style_step_cache=s.soul_style_step_cache,
         )
+
+    def _compile_cache(self) -> ArtifactStore | None:
+        """Where compiled UNets persist between starts: the models bucket (gcp), else a local directory
+        under SOUL_COMPILE_CACHE_DIR; None (compile at every start) when neither is set."""
+        from gpu_jobs import compile_cache
+
+        s = self.settings
+        if not s.soul_torch_compile:
+            return None
+        if s.soul_models_bucket:
+            from shared.adapters.gcp_storage import GcsBlobStore
+
+            return compile_cache.BlobArtifactStore(GcsBlobStore(s.google_cloud_project, s.soul_models_bucket))
+        if s.soul_compile_cache_dir is not None:
+            return compile_cache.DirectoryArtifactStore(s.soul_compile_cache_dir / "artifacts")
+        return None
 
     def warm(self, lanes: list[str]) -> None:
         """Load (and compile) every generator these lanes use, before the first job arrives."""

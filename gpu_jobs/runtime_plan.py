@@ -15,14 +15,19 @@ Rules, and why:
 - channels_last only for models without 3-D convolutions: SVD's UNet and temporal VAE hold rank-5
   Conv3d weights, which cannot take a rank-4 memory format.
 - FP8 dynamic quantization (torchao) needs FP8 tensor cores: compute capability ≥ 8.9 (L4, H100).
+- SDPA: flash attention first wherever it exists (Ampere and later, Hopper included: cuDNN attention,
+  reported slower than flash for diffusion shapes, stays unmeasured here until a device run compares).
+- A memory plan whose predicted peak leaves less than `TIGHT_HEADROOM` of the budget turns on the
+  UNet's feed-forward chunking (SVD-XT on the L4: ~16.5 of 18 GiB), which lowers the peak for some speed.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
@@ -71,6 +76,7 @@ FOOTPRINTS: dict[str, Footprint] = {
 FP8_TWIN_BYTES = {"sdxl": 2.6 * GiB, "svd": 0.0}
 CONV3D = {"sdxl": False, "svd": True}  # checked against the real architectures on the meta device
 BATCH_SIZES = (1, 2, 4, 8, 16)
+TIGHT_HEADROOM = 0.1  # below this share of the budget left free at the predicted peak: chunk the feed-forwards
 
 
 @dataclass(frozen=True)
@@ -86,8 +92,15 @@ class SpeedOptions:
     compile_vae: bool = False
     compile_mode: str = "max-autotune-no-cudagraphs"
     compile_cache_dir: Path | None = None  # inductor/autotune cache that survives worker restarts
+    # "inductor" in production; tests pass a counting backend (dynamo's tracing and guards, no codegen).
+    compile_backend: str | Callable[..., Any] = "inductor"
     cfg_cutoff: float = 1.0  # fraction of steps run with CFG; 1.0 = every step (exact stock output)
     fp8: bool = False  # torchao FP8 dynamic quantization of the UNet's linears (approximate)
+    # Whether styles' `cfg_cutoff` / `step_cache_interval` act here. Off: such specs run the exact path
+    # (as an FP8 spec does without `fp8`), and a compiled UNet warms neither the half batch nor the
+    # step cache's graphs: warm-up compiles only what the deployment enables.
+    style_cfg_cutoff: bool = True
+    style_step_cache: bool = True
 
     def __post_init__(self) -> None:
         if not 0.0 < self.cfg_cutoff <= 1.0:
@@ -122,12 +135,7 @@ def plan_for(
         vae_dtype = torch.bfloat16 if bf16 else torch.float32
     else:
         vae_dtype = unet_dtype
-    if device.capability >= (9, 0):
-        attention: tuple[str, ...] = ("cudnn", "flash", "efficient", "math")
-    elif bf16:
-        attention = ("flash", "efficient", "math")
-    else:
-        attention = ()
+    attention: tuple[str, ...] = ("flash", "efficient", "math") if bf16 else ()
     return RuntimePlan(
         model=model, device_type=device.type, dtype=unet_dtype, vae_dtype=vae_dtype,
         channels_last=cuda and speed.channels_last and not CONV3D[model], fuse_qkv=cuda and speed.fuse_qkv,
@@ -154,6 +162,7 @@ class MemoryPlan:
     vae_tiling: bool  # even one item does not fit: decode in tiles
     budget: float  # bytes this process may use (0: unbounded)
     predicted_peak: float
+    forward_chunking: bool = False  # the predicted peak leaves < TIGHT_HEADROOM of the budget
 
 
 def memory_plan(
@@ -188,7 +197,8 @@ def memory_plan(
     peak = weights + max(batch * fp.denoise_per_item * scale, min(decode_items * per_decode, free))
     tiling = per_decode > free
     sizes = tuple(s for s in sizes if s <= batch)
-    return MemoryPlan(batch, sizes, decode_items, tiling, budget, peak)
+    chunking = peak > (1 - TIGHT_HEADROOM) * budget
+    return MemoryPlan(batch, sizes, decode_items, tiling, budget, peak, chunking)
 
 
 def padded_size(n: int, sizes: tuple[int, ...]) -> int:

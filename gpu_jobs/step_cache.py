@@ -10,9 +10,9 @@ path) and opt-in per style (`step_cache_interval`, docs/GPU.md "Per-style option
 
 It works on any UNet with diffusers' `down_blocks` / `mid_block` / `up_blocks` loop
 (`UNet2DConditionModel` for SDXL, `UNetSpatioTemporalConditionModel` for SVD): the deep blocks' forward
-is swapped, for the duration of a `use()` block, for one that either runs the block or, on a cached
-step, returns placeholders of the right arity (their outputs feed only other skipped blocks) and, for
-the block feeding the shallowest up-block, the kept features. A step is one UNet call; a call whose
+is wrapped, once, in a gate that either runs the block or, on a cached step, returns placeholders of
+the right arity (their outputs feed only other skipped blocks) and, for the block feeding the
+shallowest up-block, the kept features. A step is one UNet call; a call whose
 batch differs from the kept features' (the CFG-truncated half batch) runs in full.
 """
 
@@ -32,7 +32,15 @@ def _hidden(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
 
 
 class StepCache:
-    """Reuse of a UNet's deep features every `interval` steps; `use(interval)` per pipeline call."""
+    """Reuse of a UNet's deep features every `interval` steps; `use(interval)` per pipeline call.
+
+    Compile-safe: the gates on the deep blocks are installed once, here, so a compiled UNet sees the
+    same functions on every call (new closures per call would fail dynamo's guards and recompile), and
+    they read one bool (`_skip`): each warmed shape gets two graphs, full and skipped. The step counter
+    lives in a pre-hook on the module the pipeline calls (the compiled wrapper's hooks run eagerly,
+    outside the graph); on the original module it would be traced and its int guards would recompile
+    at every step (docs/GPU.md, "Compiled UNet").
+    """
 
     def __init__(self, unet: Any) -> None:
         """`unet`: a diffusers UNet (untyped: down_blocks, mid_block, up_blocks), compiled or not."""
@@ -45,39 +53,57 @@ class StepCache:
         self._skip = False
         self._deep: torch.Tensor | None = None
         self._batch = -1
+        self._install(self.unet)
+        self._outer: Any = None
+        self._hook: Any = None
+        self.attach(unet)
+
+    @classmethod
+    def for_unet(cls, unet: Any) -> StepCache:
+        """The UNet's one step cache (its gates are installed once), counting on the module the pipeline
+        now calls: a pipeline whose UNet was compiled after an eager run moves the counter to the wrapper."""
+        eager = getattr(unet, "_orig_mod", unet)
+        cache: StepCache | None = eager.__dict__.get("_soul_step_cache")
+        if cache is None:
+            cache = cls(unet)
+            eager.__dict__["_soul_step_cache"] = cache
+        cache.attach(unet)
+        return cache
+
+    def attach(self, unet: Any) -> None:
+        """Count steps on `unet`, the outer module (a compiled wrapper's hooks run eagerly, outside the graph;
+        a hook left on the wrapped module would be traced)."""
+        if unet is self._outer:
+            return
+        if self._hook is not None:
+            self._hook.remove()
+        self._outer, self._hook = unet, unet.register_forward_pre_hook(self._before_step)
+
+    def _install(self, unet: Any) -> None:
+        for block in unet.down_blocks[1:]:
+            block.forward = self._gated(block.forward, self._down_stub(block))
+        for block in [unet.mid_block, *unet.up_blocks[:-2]]:
+            if block is not None:
+                block.forward = self._gated(block.forward, _hidden_stub)
+        feeder = unet.up_blocks[-2]
+        feeder.forward = self._gated(feeder.forward, self._cached_stub, keep=True)
 
     @contextlib.contextmanager
     def use(self, interval: int) -> Iterator[StepCache]:
-        """Cache every `interval` steps inside the block (1: nothing is installed, the exact path)."""
+        """Cache every `interval` steps inside the block (1: every step runs in full, the exact path)."""
         if interval < 1:
             raise ValueError(f"step cache interval must be >= 1, not {interval}")
         self.interval, self.calls, self.full_calls, self._deep, self._skip = interval, 0, 0, None, False
-        if interval == 1:
-            yield self
-            return
-        unet = self.unet
-        stubs: list[tuple[Any, Forward]] = [(b, self._down_stub(b)) for b in unet.down_blocks[1:]]
-        stubs += [(b, _hidden_stub) for b in [unet.mid_block, *unet.up_blocks[:-2]] if b is not None]
-        saved: list[tuple[Any, Any]] = [(m, m.__dict__.get("forward")) for m, _ in stubs]
-        for module, stub in stubs:
-            module.forward = self._gated(module.forward, stub)
-        feeder = unet.up_blocks[-2]
-        saved.append((feeder, feeder.__dict__.get("forward")))
-        feeder.forward = self._gated(feeder.forward, self._cached_stub, keep=True)
-        handle = unet.register_forward_pre_hook(self._before_step)
         try:
             yield self
         finally:
-            handle.remove()
-            for module, forward in saved:  # back to what was there (the class's forward, or a wrapper)
-                if forward is None:
-                    del module.forward
-                else:
-                    module.forward = forward
-            self._deep = None
+            self.interval, self._deep, self._skip = 1, None, False
 
     def _before_step(self, _unet: Any, args: tuple[Any, ...]) -> None:
         # diffusers' pipelines pass the latents positionally: `unet(latent_model_input, t, ...)`
+        if self.interval == 1:
+            self._skip = False
+            return
         batch = args[0].shape[0] if args and isinstance(args[0], torch.Tensor) else -1
         on_schedule = self.calls % self.interval != 0
         self._skip = on_schedule and self._deep is not None and batch == self._batch
@@ -92,7 +118,7 @@ class StepCache:
                 return stub(*args, **kwargs)
             out = forward(*args, **kwargs)
             if keep:
-                self._deep = out
+                self._deep = out  # kept on every full run (one tensor), so the exact path has no extra graph
             return out
 
         return run
@@ -115,3 +141,14 @@ class StepCache:
 
 def _hidden_stub(*args: Any, **kwargs: Any) -> Any:
     return _hidden(args, kwargs)
+
+
+def strip(copied: Any) -> None:
+    """Undo a step cache on a deep copy of a UNet (an FP8 twin): the copied gates would call the original's
+    blocks (closures are not deep-copied), and its counter hook would count for the original's cache."""
+    copied.__dict__.pop("_soul_step_cache", None)
+    for module in copied.modules():
+        module.__dict__.pop("forward", None)  # the class's forward again
+        for key, hook in list(module._forward_pre_hooks.items()):
+            if isinstance(getattr(hook, "__self__", None), StepCache):
+                del module._forward_pre_hooks[key]

@@ -11,9 +11,6 @@ from.
 from __future__ import annotations
 
 import contextlib
-import copy
-import importlib
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -23,8 +20,10 @@ from typing import Any, Self
 
 import torch
 
+from gpu_jobs.compile_cache import ArtifactStore, CompileCache, cache_key
 from gpu_jobs.runtime_plan import DeviceInfo, RuntimePlan, SpeedOptions, plan_for
-from shared.errors import GenerationFailed, NotConfigured
+from gpu_jobs.torch_compile import compile_module, configure_inductor, quantize_fp8, reserve_graphs
+from shared.errors import GenerationFailed
 
 __all__ = ["DeviceInfo", "RuntimePlan", "SpeedOptions", "apply_plan", "attention_context", "plan_for"]
 
@@ -78,30 +77,15 @@ def seeded_generators(seeds: list[int], device: torch.device) -> list[torch.Gene
     return [torch.Generator(device=device).manual_seed(seed) for seed in seeds]
 
 
-def _configure_inductor(cache_dir: Path | None) -> None:
-    if cache_dir is not None:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir))
-        os.environ.setdefault("TORCHINDUCTOR_FX_GRAPH_CACHE", "1")
-        os.environ.setdefault("TORCHINDUCTOR_AUTOGRAD_CACHE", "1")
-    import torch._inductor.config as inductor
-
-    # The settings diffusers' SDXL speed guide measured as helping the UNet's 1×1 convolutions.
-    inductor.conv_1x1_as_mm = True
-    inductor.coordinate_descent_tuning = True
-    inductor.epilogue_fusion = False
-    inductor.coordinate_descent_check_all_directions = True
-
-
 def apply_plan(
     pipe: Any, denoiser: str, device: torch.device, plan: RuntimePlan, speed: SpeedOptions, *, fp8_in_place: bool = True
 ) -> None:
     """Put a loaded pipeline in the plan's dtypes, memory formats and speed options, on `device`.
 
     Whatever the plan says runs the same way on any device, so a CPU test given a CUDA plan runs the
-    production dtype mix and memory formats (`compile`/FP8 aside, which need the GPU).
-    `fp8_in_place=False`: the denoiser stays exact; the caller keeps an FP8 twin (`fp8_twin`) for the
-    styles that opt in.
+    production dtype mix and memory formats (FP8 aside, which needs the GPU; `compile` runs on the CPU
+    too, with inductor or a test's backend). `fp8_in_place=False`: the denoiser stays exact; the caller
+    keeps an FP8 twin (`fp8_twin`) for the styles that opt in.
     """
     if device.type == "cuda" and plan.tf32:
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -117,31 +101,11 @@ def apply_plan(
         pipe.fuse_qkv_projections()
     if plan.fp8_unet and fp8_in_place:
         quantize_fp8(model)
-    if plan.compile_unet or plan.compile_vae:
-        _configure_inductor(speed.compile_cache_dir)
     if plan.compile_unet:
-        setattr(pipe, denoiser, torch.compile(model, mode=speed.compile_mode, fullgraph=True))
+        setattr(pipe, denoiser, compile_module(model, speed))
     if plan.compile_vae:
-        pipe.vae.decode = torch.compile(pipe.vae.decode, mode=speed.compile_mode)
-
-
-def fp8_twin(model: torch.nn.Module, plan: RuntimePlan, speed: SpeedOptions) -> torch.nn.Module:
-    """An FP8 copy of an exact denoiser (compiled when the plan compiles), for the styles that opt into
-    FP8 while every other style keeps the exact weights. Costs the copy's weights in memory."""
-    twin = copy.deepcopy(getattr(model, "_orig_mod", model))
-    quantize_fp8(twin)
-    if plan.compile_unet:
-        return torch.compile(twin, mode=speed.compile_mode, fullgraph=True)  # type: ignore[return-value]
-    return twin
-
-
-def quantize_fp8(model: torch.nn.Module) -> None:
-    """FP8 (e4m3) dynamic activation + weight quantization of the linears: torchao, CUDA ≥ 8.9 only."""
-    try:
-        quantization: Any = importlib.import_module("torchao.quantization")  # optional, CUDA images only
-    except ImportError as exc:
-        raise NotConfigured("SOUL_FP8 needs torchao installed in the worker image") from exc
-    quantization.quantize_(model, quantization.float8_dynamic_activation_float8_weight())
+        configure_inductor(speed.compile_cache_dir, speed.compile_mode)
+        pipe.vae.decode = torch.compile(pipe.vae.decode, mode=speed.compile_mode, dynamic=False)
 
 
 _SDPA = {"cudnn": "CUDNN_ATTENTION", "flash": "FLASH_ATTENTION", "efficient": "EFFICIENT_ATTENTION", "math": "MATH"}
@@ -279,8 +243,10 @@ class PipelineHost:
         speed: SpeedOptions | None,
         fault_hook: FaultHook | None,
         plan: RuntimePlan | None = None,
+        compile_cache: ArtifactStore | None = None,
     ) -> None:
-        """`plan`: None derives it from the device (production); tests pass a CUDA plan to run on CPU."""
+        """`plan`: None derives it from the device (production); tests pass a CUDA plan to run on CPU.
+        `compile_cache`: where a compiled UNet's artifacts persist between starts (the models bucket)."""
         self.model_path = Path(model_path)
         self.device = resolve_device(device, force_cpu=force_cpu)
         self.speed = speed or SpeedOptions()
@@ -292,6 +258,24 @@ class PipelineHost:
         self._pipe: Any = None
         self._preloaded: Any = None
         self._timings = TimingRecorder(self.name, str(self.device))
+        self._artifacts = compile_cache
+        self.compile_cache_loaded = False
+
+    def _warm(self, warmed: Any, graphs: int, warm: Callable[[], None]) -> None:
+        """Run `warm` (the warm-up generations). With a compiled UNet, first reserve its `graphs` in dynamo's
+        recompile budget and load the compile cache saved for this GPU, torch, plan and warmed set; after,
+        save what was compiled, so the next cold start compiles nothing."""
+        if not self.plan.compile_unet:
+            warm()
+            return
+        reserve_graphs(graphs)
+        cache = CompileCache(self._artifacts) if self._artifacts is not None else None
+        key = cache_key(self.name, self.device_info, self.plan, self.speed, warmed)
+        if cache is not None:
+            self.compile_cache_loaded = cache.load(key)
+        warm()
+        if cache is not None:
+            cache.save(key)
 
     @classmethod
     def from_pipeline(cls, pipe: Any, **kwargs: Any) -> Self:

@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     soul_compile_vae: bool = False  # torch.compile the VAE decode too (exact; longer warm-up)
     soul_fp8: bool = False  # torchao FP8 UNet linears on GPUs with capability >= 8.9 (approximate; needs torchao)
     soul_warmup: bool = True
+    # Whether styles' approximate options act on this worker; off, such specs run exact and a compiled UNet
+    # warms neither the CFG-truncated half batch nor the step cache's graphs (docs/GPU.md, Warm-up).
+    soul_style_cfg_cutoff: bool = True
+    soul_style_step_cache: bool = True
+    # The models bucket (GCS): compiled UNets' cache artifacts go under compile-cache/ (gpu_jobs/compile_cache.py)
+    soul_models_bucket: str = ""
     force_cpu: bool = False
     device_memory_fraction: float = Field(default=0.8, gt=0, le=1)
 

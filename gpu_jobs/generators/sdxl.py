@@ -33,9 +33,11 @@ from typing import Any
 import torch
 from PIL import Image
 
+from gpu_jobs.compile_cache import ArtifactStore
 from gpu_jobs.generators.base import GenRequest, NullHooks, Output
 from gpu_jobs.runtime_plan import MemoryPlan, RuntimePlan, cfg_warmup_steps, memory_plan, padded_size
 from gpu_jobs.step_cache import StepCache
+from gpu_jobs.torch_compile import fp8_twin
 from gpu_jobs.torch_runtime import (
     FaultHook,
     PipelineHost,
@@ -44,7 +46,6 @@ from gpu_jobs.torch_runtime import (
     apply_plan,
     attention_context,
     check_finite,
-    fp8_twin,
     limit_memory,
     release_memory,
     seeded_generators,
@@ -112,10 +113,12 @@ class SdxlGenerator(PipelineHost):
         max_batch: int = 4,
         plan: RuntimePlan | None = None,
         fault_hook: FaultHook | None = None,
+        compile_cache: ArtifactStore | None = None,
     ) -> None:
         """`warmup_size`: (width, height) warmed at every padded batch size in `setup()` (compile happens
-        there); `warmup_shapes`: extra (batch, width, height) runs; `max_batch`: the deployment's cap."""
-        self._init_host(model_path, device, dtype, force_cpu, memory_fraction, speed, fault_hook, plan)
+        there); `warmup_shapes`: extra (batch, width, height) runs; `max_batch`: the deployment's cap;
+        `compile_cache`: where a compiled UNet's artifacts persist between starts."""
+        self._init_host(model_path, device, dtype, force_cpu, memory_fraction, speed, fault_hook, plan, compile_cache)
         self.config_dir = config_dir
         self.warmup_shapes = tuple(warmup_shapes)
         self.warmup_size = warmup_size
@@ -135,9 +138,13 @@ class SdxlGenerator(PipelineHost):
         self._unets = {False: pipe.unet}
         if self.plan.fp8_unet:
             self._unets[True] = fp8_twin(pipe.unet, self.plan, self.speed)
-        self._caches = {fp8: StepCache(unet) for fp8, unet in self._unets.items()}
+        self._caches = {fp8: StepCache.for_unet(unet) for fp8, unet in self._unets.items()}
         self._pipe = pipe
-        for batch, width, height in self.warmup_runs():
+        runs = self.warmup_runs()
+        self._warm(runs, self.warmup_graphs(runs), lambda: self._warm_all(runs))
+
+    def _warm_all(self, runs: Sequence[tuple[int, int, int]]) -> None:
+        for batch, width, height in runs:
             self.warm_up(batch, width, height)
 
     def memory(self, width: int, height: int) -> MemoryPlan:
@@ -157,23 +164,40 @@ class SdxlGenerator(PipelineHost):
         return runs
 
     def warm_up(self, batch: int, width: int, height: int, steps: int | None = None) -> None:
-        """Throw-away runs whose steps cross a CFG cutoff, so the half batch is compiled too."""
+        """Throw-away runs: every UNet, and the options the deployment enables (see `warmup_specs`)."""
         for spec in self.warmup_specs(width, height, steps):
             self.generate([GenRequest(spec=spec, hooks=NullHooks()) for _ in range(batch)])
 
+    def _half_batch(self) -> bool:
+        """Whether a request may run the CFG-truncated half batch here (deployment or style cutoff)."""
+        return self.speed.cfg_cutoff < 1.0 or self.speed.style_cfg_cutoff
+
+    def _step_cache(self) -> bool:
+        return self.plan.compile_unet and self.speed.style_step_cache
+
     def warmup_specs(self, width: int, height: int, steps: int | None = None) -> list[GenerationSpec]:
-        """One run per UNet (the FP8 twin too); with a compiled UNet also a step-cached run, whose
-        skipped blocks make a second graph (the options a style may opt into compile here, not on a
-        user's request)."""
-        steps = steps or cfg_warmup_steps(min(self.speed.cfg_cutoff, 0.5))
+        """One run per UNet (the FP8 twin too), crossing a CFG cutoff where one may act (so the half batch
+        is compiled too); with a compiled UNet and step caching enabled also a step-cached run, whose
+        skipped blocks make a second graph. Only what the deployment enables is warmed: every warmed
+        graph costs a compile at a cold start (docs/GPU.md, "Warm-up")."""
+        cutoff = min(0.5 if self.speed.style_cfg_cutoff else 1.0, self.speed.cfg_cutoff)  # what _run applies
+        steps = steps or cfg_warmup_steps(cutoff)
         common = dict(kind=Kind.IMAGE, soul_id="warmup", prompt="warm-up", seed=0, width=width, height=height,
-                      cfg_cutoff=0.5)  # fmt: skip
+                      cfg_cutoff=cutoff)  # fmt: skip
         specs = [GenerationSpec(steps=steps, fp8=fp8, **common) for fp8 in self._unets]  # type: ignore[arg-type]
-        if self.plan.compile_unet:
+        if self._step_cache():
             cached = max(steps, 6)  # at cutoff 0.5 and interval 2: cached steps at the CFG and the half batch
             specs += [GenerationSpec(steps=cached, fp8=fp8, step_cache_interval=2, **common)  # type: ignore[arg-type]
                       for fp8 in self._unets]  # fmt: skip
         return specs
+
+    def warmup_graphs(self, runs: Sequence[tuple[int, int, int]]) -> int:
+        """Graphs the warm-up compiles: per UNet and size, the CFG batch (2b) and, where a cutoff may act,
+        the half batch (b), twice with step caching (full and cached); what `reserve_graphs` is given."""
+        shapes = {(2 * b, w, h) for b, w, h in runs} | (
+            {(b, w, h) for b, w, h in runs} if self._half_batch() else set()
+        )
+        return len(self._unets) * len(shapes) * (2 if self._step_cache() else 1)
 
     def estimate_seconds(self, images: int = 1, steps: int = 30) -> float | None:
         t = self._timings.timing()
@@ -233,10 +257,12 @@ class SdxlGenerator(PipelineHost):
         if self.plan.pad_batches:  # a compiled UNet sees only the warmed sizes; padding outputs are dropped
             specs += [specs[-1]] * (padded_size(len(specs), memory.batch_sizes) - len(specs))
         clock = StepClock(self.device)
-        callback = _StepCallback(requests, spec.steps, clock, min(spec.cfg_cutoff, self.speed.cfg_cutoff))
+        cutoff = min(spec.cfg_cutoff if self.speed.style_cfg_cutoff else 1.0, self.speed.cfg_cutoff)
+        callback = _StepCallback(requests, spec.steps, clock, cutoff)
         fp8 = spec.fp8 and True in self._unets
+        interval = spec.step_cache_interval if self.speed.style_step_cache else 1
         self._pipe.unet = self._unets[fp8]
-        with torch.inference_mode(), attention_context(self.plan), self._caches[fp8].use(spec.step_cache_interval):
+        with torch.inference_mode(), attention_context(self.plan), self._caches[fp8].use(interval):
             embeds = self._encode(specs, spec.guidance_scale > 1)
             latents = self._pipe(
                 **embeds, num_inference_steps=spec.steps, guidance_scale=spec.guidance_scale, width=spec.width,

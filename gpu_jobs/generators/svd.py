@@ -29,9 +29,11 @@ from typing import Any
 import torch
 from PIL import Image
 
+from gpu_jobs.compile_cache import ArtifactStore
 from gpu_jobs.generators.base import GenRequest, NullHooks, Output
 from gpu_jobs.runtime_plan import RuntimePlan, cfg_warmup_steps, memory_plan
 from gpu_jobs.step_cache import StepCache
+from gpu_jobs.torch_compile import forward_chunking
 from gpu_jobs.torch_runtime import (
     CfgTruncation,
     FaultHook,
@@ -100,11 +102,13 @@ class SvdGenerator(PipelineHost):
         warmup_shapes: Sequence[tuple[int, int]] = (),
         plan: RuntimePlan | None = None,
         fault_hook: FaultHook | None = None,
+        compile_cache: ArtifactStore | None = None,
     ) -> None:
-        """`warmup_shapes`: (width, height) clips made in `setup()` (compile and first timings)."""
+        """`warmup_shapes`: (width, height) clips made in `setup()` (compile and first timings);
+        `compile_cache`: where a compiled UNet's artifacts persist between starts."""
         if num_frames < 1 or fps < 1 or decode_chunk_size < 1 or not 0 <= motion_bucket_id <= 255:
             raise ValueError("num_frames, fps, decode_chunk_size ≥ 1 and motion_bucket_id in 0..255")
-        self._init_host(model_path, device, dtype, force_cpu, memory_fraction, speed, fault_hook, plan)
+        self._init_host(model_path, device, dtype, force_cpu, memory_fraction, speed, fault_hook, plan, compile_cache)
         self.num_frames, self.fps, self.motion_bucket_id = num_frames, fps, motion_bucket_id
         self.noise_aug_strength, self.decode_chunk_size = noise_aug_strength, decode_chunk_size
         self.guidance = (min_guidance_scale, max_guidance_scale)
@@ -119,18 +123,41 @@ class SvdGenerator(PipelineHost):
         pipe.set_progress_bar_config(disable=True)
         apply_plan(pipe, "unet", self.device, self.plan, self.speed)
         self._cfg = CfgTruncation(pipe.unet)
-        self._cache = StepCache(pipe.unet)
+        self._cache = StepCache.for_unet(pipe.unet)
         self._pipe = pipe
-        for width, height in self.warmup_shapes:
+        shapes = list(self.warmup_shapes)
+        self._warm(shapes, self.warmup_graphs(len(shapes)), lambda: self._warm_all(shapes))
+
+    def _warm_all(self, shapes: Sequence[tuple[int, int]]) -> None:
+        for width, height in shapes:
             self.warm_up(width, height)
 
     def warm_up(self, width: int, height: int, steps: int | None = None) -> None:
-        """A throw-away clip; its steps cross the CFG cutoff, so the half batch is compiled too."""
-        steps = steps or cfg_warmup_steps(self.speed.cfg_cutoff)
-        spec = GenerationSpec(kind=Kind.SVD, soul_id="warmup", prompt="warm-up", seed=0, width=width, height=height,
-                              steps=steps, num_frames=self.num_frames, fps=self.fps)  # fmt: skip
-        source = Image.new("RGB", (width, height), (128, 128, 128))
-        self.generate([GenRequest(spec=spec, hooks=NullHooks(), source=source)])
+        """Throw-away clips: their steps cross a CFG cutoff where one may act (so the half batch is compiled
+        too); with a compiled UNet and step caching enabled also a step-cached clip (its second graph)."""
+        for spec in self.warmup_specs(width, height, steps):
+            source = Image.new("RGB", (width, height), (128, 128, 128))
+            self.generate([GenRequest(spec=spec, hooks=NullHooks(), source=source)])
+
+    def _half_batch(self) -> bool:
+        return self.speed.cfg_cutoff < 1.0 or self.speed.style_cfg_cutoff
+
+    def _step_cache(self) -> bool:
+        return self.plan.compile_unet and self.speed.style_step_cache
+
+    def warmup_specs(self, width: int, height: int, steps: int | None = None) -> list[GenerationSpec]:
+        cutoff = min(0.5 if self.speed.style_cfg_cutoff else 1.0, self.speed.cfg_cutoff)  # what _run applies
+        steps = steps or cfg_warmup_steps(cutoff)
+        common = dict(kind=Kind.SVD, soul_id="warmup", prompt="warm-up", seed=0, width=width, height=height,
+                      num_frames=self.num_frames, fps=self.fps, cfg_cutoff=cutoff)  # fmt: skip
+        specs = [GenerationSpec(steps=steps, **common)]  # type: ignore[arg-type]
+        if self._step_cache():
+            specs.append(GenerationSpec(steps=max(steps, 6), step_cache_interval=2, **common))  # type: ignore[arg-type]
+        return specs
+
+    def warmup_graphs(self, sizes: int) -> int:
+        """Graphs per warmed size: the CFG batch, the half batch where a cutoff may act, ×2 with step caching."""
+        return sizes * (2 if self._half_batch() else 1) * (2 if self._step_cache() else 1)
 
     def estimate_seconds(self, num_frames: int | None = None, steps: int = 25) -> float | None:
         """Seconds for one clip, scaled from the measured clips (UNet cost grows ~linearly in frames)."""
@@ -171,8 +198,9 @@ class SvdGenerator(PipelineHost):
         try:
             if self._fault is not None:
                 self._fault(1)
-            cutoff = min(spec.cfg_cutoff, self.speed.cfg_cutoff)
-            cache = self._cache.use(spec.step_cache_interval)
+            cutoff = min(spec.cfg_cutoff if self.speed.style_cfg_cutoff else 1.0, self.speed.cfg_cutoff)
+            cache = self._cache.use(spec.step_cache_interval if self.speed.style_step_cache else 1)
+            forward_chunking(self._pipe.unet, memory.forward_chunking)
             with torch.inference_mode(), attention_context(self.plan), cache:
                 latents = self._pipe(
                     image=_source(request, spec), height=spec.height, width=spec.width, num_frames=frames,

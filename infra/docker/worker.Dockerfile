@@ -54,8 +54,10 @@ COPY shared ./shared
 COPY gpu_jobs ./gpu_jobs
 COPY infra ./infra
 COPY functions ./functions
+# The gpu extra pins diffusers, transformers and torchao (SOUL_FP8's config API); the check imports them.
 RUN pip install ".[gpu,worker]" \
- && python -c "import torch; assert torch.version.cuda, 'torch has no CUDA build'; print('torch', torch.__version__, 'cuda', torch.version.cuda)"
+ && python -c "import torch; assert torch.version.cuda, 'torch has no CUDA build'; print('torch', torch.__version__, 'cuda', torch.version.cuda)" \
+ && python -c "import diffusers, transformers, torchao.quantization as q; q.Float8DynamicActivationFloat8WeightConfig; print('diffusers', diffusers.__version__, 'transformers', transformers.__version__)"
 USER soul
 ENTRYPOINT ["soul"]
 CMD ["worker", "--lanes", "image,video", "--exit-when-idle"]

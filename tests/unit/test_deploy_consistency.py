@@ -72,6 +72,10 @@ NOT_SET_IN_CLOUD: dict[str, str] = {
     "soul_signer_email": "set for the api only; the workers never sign URLs",
     "soul_failpoints": "crash injection for the recovery tests only; must stay empty in the cloud",
     "soul_compile_cache_dir": "optional inductor cache path; unset compiles from scratch at worker start",
+    "soul_models_bucket": "compile-cache home, used only with SOUL_TORCH_COMPILE (off in envs/dev); enabling both "
+    "also needs roles/storage.objectCreator on the models bucket for soul-worker-gpu",
+    "soul_style_cfg_cutoff": "default true: styles' cfg_cutoff acts; false saves the half batch's compiled graphs",
+    "soul_style_step_cache": "default true: styles' step caching acts; false saves its compiled graphs",
     "soul_jwks_file": "tests and offline setups only; the cloud reads SOUL_JWKS_URL",
     "soul_token_issuer": "empty = Firebase Auth of GOOGLE_CLOUD_PROJECT",
     "soul_token_audience": "empty = GOOGLE_CLOUD_PROJECT",

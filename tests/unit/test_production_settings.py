@@ -61,7 +61,7 @@ def test_cuda_plan_mixes_an_fp16_unet_with_a_bf16_vae_only_where_bf16_exists() -
     assert (sdxl.dtype, sdxl.vae_dtype) == (torch.float16, torch.bfloat16)
     assert sdxl.channels_last and sdxl.fuse_qkv and sdxl.compile_unet and sdxl.pad_batches
     assert plan_for("sdxl", T4).vae_dtype == torch.float32  # fp16 VAE overflows; no bf16 before sm80
-    assert plan_for("sdxl", H100).attention[0] == "cudnn"
+    assert plan_for("sdxl", H100).attention[0] == "flash"  # cuDNN attention stays off until measured
     cpu = plan_for("sdxl", CPU, SpeedOptions(compile=True, fp8=True))
     assert (cpu.dtype, cpu.vae_dtype, cpu.channels_last, cpu.compile_unet, cpu.fp8_unet) == (
         torch.float32, torch.float32, False, False, False)  # fmt: skip
@@ -236,7 +236,7 @@ def _bf16_weights(model: torch.nn.Module) -> None:
 
 
 def test_fp8_specs_run_a_quantized_twin_and_exact_specs_the_untouched_unet(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("gpu_jobs.torch_runtime.quantize_fp8", _bf16_weights)
+    monkeypatch.setattr("gpu_jobs.torch_compile.quantize_fp8", _bf16_weights)
     fp8_plan = replace(plan_for("sdxl", CPU), fp8_unet=True)  # as on an L4 with SOUL_FP8=true
     twin = SdxlGenerator.from_pipeline(tiny_models.sdxl_pipeline(), device="cpu", plan=fp8_plan)
     twin.setup()
