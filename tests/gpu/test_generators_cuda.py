@@ -45,7 +45,7 @@ def test_probed_plan_is_the_one_the_rules_give() -> None:
     assert plan.vae_dtype == (torch.bfloat16 if info.capability >= (8, 0) else torch.float32)
 
 
-@pytest.mark.parametrize("compile_unet", [False, True])
+@pytest.mark.parametrize("compile_unet", [False, True], ids=["eager", "compiled"])
 def test_sdxl_on_cuda_batch_matches_solo(compile_unet: bool) -> None:
     models = tiny_sdxl()
     speed = SpeedOptions(compile=compile_unet, compile_mode="default", cfg_cutoff=0.6 if compile_unet else 1.0)
@@ -62,7 +62,7 @@ def test_sdxl_on_cuda_batch_matches_solo(compile_unet: bool) -> None:
     assert timing is not None and timing.device.startswith("cuda")
 
 
-@pytest.mark.parametrize("compile_unet", [False, True])
+@pytest.mark.parametrize("compile_unet", [False, True], ids=["eager", "compiled"])
 def test_svd_on_cuda_starts_and_makes_a_clip(compile_unet: bool) -> None:
     speed = SpeedOptions(compile=compile_unet, compile_mode="default")
     gen = SvdGenerator(tiny_svd(), device="cuda", num_frames=3, decode_chunk_size=2, speed=speed,
