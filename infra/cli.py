@@ -153,6 +153,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from infra.bench.semantic import main as bench_semantic
 
         return bench_semantic(args.rest)
+    if args.what == "safety":
+        from infra.bench.safety import main as bench_safety
+
+        return bench_safety(args.rest)
     from infra.bench.trace import main as bench_trace
 
     return bench_trace(args.rest)
@@ -233,14 +237,14 @@ def parser() -> argparse.ArgumentParser:
     reh.set_defaults(fn=cmd_rehearse)
     bench = sub.add_parser(
         "bench",
-        help="benchmarks: requests, trace (--pregen), viral, semantic",
+        help="benchmarks: requests, trace (--pregen), viral, semantic, safety",
         description="Benchmarks. `soul bench WHAT --help` shows the options of each.",
     )
     bench.add_argument(
         "what",
-        choices=["requests", "trace", "viral", "semantic"],
+        choices=["requests", "trace", "viral", "semantic", "safety"],
         help="requests: the request path; trace: cache trace simulation; viral: first-request crowds; "
-        "semantic: the semantic cache's merge rates and latency",
+        "semantic: the semantic cache's merge rates and latency; safety: prompt moderation rates and latency",
     )
     # Everything after WHAT belongs to that benchmark's own parser (not listed here: see its --help).
     bench.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
