@@ -1,5 +1,5 @@
 """The Cloud Natural Language and Cloud Vision adapters through the official clients, against a local
-server speaking their REST wire protocol (tests/fakes/fake_google_safety.py)."""
+server speaking their REST wire protocol (infra/google_safety_double.py)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from collections.abc import Iterator
 import pytest
 from PIL import Image
 
+from infra.google_safety_double import FakeGoogleSafety
 from shared.adapters.gcp_language import CloudTextModerator
 from shared.adapters.gcp_vision import CloudImageScreener
 from shared.clock import SystemClock
 from shared.errors import ContentBlocked, Unavailable
 from shared.records import MODERATION
 from shared.safety.gate import PromptGate
-from tests.fakes.fake_google_safety import FakeGoogleSafety
 
 pytestmark = pytest.mark.integration
 WORDS = {"gore": ("Violent", 0.93, 0.8), "kiss": ("Sexual", 0.55, 0.1)}

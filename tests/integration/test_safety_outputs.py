@@ -2,7 +2,7 @@
 never stored or served and fails its job with content_blocked after counted, reseeded retries; a key whose
 output was blocked is never pre-generated again; a crash between screening and publishing, or a screener
 that is down, never lets an unscreened output through. Cloud Vision is the real client against
-tests/fakes/fake_google_safety.py (red = unsafe)."""
+infra/google_safety_double.py (red = unsafe)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from functions.context import Context
 from functions.service import GenerationService
 from gpu_jobs import screening
 from gpu_jobs.worker import Worker
+from infra.google_safety_double import FakeGoogleSafety
 from shared import pregen
 from shared.bootstrap import Backend
 from shared.domain.demand import Policy
@@ -25,7 +26,6 @@ from shared.records import AUDIT, BLOCKED_KEYS, JOBS, VARIANTS
 from shared.safety.build import image_screener
 from shared.safety.policy import Verdict
 from tests.conftest import drain
-from tests.fakes.fake_google_safety import FakeGoogleSafety
 from tests.integration.safety_support import Colours, emulator_env, is_red, make_backend  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.integration

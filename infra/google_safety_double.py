@@ -1,5 +1,6 @@
 """A local server speaking the REST wire protocol of Cloud Natural Language `documents:moderateText`
-(v2) and Cloud Vision `images:annotate` (v1), for the official clients (`transport="rest"`).
+(v2) and Cloud Vision `images:annotate` (v1), for the official clients (`transport="rest"`): the tests'
+fake and the rehearsal's double (SOUL_LANGUAGE_ENDPOINT / SOUL_VISION_ENDPOINT point at it).
 
 Text: each configured word found in the document's content yields its category with the configured
 confidence and severity; everything else scores low on "Toxic". Images: SafeSearch reads the mean
@@ -20,6 +21,10 @@ from PIL import Image
 
 LIKELY_SET = {"adult": "VERY_LIKELY", "racy": "LIKELY", "violence": "UNLIKELY", "medical": "UNLIKELY"}
 CLEAN_SET = {"adult": "VERY_UNLIKELY", "racy": "VERY_UNLIKELY", "violence": "VERY_UNLIKELY", "medical": "UNLIKELY"}
+
+
+# The rehearsal's words: what Cloud Natural Language would flag in its scenario's cues (none of them).
+REHEARSAL_WORDS = {"gore": ("Violent", 0.93, 0.8), "naked": ("Sexual", 0.95, 0.9)}
 
 
 class FakeGoogleSafety:
