@@ -22,6 +22,7 @@ from functions import body as bodies
 from functions import (
     routes_admin,  # noqa: F401 - registers the admin routes on the router
     routes_safety,  # noqa: F401 - registers the report and review routes
+    routes_semantic,  # noqa: F401 - registers the semantic-merge admin routes
     web_guard,
 )
 from functions.body import ClosingResponse

@@ -59,7 +59,7 @@ class Context:
         quota = quota or _quota(backend, settings)
         return cls(
             backend,
-            GenerationService(backend, quota.take),
+            GenerationService(backend, quota.take, quota.peek),
             TaskService(backend),
             StyleService(backend),
             Identity(settings, verifier),

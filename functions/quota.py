@@ -33,6 +33,11 @@ class Quota(Protocol):
         """Count one generation request for `user_id`; RateLimited if a limit is reached."""
         ...
 
+    def peek(self, user_id: str) -> None:
+        """RateLimited if `take` would refuse now; counts and writes nothing (checked before paid work
+        that a refused request must not cause, such as embedding a cue: docs/THREATS.md)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -69,6 +74,13 @@ def refuse(which: str, limits: Limits, windows: Windows) -> RateLimited:
     )
 
 
+def _refuse_over(minute: int, day: int, limits: Limits, windows: Windows) -> None:
+    if minute >= limits.per_minute:
+        raise refuse("minute", limits, windows)
+    if day >= limits.per_day:
+        raise refuse("day", limits, windows)
+
+
 # KEYS: minute counter, day counter. ARGV: per-minute limit, daily cap, minute TTL, day TTL.
 # Returns "ok", "minute" or "day". Reads and increments run as one atomic step on the server.
 SCRIPT = """
@@ -89,6 +101,7 @@ class RedisQuota:
 
     def __init__(self, client: redis.Redis, limits: Limits, clock: Clock, prefix: str = "soul:quota") -> None:
         self._script: Any = client.register_script(SCRIPT)  # registering sends nothing
+        self._client = client
         self._limits = limits
         self._clock = clock
         self._prefix = prefix
@@ -105,6 +118,16 @@ class RedisQuota:
         verdict = verdict.decode() if isinstance(verdict, bytes) else str(verdict)
         if verdict != "ok":
             raise refuse(verdict, self._limits, w)
+
+    def peek(self, user_id: str) -> None:
+        w = Windows.at(self._clock.now())
+        keys = [f"{self._prefix}:{{{user_id}}}:m:{w.minute}", f"{self._prefix}:{{{user_id}}}:d:{w.day}"]
+        try:
+            minute, day = (int(v or 0) for v in self._client.mget(keys))
+        except redis.RedisError as exc:
+            log.warning("quota store unavailable", extra={"error_type": type(exc).__name__})
+            raise Unavailable("quota service unavailable; try again", retry_after=5) from None
+        _refuse_over(minute, day, self._limits, w)
 
 
 class StoreQuota:
@@ -140,3 +163,10 @@ class StoreQuota:
             raise RateLimited("too many concurrent requests; try again", retry_after=1) from None
         if verdict != "ok":
             raise refuse(verdict, self._limits, w)
+
+    def peek(self, user_id: str) -> None:
+        w = Windows.at(self._clock.now())
+        doc = self._store.get(QUOTAS, user_id) or {}
+        minute = int(doc.get("minute_count", 0)) if doc.get("minute") == w.minute else 0
+        day = int(doc.get("day_count", 0)) if doc.get("day") == w.day else 0
+        _refuse_over(minute, day, self._limits, w)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from shared import delivery, first_serve, lifecycle, singleflight
+from shared import delivery, first_serve, keylinks, lifecycle, singleflight
 from shared.bootstrap import Backend
 from shared.concurrency import overlapped
 from shared.domain import similarity
@@ -43,12 +43,19 @@ def _no_quota(user_id: str) -> None:
 
 
 class GenerationService:
-    def __init__(self, backend: Backend, take_quota: Callable[[str], None] = _no_quota) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        take_quota: Callable[[str], None] = _no_quota,
+        peek_quota: Callable[[str], None] = _no_quota,
+    ) -> None:
         self.backend = backend
         self.settings = backend.settings
         self.records = Records(backend.store)
         # Charged only when a request may enqueue work: cache hits cost no quota round trips.
         self.take_quota = take_quota
+        # Read-only: refuses an over-quota caller before paid work such as embedding a cue (docs/THREATS.md).
+        self.peek_quota = peek_quota
         # The semantic tier (docs/ARCHITECTURE.md, Prompt keys) on tier-1 misses; None when SOUL_SEMANTIC_CACHE is off.
         self.semantic = build_semantic(self.settings)
         # Pre-generation (docs/ARCHITECTURE.md, Pre-generation): per-key demand noted in memory, refilled in batches
@@ -172,17 +179,26 @@ class GenerationService:
         else:
             # size, steps, guidance and the approximate options the style opted into (defaults omitted)
             size = style.params.model_dump()
+        # The label others are shown is the normalized text, never one user's own wording.
         spec = dict(
             kind=kind,
             soul_id=style.soul_id,
             prompt=style.render(text),
             negative_prompt=style.negative_prompt,
-            label=cue,
+            label=text,
             **size,
         )
-        return self._serve(user_id, key, spec, semantic=True)
+        return self._serve(user_id, key, spec, render=style.render)
 
-    def _serve(self, user_id: str, key: PromptKey, spec_fields: dict[str, object], semantic: bool = False) -> Outcome:
+    def _serve(
+        self,
+        user_id: str,
+        key: PromptKey,
+        spec_fields: dict[str, object],
+        render: Callable[[str], str] | None = None,
+    ) -> Outcome:
+        """`render` (the style's template) marks a cue the semantic tier may match: a joined key's job is
+        generated from that key's own text, never the joiner's."""
         now = self.backend.clock.now()
         asked = key
         # Demand for pre-generation is noted only for a request that passed the quota: a hit (a pre-generated
@@ -192,8 +208,9 @@ class GenerationService:
         if hit is not None:
             self.pregen.note(user_id, asked, spec_fields, now)
             return self._hit(user_id, key, spec_fields, hit)
-        if semantic and self.semantic is not None and (joined := self.semantic.resolve(key).key).pk != key.pk:
-            key = joined  # a tier-1 miss joins an existing key of the same meaning (shared/semantic.py)
+        if render is not None and (joined := self._semantic_key(user_id, key, now)).pk != key.pk:
+            key = joined  # a tier-1 miss joins an existing key of the same meaning (shared/keylinks.py)
+            spec_fields = {**spec_fields, "prompt": render(key.text), "label": key.text}
             if (hit := lifecycle.serve_cached(store, user_id=user_id, pk=key.pk, now=now, admit=admit)) is not None:
                 self.pregen.note(user_id, asked, spec_fields, now)
                 return self._hit(user_id, key, spec_fields, hit)
@@ -213,10 +230,19 @@ class GenerationService:
             now=now,
             lease_seconds=self.settings.soul_lease_seconds,
             max_attempts=self.settings.soul_max_delivery_attempts,
+            admit=admit,
         )
         if served.created and served.job is not None:
+            if render is not None and key is asked and self.semantic is not None:
+                self.semantic.remember(key)  # only a key with a job becomes a merge target
             self._publish(served.job)
         return Outcome(served, key.pk)
+
+    def _semantic_key(self, user_id: str, key: PromptKey, now: float) -> PromptKey:
+        if self.semantic is None:
+            return key
+        peek = lambda: self.peek_quota(user_id)  # noqa: E731  (no embedding for an over-quota caller)
+        return keylinks.key_for(self.backend.store, self.semantic, key, now, peek)
 
     def _check(self, user_id: str, key: PromptKey, spec_fields: dict[str, object]) -> None:
         """Content safety: the cue (for Wan the full prompt sent), and no key an administrator blocked."""

@@ -230,6 +230,9 @@ def parser() -> argparse.ArgumentParser:
     mig = sub.add_parser("migrate", help="give existing prompt keys their embedding (the semantic cache)")
     mig.add_argument("--backend", choices=["local", "emulators"], default="local", help=BACKEND_HELP)
     mig.set_defaults(fn=cmd_migrate)
+    from infra import semantic_cli
+
+    semantic_cli.add_parser(sub, _settings)
     reh = sub.add_parser("rehearse", help="the deployed topology from terraform/, one process each, on the emulators")
     reh.add_argument("--port", type=int, default=8080, help="port of the api function (default: %(default)s)")
     reh.add_argument("--state", default=".soul-data/rehearse", help="logs, keys and the unpacked functions source")

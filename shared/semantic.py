@@ -1,16 +1,18 @@
 """The semantic tier of prompt matching (docs/ARCHITECTURE.md, Prompt keys): on a tier-1 miss, join the nearest
 existing key.
 
-`SemanticMatcher.resolve(key)` embeds the key's matching text, asks the vector index for the nearest
+`SemanticMatcher.decide(key)` embeds the key's matching text, asks the vector index for the nearest
 keys in the same *space* (soul, kind, style version, params digest: a match never crosses those), and
 returns the first candidate whose cosine is at least `threshold` and that every guard accepts
-(shared/domain/guards.py). The key's own entry always wins, so a cue that already has a key keeps it
-and no variant already served becomes unreachable. Keys that match nothing are remembered: their
-embedding is stored for later cues. Keys created before the tier existed gain their embedding the
-first time they are resolved (lazily), or all at once with `soul migrate`.
+(shared/domain/guards.py, shared/domain/structure.py). The key's own entry always wins, so a cue that
+already has a key keeps it and no variant already served becomes unreachable. Deciding writes nothing:
+a key is remembered (`remember`, its embedding stored for later cues) only once a job is created under
+it, so refused or merged requests never grow the index or become merge targets. Keys created before
+the tier existed gain their embedding with `soul migrate`. Decisions are recorded per request key
+(shared/keylinks.py) with `policy`, so they can be audited, undone, and re-decided when it changes.
 
-The thresholds below were chosen on the tune half of tests/data/semantic_pairs.jsonl only;
-`python -m infra.bench semantic` prints the held-out figures.
+The thresholds below were chosen on the tune halves of the evaluation sets only;
+`soul bench semantic` prints every held-out set's figures. The tier is off by default (shared/config.py).
 """
 
 from __future__ import annotations
@@ -34,9 +36,11 @@ if TYPE_CHECKING:
 
 log = get_logger("soul.semantic")
 
-THRESHOLD = 0.75  # cosine of the cue embeddings (tuned on the tune half: `soul bench semantic --tune`)
+THRESHOLD = 0.70  # cosine of the cue embeddings (tuned on the tune halves: `soul bench semantic --tune`)
 WORD_THRESHOLD = 0.60  # cosine of two differing content words (tuned likewise)
 CANDIDATES = 5
+# The rules' version: bump it when guards or structure change what merges (recorded links re-decide).
+POLICY_VERSION = "sem/v2"
 
 
 def space_of(key: PromptKey) -> str:
@@ -77,10 +81,16 @@ class SemanticMatcher:
         self.index = index
         self.key_for = key_for  # the same key with another matching text (recomputes pk)
 
-    def resolve(self, key: PromptKey) -> Resolution:
-        space = space_of(key)
+    @property
+    def policy(self) -> str:
+        """What a recorded decision was made under: a change re-decides recorded links lazily."""
+        j = self.judge
+        return f"{POLICY_VERSION}:{j.embedder.model_id}:{j.threshold:g}:{j.word_threshold:g}"
+
+    def decide(self, key: PromptKey) -> Resolution:
+        """The existing key `key` joins, or `key` itself. Reads only: nothing is written."""
         vector = self.judge.embedder.embed([key.text])[0]
-        found = self.index.nearest(space, [float(x) for x in vector], CANDIDATES)
+        found = self.index.nearest(space_of(key), [float(x) for x in vector], CANDIDATES)
         if any(n.key == key.pk for n in found):
             return Resolution(key)
         for candidate in found:
@@ -88,8 +98,12 @@ class SemanticMatcher:
                 joined = self.key_for(key, candidate.text)
                 if joined.pk == candidate.key:
                     return Resolution(joined, candidate)
-        self.index.add(space, key.pk, key.text, [float(x) for x in vector])
         return Resolution(key)
+
+    def remember(self, key: PromptKey) -> None:
+        """Store the key's embedding so later cues may join it (called once a job exists under it)."""
+        vector = self.judge.embedder.embed([key.text])[0]
+        self.index.add(space_of(key), key.pk, key.text, [float(x) for x in vector])
 
 
 def build(settings: Settings, store: DocumentStore | None = None) -> SemanticMatcher | None:

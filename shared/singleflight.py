@@ -20,7 +20,7 @@ import contextlib
 from shared.domain.jobs import captures_requests
 from shared.domain.models import Job, JobStatus, PromptKey, Waiter, WaiterState
 from shared.errors import Conflict, TransactionConflict
-from shared.lifecycle import Served, request_cancel, serve_cached
+from shared.lifecycle import Admit, Served, request_cancel, serve_cached
 from shared.ports import Doc, DocumentStore, Tx
 from shared.records import INFLIGHT, JOB_LIFETIME_SECONDS, JOBS, PROMPT_KEYS, WAITERS, waiter_id
 
@@ -77,13 +77,20 @@ def serve_or_submit(
     lease_seconds: float,
     max_attempts: int,
     allow_cached: bool = True,
+    admit: Admit | None = None,
 ) -> Served:
     """The key's live job with this user attached, else `candidate` created as the key's new job.
 
-    (The cache was looked at just before; a job that finished since is served from the cache.)"""
+    The cache was looked at just before, but the key's job may have finished since: its completion
+    writes the variant and deletes the marker in one transaction, so a missing marker is read as "maybe
+    just finished" and the cache is read once more before a second job is started for the key."""
     job = candidate.model_copy(update={"expire_at": now + JOB_LIFETIME_SECONDS})
-    for _ in range(ATTEMPTS):
+    for attempt in range(ATTEMPTS):
         marker, version = store.get_versioned(INFLIGHT, key.pk)
+        if marker is None and attempt == 0 and allow_cached:
+            hit = serve_cached(store, user_id=user_id, pk=key.pk, now=now, admit=admit)
+            if hit is not None:
+                return Served(variant=hit)
         if marker is not None:
             current = _job_behind(store, marker, now, trusted_for=min(lease_seconds, CREATOR_GRACE_SECONDS))
             if current is not None and captures_requests(
@@ -92,7 +99,7 @@ def serve_or_submit(
                 attach(store, current, user_id, now)
                 return Served(job=current)
             if current is not None and current.status is JobStatus.SUCCEEDED and allow_cached:
-                hit = serve_cached(store, user_id=user_id, pk=key.pk, now=now)
+                hit = serve_cached(store, user_id=user_id, pk=key.pk, now=now, admit=admit)
                 if hit is not None:
                     return Served(variant=hit)
         fresh = {"job_id": job.job_id, "created_at": now, "expire_at": now + JOB_LIFETIME_SECONDS, "job": job.doc()}

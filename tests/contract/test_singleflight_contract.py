@@ -140,3 +140,21 @@ def test_distinct_users_on_a_hot_key_lose_no_seen_update(backend: Any) -> None:
     seen = [store.get(seen_collection(f"fan{i}"), job.pk) or {} for i in range(120)]
     assert [i for i, doc in enumerate(seen) if doc.get("variant_ids") != [variant.variant_id]] == []
     assert store.count(VARIANTS) == 1
+
+
+def test_a_request_that_read_the_cache_before_completion_is_served_not_given_a_second_job(backend: Any) -> None:
+    """The window of issue 23, forced: user2's cache read came before the job finished (there was nothing to
+    serve), its marker read after (the marker is gone). Without the second look at the cache, user2 would
+    start a second job for the same key."""
+    store = backend.store
+    first = request(store, "user1")
+    assert first.created and first.job is not None
+    assert lifecycle.serve_cached(store, user_id="user2", pk="pk-viral", now=100.5) is None  # user2's cache read
+    variant = finish_job(store, first.job, 101.0)  # the job completes in between
+    assert store.get(INFLIGHT, "pk-viral") is None
+    late = request(store, "user2", now=101.5)  # user2's marker read and submit, after completion
+    assert not late.created and late.variant is not None and late.variant.variant_id == variant.variant_id
+    assert store.count(JOBS) == 1
+    # A user who has seen every variant still gets a new job: the second look only serves what is unseen.
+    again = request(store, "user2", now=102.0)
+    assert again.created and store.count(JOBS) == 2

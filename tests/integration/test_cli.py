@@ -21,7 +21,7 @@ def subparsers() -> dict[str, argparse.ArgumentParser]:
     return dict(action.choices)
 
 
-@pytest.mark.parametrize("command", ["dev", "generate", "souls", "places", "bench"])
+@pytest.mark.parametrize("command", ["dev", "generate", "souls", "places", "bench", "semantic"])
 def test_every_option_has_help(command: str) -> None:
     for action in subparsers()[command]._actions:
         assert action.help, f"soul {command}: {action.option_strings or action.dest} has no help"

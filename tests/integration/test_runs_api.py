@@ -18,7 +18,7 @@ def test_task_carries_prompt_seed_settings_and_timings(client: FlaskClient, work
     accepted = client.get("/image", query_string={"soul_id": "nova", "cue": "Otter Surfing", "user_id": "r1"})
     task = client.get(accepted.get_json()["status_url"], query_string={"user_id": "r1"}).get_json()
     spec = task["spec"]
-    assert spec["cue"] == "Otter Surfing"
+    assert spec["cue"] == "otter surfing"  # the normalized text: what every user of the key is shown
     assert spec["prompt"] == style.render("otter surfing") and spec["prompt"] != "otter surfing"
     assert spec["negative_prompt"] == style.negative_prompt
     assert (spec["steps"], spec["width"], spec["height"]) == (
@@ -54,7 +54,7 @@ def test_variant_detail_counts_seen_of_ready_and_is_private(client: FlaskClient,
     hit = client.get("/image", query_string={"soul_id": "kai", "cue": "a kite", "user_id": "d2"}).get_json()
     detail = client.get(f"/image/variant/{hit['variant_id']}", query_string={"user_id": "d2"}).get_json()
     assert (detail["seen"], detail["of"]) == (1, 2)
-    assert detail["spec"]["cue"] == "a kite" and detail["spec"]["seed"] == detail["variant"]["seed"]
+    assert detail["spec"]["cue"] == "kite" and detail["spec"]["seed"] == detail["variant"]["seed"]
     assert detail["variant"]["urls"]["png"]
     # A user who was never shown it gets the same 404 as for a variant that does not exist.
     other = client.get(f"/image/variant/{ids[0]}", query_string={"user_id": "d3"})

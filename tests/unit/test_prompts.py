@@ -26,6 +26,11 @@ def key(text: str, **kw: object) -> str:
         ("ｐｅｎｇｕｉｎ", "penguin"),
         ("please, a penguin", "penguin"),
         ("don't stop", "dont stop"),
+        ("can you please draw me a penguin?", "penguin"),
+        ("Could u make a picture of a penguin", "penguin"),
+        ("hey, can I get a penguin", "penguin"),
+        ("a penguin, thanks!", "penguin"),
+        ("❤️ balloon", "❤ balloon"),  # an emoji presentation selector is not content
     ],
 )
 def test_surface_forms_share_a_key(a: str, b: str) -> None:
@@ -41,6 +46,10 @@ def test_surface_forms_share_a_key(a: str, b: str) -> None:
         ("3 cats", "4 cats"),
         ("red hat", "blue hat"),
         ("3.5 cats", "35 cats"),
+        ("🐧 on an iceberg", "🐶 on an iceberg"),  # emoji and symbols are content
+        ("🐧 on an iceberg", "on an iceberg"),
+        ("a ♥ balloon", "a ★ balloon"),
+        ("a sign saying thanks", "a sign saying"),  # courtesy is dropped only when set off by punctuation
     ],
 )
 def test_meaning_changes_change_the_key(a: str, b: str) -> None:
@@ -55,7 +64,10 @@ def test_key_depends_on_soul_kind_style_version_and_params() -> None:
     assert base != key("penguin", params={"steps": 31})
 
 
-@given(st.text(max_size=400))
+SYMBOLIC = st.text(alphabet=st.sampled_from(list("ab can you draw me thanks ,.!?🐧❤\ufe0f\u200d★$°3.5 ")), max_size=80)
+
+
+@given(st.one_of(st.text(max_size=400), SYMBOLIC))
 def test_normalize_is_idempotent_and_total(text: str) -> None:
     once = normalize(text)
     assert normalize(once) == once

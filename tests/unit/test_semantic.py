@@ -1,8 +1,10 @@
-"""The semantic tier (issue 17): held-out figures, vetoes, the SQLite index, the matcher and the miss path.
+"""The semantic tier (issues 17, 23): held-out figures, vetoes, the SQLite index, the matcher and the miss path.
 
-The figures come from tests/data/semantic_pairs.jsonl (tests/data/make_semantic_pairs.py): thresholds
-are chosen on its tune half only (the tuning test re-derives the shipped constants), and the held-out
-half must meet the targets: >= 80% of paraphrases merged, <= 1% of hard negatives, 100% of surface forms.
+Thresholds are chosen on the tune halves only (the tuning test re-derives the shipped constants). Every
+held-out set is scored on its own (infra/bench/semantic.py): the generated one, the independently
+written set A's held-out half, and set B, which nothing was tuned on. The targets are <= 0.5% wrong
+merges, >= 80% of paraphrases, 100% of surface forms; the tier is on by default only if every held-out
+set meets them, and the figures measured when it shipped are pinned so a regression fails.
 """
 
 from __future__ import annotations
@@ -57,21 +59,40 @@ def test_the_set_is_big_split_once_and_covers_every_kind(pairs: list[dict[str, s
     } <= categories
 
 
-def test_heldout_meets_the_targets(
-    judge: Judge, pairs: list[dict[str, str]], capsys: pytest.CaptureFixture[str]
+# At most this many wrong merges per held-out set: the figures measured when the vetoes shipped.
+WRONG_AT_MOST = {"generated held-out": 0, "independent A held-out": 1, "independent B (never tuned on)": 1}
+
+
+def test_every_heldout_set_and_the_default_that_follows_from_them(
+    judge: Judge, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    held = bench.rates(judge, bench.score(judge, [p for p in pairs if p["split"] == "heldout"]))
     with capsys.disabled():
-        print("\nsemantic tier, held-out: " + ", ".join(f"{k} {h}/{n} ({h / n:.1%})" for k, (h, n) in held.items()))
-    same, different, surface = (held[k][0] / held[k][1] for k in ("same", "different", "surface"))
-    assert same >= 0.80
-    assert different <= 0.01
-    assert surface == 1.0
+        print()
+        figures = bench.report(judge)
+    for title, _, _ in bench.HELDOUT:
+        r = figures[title]
+        assert r["different"][0] <= WRONG_AT_MOST[title], title
+        assert r["surface"][0] == r["surface"][1], title  # surface forms: 100% on every set
+    assert figures["generated held-out"]["paraphrase"][0] / figures["generated held-out"]["paraphrase"][1] >= 0.80
+    every = all(bench.meets_targets(figures[title]) for title, _, _ in bench.HELDOUT)
+    assert Settings().soul_semantic_cache is every  # on by default only where every held-out set meets them
 
 
-def test_the_shipped_thresholds_are_the_ones_tuned_on_the_tune_half(judge: Judge, pairs: list[dict[str, str]]) -> None:
-    tune = bench.score(judge, [p for p in pairs if p["split"] == "tune"])
-    threshold, word_threshold, _ = bench.tune(judge.embedder, tune, max_false=0.005)  # type: ignore[arg-type]
+def test_the_independent_sets_are_big_and_cover_every_kind() -> None:
+    kinds = {"affix_negation", "negation_word", "number", "role_swap", "added_removed_object", "count_plural"}
+    kinds |= {"colour", "size", "material", "antonym", "near_synonym_different_thing", "emoji_symbol"}
+    kinds |= {"time_of_day", "season", "weather", "style", "tense_state"}
+    for name in ("independent/set_a.jsonl", "independent/set_b.jsonl"):
+        pairs = bench.load(name)
+        assert len(pairs) >= 300
+        assert kinds <= {p["kind"] for p in pairs if p["group"] == "different"}
+        assert all(sum(p["kind"] == k for p in pairs) >= 12 for k in kinds)
+    assert {p.get("split") for p in bench.load("independent/set_a.jsonl")} == {"tune", "heldout"}
+
+
+def test_the_shipped_thresholds_are_the_ones_tuned_on_the_tune_halves(judge: Judge) -> None:
+    tune = bench.score(judge, bench.tune_pairs())
+    threshold, word_threshold, _ = bench.tune(judge.embedder, tune, max_false=0.0)  # type: ignore[arg-type]
     assert (threshold, word_threshold) == (THRESHOLD, WORD_THRESHOLD)
     assert Settings().soul_semantic_threshold == THRESHOLD
     assert Settings().soul_semantic_word_threshold == WORD_THRESHOLD
@@ -90,6 +111,20 @@ def test_the_shipped_thresholds_are_the_ones_tuned_on_the_tune_half(judge: Judge
         ("a girl with a red hat and a blue scarf", "a girl with a blue hat and a red scarf"),
         ("a cabin in winter", "a cabin in summer"),
         ("a kitten sleeping on a bed", "a cat sleeping on a bed"),
+        # structural vetoes (shared/domain/structure.py): forms no word list names
+        ("a candle lit", "a candle unlit"),
+        ("a sleeveless dress", "a sleeved dress"),
+        ("a cloudless sky over a barn", "a cloudy sky over a barn"),
+        ("a non stick pan", "a stick pan"),
+        ("a 1920s car", "a 2020s car"),
+        ("the 3rd floor window", "the 4th floor window"),
+        ("chapter xii of a book", "chapter xiv of a book"),
+        ("a hat on a penguin", "a penguin on a hat"),
+        ("a cat in front of a box", "a box in front of a cat"),
+        ("a cat on a fence", "cats on a fence"),
+        ("a melting snowman", "a melted snowman"),
+        ("🐧 on an iceberg", "🐶 on an iceberg"),
+        ("a ♥ balloon", "a ★ balloon"),
     ],
 )
 def test_meaning_changes_are_vetoed_even_at_cosine_one(judge: Judge, a: str, b: str) -> None:
@@ -103,6 +138,12 @@ def test_meaning_changes_are_vetoed_even_at_cosine_one(judge: Judge, a: str, b: 
         ("a fox sleeping under an oak at night", "at night, a fox sleeping beneath an oak"),
         ("a house made of wood", "a wooden house"),
         ("a photo of an owl in a library", "owl in a library"),
+        ("three cats on a windowsill", "3 cats on a windowsill"),
+        ("the third door", "the 3rd door"),
+        ("a penguin looking at a garden of roses", "a penguin looking at a rose garden"),
+        ("a robot jumping in a forest in the rain", "a robot jumping in a forest while it rains"),
+        ("a cat next to a dog", "a dog next to a cat"),
+        ("a fox in front of a castle", "a fox before a castle"),
     ],
 )
 def test_paraphrases_pass_the_guards(judge: Judge, a: str, b: str) -> None:
@@ -159,7 +200,7 @@ def test_sqlite_index_sees_rows_written_by_another_process(tmp_path: Path) -> No
 
 @pytest.fixture
 def service(tmp_path: Path) -> GenerationService:
-    backend = build_backend(Settings(soul_data_dir=tmp_path, log_level="WARNING"))
+    backend = build_backend(Settings(soul_data_dir=tmp_path, soul_semantic_cache=True, log_level="WARNING"))
     seed.load(backend)
     return GenerationService(backend)
 
@@ -187,8 +228,9 @@ def test_off_switch(tmp_path: Path) -> None:
     assert service.image("u2", "nova", "at night, a fox asleep beneath an oak tree").pk != first.pk
 
 
-def test_on_by_default() -> None:
-    assert Settings().soul_semantic_cache is True
+def test_off_by_default() -> None:
+    """The independent held-out sets miss the targets (see the figures test): the tier is opt-in."""
+    assert Settings().soul_semantic_cache is False
 
 
 def test_a_joined_key_is_the_key_prompt_key_would_make(tmp_path: Path) -> None:
@@ -206,14 +248,17 @@ def test_a_joined_key_is_the_key_prompt_key_would_make(tmp_path: Path) -> None:
 
 
 class CountingMatcher:
-    """A fake around the real matcher: counts how often the miss path consults the semantic tier."""
+    """A fake around the real matcher: counts how often the miss path searches the semantic tier."""
 
     def __init__(self, inner: object) -> None:
         self.inner, self.calls = inner, 0
 
-    def resolve(self, key: object) -> object:
+    def decide(self, key: object) -> object:
         self.calls += 1
-        return self.inner.resolve(key)  # type: ignore[attr-defined]
+        return self.inner.decide(key)  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
 
 
 def test_the_hit_path_never_consults_the_semantic_tier(service: GenerationService) -> None:
@@ -246,7 +291,7 @@ def test_migrate_embeds_existing_keys_once_and_then_paraphrases_join_them(tmp_pa
     before = build_backend(Settings(soul_data_dir=tmp_path, soul_semantic_cache=False, log_level="WARNING"))
     seed.load(before)
     old = GenerationService(before).image("u1", "nova", "a fox sleeping under an oak tree at night")
-    settings = Settings(soul_data_dir=tmp_path, log_level="WARNING")
+    settings = Settings(soul_data_dir=tmp_path, soul_semantic_cache=True, log_level="WARNING")
     result = migrate(settings, before.store)
     assert (result.keys, result.embedded) == (1, 1)
     assert migrate(settings, before.store).embedded == 0  # idempotent
