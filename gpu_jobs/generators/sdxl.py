@@ -31,10 +31,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from PIL import Image
 
 from gpu_jobs.compile_cache import ArtifactStore
 from gpu_jobs.generators.base import GenRequest, NullHooks, Output
+from gpu_jobs.generators.sdxl_parts import batch_row, cat_or_none, check_batch, decode_latents, load_sdxl
 from gpu_jobs.runtime_plan import MemoryPlan, RuntimePlan, cfg_warmup_steps, memory_plan, padded_size
 from gpu_jobs.step_cache import StepCache
 from gpu_jobs.torch_compile import fp8_twin
@@ -45,33 +45,15 @@ from gpu_jobs.torch_runtime import (
     StepClock,
     apply_plan,
     attention_context,
-    check_finite,
     limit_memory,
     release_memory,
     seeded_generators,
     synchronize,
 )
 from shared.domain.models import GenerationSpec, Kind
-from shared.errors import GenerationFailed, InvalidInput, JobCanceled, NotConfigured
+from shared.errors import GenerationFailed, JobCanceled
 
 _CFG_TENSORS = ["prompt_embeds", "add_text_embeds", "add_time_ids"]
-
-
-def load_sdxl(model_path: Path, config_dir: Path | None, dtype: torch.dtype) -> Any:
-    """The production loading path, offline: a single original-layout file or a diffusers folder."""
-    from diffusers import StableDiffusionXLPipeline
-
-    if model_path.is_file():
-        if config_dir is None or not (config_dir / "model_index.json").is_file():
-            raise NotConfigured(f"{model_path.name} needs a local diffusers config folder (SDXL_CONFIG_DIR)")
-        return StableDiffusionXLPipeline.from_single_file(
-            str(model_path), config=str(config_dir), local_files_only=True, torch_dtype=dtype
-        )
-    if (model_path / "model_index.json").is_file():
-        return StableDiffusionXLPipeline.from_pretrained(  # type: ignore[no-untyped-call]
-            str(model_path), local_files_only=True, torch_dtype=dtype
-        )
-    raise NotConfigured(f"no SDXL checkpoint or diffusers folder at {model_path}")
 
 
 class _StepCallback:
@@ -208,7 +190,7 @@ class SdxlGenerator(PipelineHost):
     def generate(self, requests: Sequence[GenRequest]) -> list[Output]:
         if self._pipe is None:
             raise RuntimeError("SdxlGenerator.setup() was not called")
-        _check_batch(requests)
+        check_batch(requests)
         if all(r.hooks.canceled() for r in requests):
             raise JobCanceled("canceled before generation")
         size = self.memory(requests[0].spec.width, requests[0].spec.height).batch
@@ -279,59 +261,19 @@ class SdxlGenerator(PipelineHost):
         ]
 
     def _encode(self, specs: Sequence[GenerationSpec], cfg: bool) -> dict[str, torch.Tensor | None]:
-        """Per-request embeddings, so batching never changes a request's conditioning."""
-        parts = [self._encode_one(s, cfg) for s in specs]
+        """Per-request embeddings, so batching never changes a request's conditioning: each distinct
+        (prompt, negative) pair once (padding repeats the last), in one text-encoder call per group.
+        Requests without a negative prompt form their own group, which SDXL zeroes
+        (`force_zeros_for_empty_prompt`), as it would for each of them alone."""
+        pairs = list(dict.fromkeys((s.prompt, s.negative_prompt) for s in specs))
+        rows: dict[tuple[str, str], tuple[torch.Tensor | None, ...]] = {}
+        for negative in (False, True):
+            group = [pair for pair in pairs if bool(pair[1]) == negative]
+            if group:
+                out = self._pipe.encode_prompt(prompt=[p for p, _ in group], device=self.device,
+                                               do_classifier_free_guidance=cfg,
+                                               negative_prompt=[n for _, n in group] if negative else None)  # fmt: skip
+                rows |= {pair: tuple(batch_row(t, i) for t in out) for i, pair in enumerate(group)}
+        parts = [rows[s.prompt, s.negative_prompt] for s in specs]
         names = ("prompt_embeds", "negative_prompt_embeds", "pooled_prompt_embeds", "negative_pooled_prompt_embeds")
-        return {name: _cat([p[i] for p in parts]) for i, name in enumerate(names)}
-
-    def _encode_one(self, spec: GenerationSpec, cfg: bool) -> tuple[torch.Tensor | None, ...]:
-        # An empty negative prompt stays None, so SDXL zeroes it (`force_zeros_for_empty_prompt`).
-        negative = spec.negative_prompt or None
-        return tuple(
-            self._pipe.encode_prompt(
-                prompt=spec.prompt, device=self.device, do_classifier_free_guidance=cfg, negative_prompt=negative
-            )
-        )
-
-
-def decode_latents(pipe: Any, latents: torch.Tensor, memory: MemoryPlan) -> list[Image.Image]:
-    """SDXL's decode step, done here so the latents take the VAE's dtype (a bf16 VAE after an fp16 UNet:
-    diffusers would pass fp16 latents to bf16 convolutions) and the decode fits the device's memory:
-    `memory.decode_items` images per call, in tiles when even one image does not fit."""
-    vae = pipe.vae
-    config = vae.config
-    latents = latents.to(vae.dtype)
-    mean, std = getattr(config, "latents_mean", None), getattr(config, "latents_std", None)
-    if mean is not None and std is not None:
-        shape = (1, len(mean), 1, 1)
-        mean_t = torch.tensor(mean).view(shape).to(latents)
-        std_t = torch.tensor(std).view(shape).to(latents)
-        latents = latents * std_t / config.scaling_factor + mean_t
-    else:
-        latents = latents / config.scaling_factor
-    vae.use_tiling = memory.vae_tiling
-    decoded = torch.cat(
-        [vae.decode(chunk, return_dict=False)[0] for chunk in torch.split(latents, memory.decode_items)]
-    )
-    check_finite(decoded, "SDXL's VAE")
-    if getattr(pipe, "watermark", None) is not None:
-        decoded = pipe.watermark.apply_watermark(decoded)
-    images: list[Image.Image] = pipe.image_processor.postprocess(decoded.float(), output_type="pil")
-    return images
-
-
-def _cat(tensors: list[torch.Tensor | None]) -> torch.Tensor | None:
-    present = [t for t in tensors if t is not None]
-    return torch.cat(present) if len(present) == len(tensors) else None
-
-
-def _check_batch(requests: Sequence[GenRequest]) -> None:
-    if not requests:
-        raise ValueError("generate() needs at least one request")
-    first = requests[0].spec
-    if any(r.spec.batch_key() != first.batch_key() for r in requests):
-        raise ValueError("a batch must share one GenerationSpec.batch_key()")
-    if first.kind.lane != "image":
-        raise InvalidInput(f"SDXL makes images, not {first.kind.value}")
-    if first.width % 8 or first.height % 8:
-        raise InvalidInput(f"SDXL needs width and height divisible by 8, got {first.width}x{first.height}")
+        return {name: cat_or_none([p[i] for p in parts]) for i, name in enumerate(names)}

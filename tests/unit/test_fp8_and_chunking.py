@@ -83,3 +83,17 @@ def test_gpu_extra_pins_what_the_code_was_written_against_and_the_image_installs
         assert pins[name] == version(name), name
     dockerfile = (root / "infra" / "docker" / "worker.Dockerfile").read_text().split(" AS gpu", 1)[1]
     assert 'pip install ".[gpu,worker]"' in dockerfile and "Float8DynamicActivationFloat8WeightConfig" in dockerfile
+
+
+def test_pixels_made_on_the_device_equal_diffusers_postprocess() -> None:
+    """SDXL's float→uint8 runs where the decode ran; the bytes are diffusers' own, rounding included."""
+    from diffusers.image_processor import VaeImageProcessor
+
+    from gpu_jobs.generators.sdxl_parts import to_images
+
+    torch.manual_seed(0)
+    decoded = torch.randn(3, 3, 16, 16) * 1.2  # beyond [-1, 1] too: clamped alike
+    decoded[0, 0, 0, :4] = torch.tensor([-1.0, 1.0, 1 / 255 - 1, 0.0])  # exact halves and edges
+    want = VaeImageProcessor().postprocess(decoded, output_type="pil")
+    for a, b in zip(to_images(decoded), want, strict=True):
+        assert np.array_equal(np.asarray(a), np.asarray(b))
