@@ -36,7 +36,9 @@ def test_dry_run_plans_the_headline_first_within_one_call(tmp_path: Path) -> Non
     assert "-m gpu tests/gpu" in tests and "--noconftest" in tests and "not compiled" in tests
 
 
+@pytest.mark.slow
 def test_smoke_runs_every_step_with_stdout_and_stderr_apart(tmp_path: Path) -> None:
+    """Four processes that each import torch: ~30 s on a busy 2-core box (slow)."""
     env = {"PYTHON": str(ROOT / ".venv" / "bin" / "python"), "SDXL_ROWS": "soul,soul_compile",
            "SVD_ROWS": "stock"}  # fmt: skip
     summary = check(tmp_path, "--smoke", timeout=240, **env)
