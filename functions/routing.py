@@ -65,7 +65,7 @@ def _errors(route: Route) -> dict[str, Any]:
     codes = {
         "400": "Malformed request",
         "401": "Missing or invalid ID token (token mode)",
-        "403": "Not the caller's to read or change",
+        "403": "Not the caller's to read or change; dev mode: a cross-site request or a Host that is not served",
         "404": "Not found",
         "422": "Invalid input",
         "429": "Quota exceeded",
@@ -75,7 +75,9 @@ def _errors(route: Route) -> dict[str, Any]:
     if route.method in ("POST", "DELETE"):
         codes["409"] = "Conflict"
     if route.body is not None:
+        codes["408"] = "Body did not arrive within SOUL_BODY_TIMEOUT_SECONDS"
         codes["413"] = "Body too large"
+        codes["415"] = "Body is not application/json"
     ref = {"$ref": "#/components/schemas/ErrorOut"}
     return {
         code: {"description": text, "content": {"application/json": {"schema": ref}}} for code, text in codes.items()

@@ -107,6 +107,7 @@ class _Key:
     spec_fields: dict[str, object]
     rate: DecayedRate
     users: dict[str, float] = field(default_factory=dict)  # user -> when they last asked
+    askers: set[str] = field(default_factory=set)  # distinct users who asked, up to the policy's min_users
     jobs: list[str] = field(default_factory=list)  # pre-generation jobs not yet seen finished
     touched: bool = True
 
@@ -138,6 +139,8 @@ class DemandRecorder:
             entry.rate.bump(now)
             entry.users.pop(user_id, None)
             entry.users[user_id] = now  # insertion order = recency
+            if len(entry.askers) < self.policy.min_users:
+                entry.askers.add(user_id)
             entry.touched = True
         if self.flush_mode == "inline":
             self.flush_if_due(now)
@@ -196,7 +199,8 @@ class DemandRecorder:
             docs = store.get_many(JOBS, entry.jobs)
             live = [d for d in docs if d is not None and not JobStatus(d["status"]).terminal]
             entry.jobs = [str(d["job_id"]) for d in live]
-        return KeyState(key.pk, entry.lane, rate, unseen, len(entry.jobs), self._current(key))
+        current = self._current(key)
+        return KeyState(key.pk, entry.lane, rate, unseen, len(entry.jobs), current, len(entry.askers))
 
     def _seen(self, user_id: str, pk: str) -> list[str]:
         doc = self.backend.store.get(seen_collection(user_id), pk)

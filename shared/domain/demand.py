@@ -91,6 +91,7 @@ class KeyState:
     unseen: tuple[int, ...]  # ready variants each active user has not seen yet
     outstanding: int = 0  # pre-generation jobs queued or running for it
     current_style: bool = True  # False: the style's version moved on since the key was asked for
+    distinct_users: int = 0  # distinct users seen asking for it (each within their quota), counted up to min_users
 
 
 @dataclass(frozen=True)
@@ -111,8 +112,10 @@ def headroom(state: KeyState) -> int:
 
 def wanted(state: KeyState, policy: Policy) -> int:
     """Jobs this key needs now (0 for a cold key, a stale style, or enough headroom)."""
-    if not state.current_style or state.rate < policy.hot_count or len(state.unseen) < policy.min_users:
+    if not state.current_style or state.rate < policy.hot_count or not state.unseen:
         return 0
+    if max(state.distinct_users, len(state.unseen)) < policy.min_users:
+        return 0  # one user asking again and again: no GPU work made ahead for them alone
     if state.lane not in GPU_SECONDS_PER_JOB or near_exhaustion(state.unseen) == 0:
         return 0
     gap = policy.target_headroom - headroom(state)

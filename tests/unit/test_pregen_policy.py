@@ -113,3 +113,5 @@ def test_one_user_alone_never_makes_a_key_pregenerated() -> None:
     assert wanted(KeyState("k", "image", 50.0, unseen=(0,)), default) == 0
     assert wanted(KeyState("k", "image", 50.0, unseen=(0, 0)), default) == 2
     assert decide([KeyState("k", "image", 50.0, unseen=(0,))], BIG, default) == []
+    # Two distinct users asked (one of them no longer active): the key qualifies.
+    assert wanted(KeyState("k", "image", 50.0, unseen=(0,), distinct_users=2), default) == 2
