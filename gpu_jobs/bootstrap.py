@@ -63,7 +63,7 @@ class Generators:
         return self._preview
 
     def _preview(self) -> Generator:
-        return PreviewGenerator(self.settings.soul_preview_step_seconds)
+        return PreviewGenerator(self.settings.soul_preview_step_seconds, self.settings.soul_preview_hold_file)
 
     def _sdxl(self) -> Generator:
         from gpu_jobs.generators.sdxl import SdxlGenerator

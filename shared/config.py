@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     soul_batch_size: int = Field(default=4, ge=1, le=16)
     soul_worker_idle_exit_seconds: float = Field(default=0.0, ge=0)
     soul_preview_step_seconds: float = Field(default=0.0, ge=0, le=10)
+    # Preview only: while this file exists, the preview generator holds its running job between steps (cancel
+    # still works). Tests and demos hold a job in "running" with a signal they control, not with a timing.
+    soul_preview_hold_file: Path | None = None
     soul_failpoints: str = ""  # recovery tests only: gpu_jobs/failpoints.py
     # GPU speed (docs/ARCHITECTURE.md, Generators and media): torch.compile is warmed at worker start, never on a user
     # request.

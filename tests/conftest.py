@@ -114,6 +114,7 @@ class SoulDev:
     def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.hold_file: Path | None = None  # SOUL_PREVIEW_HOLD_FILE, when the caller set one
         self.log = data_dir.parent / "soul-dev.log"
         data_dir.mkdir(parents=True, exist_ok=True)
         full_env = {**os.environ, "SOUL_DATA_DIR": str(data_dir), "LOG_LEVEL": "INFO", **(env or {})}

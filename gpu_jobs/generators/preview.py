@@ -11,6 +11,7 @@ import colorsys
 import textwrap
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -59,12 +60,16 @@ def _clip(card: Image.Image, frames: int) -> list[Image.Image]:
 class PreviewGenerator:
     """Runs the spec's real number of steps, each laying down one more band of the card, and reports
     each (so progress reads "step 12/30", never "1/1"). `step_seconds` > 0 also paces the steps (progress
-    and cancel then take as long to watch as a model's would; used by `soul dev` demos and the tests)."""
+    and cancel then take as long to watch as a model's would; used by `soul dev` demos and the tests).
+    While `hold_file` exists the running job waits between steps, so a test can keep the worker busy for
+    exactly as long as it needs (SOUL_PREVIEW_HOLD_FILE)."""
 
     name = "preview"
+    HOLD_POLL_SECONDS = 0.02
 
-    def __init__(self, step_seconds: float = 0.0) -> None:
+    def __init__(self, step_seconds: float = 0.0, hold_file: Path | None = None) -> None:
         self.step_seconds = step_seconds
+        self.hold_file = hold_file
 
     def setup(self) -> None:
         """Nothing to load."""
@@ -80,6 +85,12 @@ class PreviewGenerator:
             outputs.append(Output(frames=frames, fps=spec.fps, generator=self.name))
         return outputs
 
+    def _hold(self, batch: Sequence[GenRequest]) -> None:
+        while self.hold_file is not None and self.hold_file.exists():
+            if all(r.hooks.canceled() for r in batch):
+                raise JobCanceled("canceled while held")
+            time.sleep(self.HOLD_POLL_SECONDS)
+
     def _steps(self, request: GenRequest, batch: Sequence[GenRequest]) -> Image.Image:
         """The card, built band by band over `spec.steps` steps; progress after each band."""
         spec = request.spec
@@ -93,6 +104,7 @@ class PreviewGenerator:
             canvas.paste(card.crop((0, top, width, bottom)), (0, top))
             if self.step_seconds:
                 time.sleep(self.step_seconds)
+            self._hold(batch)
             if step < total and all(r.hooks.canceled() for r in batch):
                 raise JobCanceled("canceled between steps")
             request.hooks.progress(step, total)

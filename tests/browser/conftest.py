@@ -36,7 +36,10 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SoulDev]:
     so its tasks fail with `not_configured`."""
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("DASHSCOPE_API_KEY", raising=False)
-        server = SoulDev(tmp_path_factory.mktemp("web") / "data", {"SOUL_PREVIEW_STEP_SECONDS": STEP_SECONDS})
+        root = tmp_path_factory.mktemp("web")
+        env = {"SOUL_PREVIEW_STEP_SECONDS": STEP_SECONDS, "SOUL_PREVIEW_HOLD_FILE": str(root / "hold")}
+        server = SoulDev(root / "data", env)
+        server.hold_file = root / "hold"  # a test creates it to hold the running preview job, removes it to let go
     try:
         yield server
     finally:
