@@ -42,7 +42,8 @@ class FakeGoogleSafety:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
+        if self._thread.is_alive():  # shutdown() waits for serve_forever: only when it runs
+            self._server.shutdown()
         self._server.server_close()
 
     # -- the two methods --------------------------------------------------------------------------

@@ -38,6 +38,7 @@ import yaml
 
 from infra import emulators
 from infra.cloudrun_double import CloudRunDouble, JobSpec
+from infra.google_safety_double import REHEARSAL_WORDS, FakeGoogleSafety
 from infra.rehearse_functions import FunctionsPackage, prepare
 from infra.rehearse_pubsub import EventarcRelay, create_topology
 from infra.rehearse_terraform import ROOT, Deploy
@@ -48,6 +49,7 @@ KID = "rehearsal"
 REHEARSAL_ENV = {
     "all": "FIRESTORE_/PUBSUB_/STORAGE_EMULATOR_HOST: the clients talk to the local servers",
     "all ": "SOUL_ACCESS_LOG: each process records the Google APIs it calls (the IAM check)",
+    "all  ": "SOUL_LANGUAGE_ENDPOINT / SOUL_VISION_ENDPOINT: the Natural Language and Vision double",
     "api": "SOUL_JWKS_FILE: ID tokens are verified against the rehearsal's key, not Firebase's",
     "dispatch": "CLOUD_RUN_API_ENDPOINT: the Cloud Run Admin API double",
     "jobs": "env pointing into a volume that is not mounted here (/models) is dropped: preview generators",
@@ -66,6 +68,7 @@ class Rehearsal:
         self.emus: emulators.Emulators | None = None
         self.double: CloudRunDouble | None = None
         self.relay: EventarcRelay | None = None
+        self.safety = FakeGoogleSafety(REHEARSAL_WORDS)  # content safety's Google APIs (started in start())
         self.stop_event = threading.Event()
         self.deploy = Deploy.load(project_id=PROJECT)
 
@@ -76,6 +79,7 @@ class Rehearsal:
         keep = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "TMPDIR", "PIP_CONFIG_FILE"}}
         env = {**keep, **self.emus.env(), "PYTHONUNBUFFERED": "1"}
         env["SOUL_ACCESS_LOG"] = str(self.logs / f"access-{name}.jsonl")
+        env["SOUL_LANGUAGE_ENDPOINT"] = env["SOUL_VISION_ENDPOINT"] = self.safety.url
         return env
 
     def spawn(self, argv: list[str], env: dict[str, str], name: str, cwd: Path = ROOT) -> subprocess.Popen[bytes]:
@@ -101,6 +105,7 @@ class Rehearsal:
         for old in self.logs.glob("access-*.jsonl"):
             old.unlink()
         self.emus = emulators.start(PROJECT, self.logs)
+        self.safety.__enter__()
         os.environ.update(self.emus.env())
         create_topology(PROJECT, self.deploy.pubsub())
         self._bucket()
@@ -181,6 +186,7 @@ class Rehearsal:
             self.relay.close()
         if self.double is not None:
             self.double.close()
+        self.safety.__exit__(None, None, None)
         for proc in reversed(self.procs):
             emulators._kill_group(proc.pid)
         if self.emus is not None:

@@ -64,14 +64,14 @@ def _servable_page(store: DocumentStore, pk: str, now: float, limit: int) -> lis
     return [Variant.model_validate(d) for d in docs]
 
 
-def _try_hit(tx: Tx, user_id: str, pk: str, now: float, admit: Admit | None) -> Variant | None:
+def _try_hit(tx: Tx, user_id: str, pk: str, now: float, gated: bool, admitted: str | None) -> Variant | None:
     marks = marks_of(tx.get(seen_collection(user_id), pk), pk)
     limit = len(marks.variant_ids) + HIT_PAGE
     docs = tx.query(VARIANTS, [("pk", "==", pk), ("expire_at", ">", now + SERVE_MARGIN_SECONDS)], limit=limit)
     hit = pick_unseen([Variant.model_validate(d) for d in docs], marks.variant_ids, now)
     if hit is not None:
-        if admit is not None:
-            admit(hit)  # idempotent per user and variant (shared/first_serve.py): safe on a retried transaction
+        if gated and hit.pregen and hit.variant_id != admitted:
+            return None  # not the variant admitted before the transaction: the miss path charges the quota
         tx.set(seen_collection(user_id), pk, remember(marks, hit.variant_id, now).doc())
     return hit
 
@@ -109,7 +109,13 @@ def serve_cached(
         if store.write_if_unchanged(seen, pk, remember(marks, hit.variant_id, now).doc(), version):
             return hit
         marks_doc, version = store.get_versioned(seen, pk)
-    return store.transaction(lambda tx: _try_hit(tx, user_id, pk, now, admit))
+    # `admit` writes (and may charge the quota): it runs before the transaction, on what the last read
+    # would pick, and the transaction serves that variant or one needing no admission.
+    admitted = None
+    if admit is not None and (hit := pick_unseen(variants, marks_of(marks_doc, pk).variant_ids, now)) is not None:
+        admit(hit)
+        admitted = hit.variant_id
+    return store.transaction(lambda tx: _try_hit(tx, user_id, pk, now, admit is not None, admitted))
 
 
 def mark_published(store: DocumentStore, job_id: str) -> None:

@@ -8,6 +8,7 @@ image classifier fits: see `NotScreenedLocally`), or output screening off.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, cast
 
 from shared.config import Settings
 from shared.logging import get_logger
@@ -31,6 +32,19 @@ class NotScreenedLocally:
         return Verdict(True, screened=False)
 
 
+def _recorded(settings: Settings, adapter: Any, api: str, method: str, call: str) -> Any:
+    """With SOUL_ACCESS_LOG (the rehearsal's IAM check), each Google API call is recorded on the project."""
+    if settings.soul_access_log is None:
+        return adapter
+    from shared.adapters import access_log
+
+    project = f"projects/{settings.google_cloud_project}"
+    use = (api, method, project)
+    return access_log.Recording(
+        adapter, access_log.AccessLog(settings.soul_access_log), lambda op, _: use if op == call else None
+    )
+
+
 def strict_souls(settings: Settings) -> frozenset[str]:
     return frozenset(s.strip() for s in settings.soul_strict_souls.split(",") if s.strip())
 
@@ -42,9 +56,10 @@ def text_moderator(settings: Settings) -> TextModerator | None:
     if settings.soul_text_moderation == "cloud":
         from shared.adapters.gcp_language import CloudTextModerator
 
-        return CloudTextModerator(
+        moderator = CloudTextModerator(
             settings.soul_text_thresholds, settings.soul_text_min_severity, settings.soul_language_endpoint
         )
+        return cast(TextModerator, _recorded(settings, moderator, "language", "moderateText", "moderate"))
     from shared.safety.rules import RuleModerator
 
     return RuleModerator()
@@ -67,7 +82,8 @@ def image_screener(settings: Settings) -> ImageScreener | None:
     if settings.soul_output_screening == "cloud":
         from shared.adapters.gcp_vision import CloudImageScreener
 
-        return CloudImageScreener(settings.soul_vision_thresholds, settings.soul_vision_endpoint)
+        screener = CloudImageScreener(settings.soul_vision_thresholds, settings.soul_vision_endpoint)
+        return cast(ImageScreener, _recorded(settings, screener, "vision", "annotate", "screen"))
     log.warning(
         "CONTENT SAFETY: outputs are NOT screened locally (no offline image classifier fits the licence and "
         "size limits); set SOUL_OUTPUT_SCREENING=cloud for Cloud Vision SafeSearch"

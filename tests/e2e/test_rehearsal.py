@@ -107,6 +107,9 @@ def scenario(base: str, auth: Auth) -> list[Any]:
     said.append(("png", png.status_code, png.content[:4]))
     hit = httpx.get(f"{base}/image", params={"soul_id": "nova", "cue": "penguin"}, headers=auth("u2"), timeout=30)
     said.append(("hit", hit.status_code, hit.json()["cache_hit"], hit.json()["variant_id"] == result["variant_id"]))
+    # Content safety: local rules under soul dev, Natural Language moderateText (its double) in the rehearsal.
+    unsafe = httpx.get(f"{base}/image", params={"soul_id": "nova", "cue": "a naked penguin"}, headers=auth("u2"))
+    said.append(("blocked", unsafe.status_code, unsafe.json()["error"]["code"]))
     video = httpx.post(
         f"{base}/video/generate-from-variant", params={"variant_id": result["variant_id"]}, headers=auth("u1")
     )
@@ -196,6 +199,9 @@ NEEDS: dict[tuple[str, str], tuple[set[str], str]] = {
     ("storage", "delete"): ({"roles/storage.objectUser"}, "bucket/{}"),
     ("iam", "signBlob"): ({"roles/iam.serviceAccountTokenCreator"}, "sa/{}"),
     ("run", "runWithOverrides"): ({"custom:job_launcher"}, "job/{}"),
+    # Content safety: these APIs have no resource-level permission; calling one uses the project's service.
+    ("language", "moderateText"): ({"roles/serviceusage.serviceUsageConsumer"}, "project"),
+    ("vision", "annotate"): ({"roles/serviceusage.serviceUsageConsumer"}, "project"),
 }
 # Grants the platform uses on the account's behalf, not the code: nothing to record them.
 PLATFORM = {

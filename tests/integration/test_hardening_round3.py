@@ -22,11 +22,13 @@ from functions.context import Context
 from gpu_jobs.bootstrap import Generators
 from gpu_jobs.worker import Worker
 from infra import emulators, seed
-from shared import lanes
+from shared import first_serve, lanes, lifecycle
 from shared.bootstrap import Backend, InProcessLauncher, build_backend
 from shared.clock import SystemClock
 from shared.config import Settings
-from shared.records import FIRST_SERVED, JOBS, QUOTAS
+from shared.domain.models import Kind, Variant
+from shared.errors import RateLimited
+from shared.records import FIRST_SERVED, JOBS, QUOTAS, VARIANTS
 from tests.conftest import make_settings
 from tests.fakes.id_tokens import ISSUER as TOKEN_ISSUER
 from tests.fakes.id_tokens import PROJECT, LocalIssuer
@@ -250,3 +252,44 @@ def test_info_names_models_never_paths_and_tells_what_the_workers_run(make_backe
     assert body["lanes"]["video"] == {"model": "preview", "real": False}
     assert "preview placeholder" in body["generators"]["video"] and "unknown" in body["generators"]["wan"]
     assert PRIVATE_PATH not in json.dumps(body)
+
+
+def test_the_hit_paths_transaction_fallback_charges_a_pregenerated_variant_once(
+    make_backend: Callable[..., Backend],
+) -> None:
+    """Past its compare-and-set attempts the hit path serves in one transaction (`attempts=0` goes there
+    at once): the first viewer's charge runs before it, never inside it, and a refusal serves nothing."""
+    backend = make_backend()
+    store, now = backend.store, time.time()
+
+    def variant(vid: str) -> Variant:
+        return Variant(
+            variant_id=vid,
+            pk="k" * 32,
+            kind=Kind.IMAGE,
+            soul_id="nova",
+            seed=1,
+            generator="preview",
+            job_id=f"job-{vid}",
+            created_at=now,
+            expire_at=now + 90 * 86400,
+            pregen=True,
+        )
+
+    def refuse(user: str) -> None:
+        raise RateLimited("daily cap", code="daily_cap_reached", retry_after=60)
+
+    store.create(VARIANTS, "01PREGEN0000000000000000V1", variant("01PREGEN0000000000000000V1").doc())
+    charged: list[str] = []
+
+    def serve(user: str, take: Callable[[str], None]) -> Variant | None:
+        admit = lambda v: first_serve.admit(store, user, v, now, take)  # noqa: E731
+        return lifecycle.serve_cached(store, user_id=user, pk="k" * 32, now=now, attempts=0, admit=admit)
+
+    with pytest.raises(RateLimited):  # over the cap: nothing served, nothing claimed
+        serve("dana", refuse)
+    assert store.get(FIRST_SERVED, "01PREGEN0000000000000000V1") is None
+    assert (served := serve("dana", charged.append)) is not None and charged == ["dana"]
+    assert served.variant_id == "01PREGEN0000000000000000V1"
+    assert serve("erin", charged.append) is not None and charged == ["dana"]  # served first to dana: free
+    assert serve("dana", charged.append) is None  # seen all

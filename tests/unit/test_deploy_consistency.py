@@ -58,10 +58,10 @@ REQUIRED: dict[str, set[str]] = {
         "soul_max_delivery_attempts",  # must equal the subscriptions' dead-letter policy
         "soul_ack_deadline_seconds",  # must equal the subscriptions' ack deadline
     },
-    "functions.api_env": {"soul_auth_mode", "soul_signer_email"},
+    "functions.api_env": {"soul_auth_mode", "soul_signer_email", "soul_text_moderation"},
     "functions.dispatch_env": {"cloud_run_region", "cloud_run_job_gpu", "cloud_run_job_wan"},
-    "worker_gpu.env": {"sdxl_model_path", "svd_model_path"},
-    "worker_wan.env": {"wan_api_base_url"},
+    "worker_gpu.env": {"sdxl_model_path", "svd_model_path", "soul_output_screening"},
+    "worker_wan.env": {"wan_api_base_url", "soul_output_screening"},
     "worker_wan.secret_env": {"dashscope_api_key"},
 }
 NOT_SET_IN_CLOUD: dict[str, str] = {
@@ -82,8 +82,6 @@ NOT_SET_IN_CLOUD: dict[str, str] = {
     "redis_url": "no Memorystore in envs/dev: quotas live in Firestore (quotas collection)",
     "soul_embedding_provider": "static (the model in the functions' wheel) is right in the cloud; vertex is opt-in",
     "soul_embedding_endpoint": "empty = Vertex AI's regional endpoint; only tests point it at a local server",
-    "soul_text_moderation": "local rules until the rehearsal serves a fake Language API; set cloud in production",
-    "soul_output_screening": "local (says outputs are not screened) until the rehearsal serves a fake Vision API",
     "soul_strict_souls": "empty = every soul at the standard thresholds (docs/SAFETY.md)",
     "soul_language_endpoint": "empty = Google's Natural Language API; only tests point it at a local server",
     "soul_vision_endpoint": "empty = Google's Vision API; only tests point it at a local server",

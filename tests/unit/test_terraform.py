@@ -185,7 +185,8 @@ def test_roles_are_least_privilege() -> None:
         "roles/run.admin",
         "roles/iam.serviceAccountUser",
     }
-    assert project_roles["soul-api"] == ["roles/datastore.user"]
+    # serviceUsageConsumer: Natural Language / Vision calls (content safety) need serviceusage.services.use.
+    assert project_roles["soul-api"] == ["roles/datastore.user", "roles/serviceusage.serviceUsageConsumer"]
     # The dispatcher writes dispatch/* and dispatch_stats/* (its launch slots and counters).
     assert project_roles["soul-dispatcher"] == ["roles/datastore.user", "roles/eventarc.eventReceiver"]
     # The secret: only the Wan worker reads it.

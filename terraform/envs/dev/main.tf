@@ -50,6 +50,8 @@ locals {
     THREADS                      = "16"
     SOUL_MAX_LONG_POLLS          = "8"
     SOUL_MAX_LONG_POLLS_PER_USER = "2"
+    # Content safety (docs/SAFETY.md): every miss's cue through Cloud Natural Language moderateText.
+    SOUL_TEXT_MODERATION = "cloud"
   }
   dispatch_env = {
     CLOUD_RUN_REGION  = var.region
@@ -63,10 +65,13 @@ locals {
     SVD_MODEL_PATH  = "/models/svd"
     # Stay up a minute after the queue drains: loading SDXL costs more than a minute of idle L4.
     SOUL_WORKER_IDLE_EXIT_SECONDS = "60"
+    # Content safety: every output through Cloud Vision SafeSearch before it is uploaded.
+    SOUL_OUTPUT_SCREENING = "cloud"
   }
   wan_worker_env = {
     WAN_API_BASE_URL              = var.wan_api_base_url
     SOUL_WORKER_IDLE_EXIT_SECONDS = "30"
+    SOUL_OUTPUT_SCREENING         = "cloud"
   }
   wan_secret_env = {
     DASHSCOPE_API_KEY = { secret = module.dashscope_key.secret_id, version = var.dashscope_secret_version }
@@ -90,11 +95,13 @@ module "accounts" {
     "soul-scheduler"  = "Cloud Scheduler: starts the reconcile job"
   }
   project_roles = {
-    "soul-api" = ["roles/datastore.user"]
+    # Natural Language moderateText (api) and Vision SafeSearch (workers) have no resource-level
+    # permission: the caller needs serviceusage.services.use on the project whose API it calls.
+    "soul-api" = ["roles/datastore.user", "roles/serviceusage.serviceUsageConsumer"]
     # dispatch/* (launch slots) and dispatch_stats/* in Firestore.
     "soul-dispatcher" = ["roles/datastore.user", "roles/eventarc.eventReceiver"]
-    "soul-worker-gpu" = ["roles/datastore.user"]
-    "soul-worker-wan" = ["roles/datastore.user"]
+    "soul-worker-gpu" = ["roles/datastore.user", "roles/serviceusage.serviceUsageConsumer"]
+    "soul-worker-wan" = ["roles/datastore.user", "roles/serviceusage.serviceUsageConsumer"]
     "soul-reconcile"  = ["roles/datastore.user"]
   }
   depends_on = [module.services]

@@ -15,10 +15,12 @@ variable "services" {
     "firestore.googleapis.com",
     "iam.googleapis.com",
     "iamcredentials.googleapis.com",
+    "language.googleapis.com", # content safety: moderateText on prompts (api)
     "pubsub.googleapis.com",
     "run.googleapis.com",
     "secretmanager.googleapis.com",
     "storage.googleapis.com",
+    "vision.googleapis.com", # content safety: SafeSearch on outputs (workers)
   ]
 }
 
