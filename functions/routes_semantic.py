@@ -18,24 +18,8 @@ class LinksQuery(Strict):
     limit: int = Field(default=100, ge=1, le=keylinks.AUDIT_READ)
 
 
-class LinkOut(BaseModel):
-    pk: str
-    target: str
-    text: str
-    target_text: str
-    score: float
-    kind: str
-    policy: str
-    state: str
-    decided_at: float
-
-
 class LinksOut(BaseModel):
-    links: list[LinkOut]
-
-
-def _out(link: keylinks.Link) -> LinkOut:
-    return LinkOut.model_validate(link.__dict__)
+    links: list[keylinks.Link]
 
 
 @router.add(
@@ -49,7 +33,7 @@ def _out(link: keylinks.Link) -> LinkOut:
 def list_links(call: Call) -> tuple[int, BaseModel]:
     call.ctx.identity.admin(call.authorization)
     links = keylinks.audit(call.ctx.backend.store, limit=call.query.limit)
-    return 200, LinksOut(links=[_out(link) for link in links])
+    return 200, LinksOut(links=links)
 
 
 @router.add(
@@ -57,10 +41,10 @@ def list_links(call: Call) -> tuple[int, BaseModel]:
     "/admin/semantic/links/{pk}/unlink",
     summary="Undo a semantic merge: the key generates its own variants from its next request on (administrators)",
     tag="admin",
-    responses={200: LinkOut},
+    responses={200: keylinks.Link},
 )
 def unlink(call: Call) -> tuple[int, BaseModel]:
     call.ctx.identity.admin(call.authorization)
     backend = call.ctx.backend
     by = call.maybe_user(None) or "admin"
-    return 200, _out(keylinks.unlink(backend.store, call.path["pk"], by=by, now=backend.clock.now()))
+    return 200, keylinks.unlink(backend.store, call.path["pk"], by=by, now=backend.clock.now())

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict
 
 from shared.domain.models import PromptKey
 from shared.errors import NotFound
@@ -31,21 +32,23 @@ LINKED, RELEASED, UNLINKED = "linked", "released", "unlinked"
 AUDIT_READ = 1000  # links read per audit (sorted by score in memory: no composite index needed)
 
 
-@dataclass(frozen=True)
-class Link:
+class Link(BaseModel):
+    """One recorded merge: the request's own key, the key it is served under, and why."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
     pk: str
     target: str
     text: str
     target_text: str
     score: float
-    kind: str
+    kind: str  # what differs ("words: asleep beneath -> sleeping under", "reordered")
     policy: str
     state: str
     decided_at: float
 
     @classmethod
     def of(cls, doc: Doc) -> Link:
-        return cls(**{f: doc[f] for f in cls.__dataclass_fields__})
+        return cls.model_validate(doc)
 
 
 def difference(text: str, target_text: str) -> str:
