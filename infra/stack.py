@@ -91,6 +91,12 @@ def configuration_banner(settings: Settings) -> str:
     ]
     lines = ["soul dev: generators"]
     lines += [f"  {lane:<6} {what}" + (f"  ->  {fix}" if fix else "") for lane, what, fix in rows]
+    semantic = (
+        f"ON: paraphrases join existing keys (threshold {s.soul_semantic_threshold}); audit with `soul semantic audit`"
+        if s.soul_semantic_cache
+        else "off: only exact cues (tier 1) share variants  ->  SOUL_SEMANTIC_CACHE=true opts in (docs/SEMANTIC.md)"
+    )
+    lines.append(f"soul dev: semantic cache {semantic}")
     return "\n".join(lines)
 
 

@@ -314,3 +314,10 @@ def test_large_spaces_use_the_prefix_scan_and_still_find_the_nearest(tmp_path: P
             index.add("s", f"k{i}", cue, vectors[i])
     query = StaticEmbedder().embed(["a photo of 3 grey foxes sleeping in a forest"])[0]
     assert staged.nearest("s", query, 1)[0].key == exact.nearest("s", query, 1)[0].key
+
+
+def test_soul_dev_says_at_start_whether_the_semantic_tier_is_on() -> None:
+    from infra.stack import configuration_banner
+
+    assert "semantic cache off: only exact cues" in configuration_banner(Settings())
+    assert "semantic cache ON: paraphrases join" in configuration_banner(Settings(soul_semantic_cache=True))
