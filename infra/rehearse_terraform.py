@@ -119,6 +119,8 @@ class Deploy:
         if m := re.fullmatch(r'module\.accounts\.(emails|members)\["([\w-]+)"\]', expr):
             email = f"{m.group(2)}@{self.variables['project_id']}.iam.gserviceaccount.com"
             return email if m.group(1) == "emails" else f"serviceAccount:{email}"
+        if m := re.fullmatch(r"google_storage_bucket\.(\w+)\.name", expr):
+            return self.resolve(self.resource("google_storage_bucket", m.group(1))["name"])
         if (m := re.fullmatch(r"module\.(\w+)\.(\w+)", expr)) and m.group(2) in _OUTPUT_ARG:
             return self.resolve(self.modules[m.group(1)][_OUTPUT_ARG[m.group(2)]])
         raise Unresolved(expr)
@@ -239,8 +241,10 @@ def grants(deploy: Deploy) -> set[tuple[str, str, str]]:
     for arg, role in {**roles, "deleters": "roles/storage.objectUser"}.items():
         found |= {(_member(x), role, f"bucket/{bucket}") for x in deploy.resolve(m["artifacts"].get(arg, []))}
     models = deploy.resource("google_storage_bucket", "models")
-    reads = deploy.resource("google_storage_bucket_iam_member", "gpu_worker_reads_models")
-    found.add((_member(deploy.resolve(reads["member"])), reads["role"], f"bucket/{deploy.resolve(models['name'])}"))
+    for grant in ("gpu_worker_reads_models", "gpu_worker_saves_compile_cache"):
+        model_grant = deploy.resource("google_storage_bucket_iam_member", grant)
+        member, role = _member(deploy.resolve(model_grant["member"])), model_grant["role"]
+        found.add((member, role, f"bucket/{deploy.resolve(models['name'])}"))
     pubsub = deploy.pubsub()
     found |= {
         (_member(x), "roles/pubsub.publisher", f"topic/{pubsub['topic']}")

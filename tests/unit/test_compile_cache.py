@@ -62,3 +62,20 @@ def test_second_cold_start_compiles_nothing() -> None:
     first, second = two_starts()
     assert first["loaded"] is False and first["fxgraph_cache_miss"] >= 1 and first["stored_files"]
     assert second["loaded"] is True and second["fxgraph_cache_miss"] == 0 and second["fxgraph_cache_hit"] >= 1
+
+
+def test_the_worker_keeps_compiled_unets_in_the_models_bucket_or_a_local_directory(tmp_path: Path) -> None:
+    from gpu_jobs.bootstrap import Generators
+    from shared.adapters.gcp_storage import GcsBlobStore
+    from shared.config import Settings
+
+    def store(**env: object) -> object:
+        return Generators(Settings(soul_data_dir=tmp_path, **env))._compile_cache()  # type: ignore[arg-type]
+
+    assert store(soul_compile_cache_dir=tmp_path) is None  # nothing compiled, nothing to keep
+    local = store(soul_torch_compile=True, soul_compile_cache_dir=tmp_path)
+    assert isinstance(local, DirectoryArtifactStore) and local.root == tmp_path / "artifacts"
+    cloud = store(soul_torch_compile=True, soul_models_bucket="p-soul-models", soul_compile_cache_dir=tmp_path)
+    assert isinstance(cloud, BlobArtifactStore) and isinstance(cloud.blobs, GcsBlobStore)
+    assert cloud.blobs._bucket_name == "p-soul-models" and cloud.prefix == "compile-cache/"
+    assert store(soul_torch_compile=True) is None  # compiles at every start, as before

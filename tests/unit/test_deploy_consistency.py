@@ -60,7 +60,7 @@ REQUIRED: dict[str, set[str]] = {
     },
     "functions.api_env": {"soul_auth_mode", "soul_signer_email", "soul_text_moderation"},
     "functions.dispatch_env": {"cloud_run_region", "cloud_run_job_gpu", "cloud_run_job_wan"},
-    "worker_gpu.env": {"sdxl_model_path", "svd_model_path", "soul_output_screening"},
+    "worker_gpu.env": {"sdxl_model_path", "svd_model_path", "soul_models_bucket", "soul_output_screening"},
     "worker_wan.env": {"wan_api_base_url", "soul_output_screening"},
     "worker_wan.secret_env": {"dashscope_api_key"},
 }
@@ -72,8 +72,6 @@ NOT_SET_IN_CLOUD: dict[str, str] = {
     "soul_signer_email": "set for the api only; the workers never sign URLs",
     "soul_failpoints": "crash injection for the recovery tests only; must stay empty in the cloud",
     "soul_compile_cache_dir": "optional inductor cache path; unset compiles from scratch at worker start",
-    "soul_models_bucket": "compile-cache home, used only with SOUL_TORCH_COMPILE (off in envs/dev); enabling both "
-    "also needs roles/storage.objectCreator on the models bucket for soul-worker-gpu",
     "soul_style_cfg_cutoff": "default true: styles' cfg_cutoff acts; false saves the half batch's compiled graphs",
     "soul_style_step_cache": "default true: styles' step caching acts; false saves its compiled graphs",
     "soul_jwks_file": "tests and offline setups only; the cloud reads SOUL_JWKS_URL",

@@ -67,6 +67,8 @@ locals {
     SOUL_WORKER_IDLE_EXIT_SECONDS = "60"
     # Content safety: every output through Cloud Vision SafeSearch before it is uploaded.
     SOUL_OUTPUT_SCREENING = "cloud"
+    # Where compiled UNets' cache artifacts persist (compile-cache/), once SOUL_TORCH_COMPILE is on.
+    SOUL_MODELS_BUCKET = google_storage_bucket.models.name
   }
   wan_worker_env = {
     WAN_API_BASE_URL              = var.wan_api_base_url
@@ -167,6 +169,18 @@ resource "google_storage_bucket_iam_member" "gpu_worker_reads_models" {
   bucket = google_storage_bucket.models.name
   role   = "roles/storage.objectViewer"
   member = module.accounts.members["soul-worker-gpu"]
+}
+
+# The GPU worker saves its compiled UNets' cache artifacts (gpu_jobs/compile_cache.py): create-only, and only
+# under compile-cache/, so it can neither replace nor add weights.
+resource "google_storage_bucket_iam_member" "gpu_worker_saves_compile_cache" {
+  bucket = google_storage_bucket.models.name
+  role   = "roles/storage.objectCreator"
+  member = module.accounts.members["soul-worker-gpu"]
+  condition {
+    title      = "compile-cache-only"
+    expression = "resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.models.name}/objects/compile-cache/\")"
+  }
 }
 
 module "pubsub" {
