@@ -189,3 +189,18 @@ def test_a_deployment_without_style_options_warms_only_the_exact_graphs() -> Non
     assert backend.graphs == 1  # the CFG batch only: no half batch, no cached graph
     [out] = gen.generate([GenRequest(image_spec(1, step_cache_interval=2, cfg_cutoff=0.5), NullHooks())])
     assert out.frames and backend.graphs == 1  # the style's options do not act here: the exact path
+
+
+@pytest.mark.slow
+def test_inductor_compiled_sdxl_matches_eager_within_one_level() -> None:
+    """Inductor's own kernels (not a counting backend) through the real setup(): one static graph, the
+    same image within 1/255 of eager, no graph compiled by the request. ~1-2 minutes on the CPU (slow)."""
+    plan = replace(plan_for("sdxl", CPU), compile_unet=True, pad_batches=True)
+    speed = SpeedOptions(compile_mode="default", style_cfg_cutoff=False, style_step_cache=False)
+    gen = SdxlGenerator.from_pipeline(tiny_models.sdxl_pipeline(), device="cpu", plan=plan, speed=speed,
+                                      warmup_size=(64, 64), max_batch=1)  # fmt: skip
+    gen.setup()
+    graphs = counters["stats"]["unique_graphs"]
+    assert graphs == 1
+    _sdxl_matches_eager(gen, [[image_spec(1)], [image_spec(2)]])
+    assert counters["stats"]["unique_graphs"] == graphs
