@@ -137,7 +137,7 @@ def secure(response: Response, request: Request, settings: Settings) -> Response
     if response.mimetype == "text/html":
         body = None if response.direct_passthrough else response.get_data()  # files: no inline scripts
         headers["Content-Security-Policy"] = csp(body)
-    elif response.mimetype == "application/json" or response.status_code in (301, 302, 303, 307):
+    if response.mimetype == "application/json" or response.status_code in (301, 302, 303, 307, 308):
         headers["Cache-Control"] = "no-store"  # signed URLs and per-user data: never in a shared cache
     origin = cors_origin(request, settings)
     if origin is not None:

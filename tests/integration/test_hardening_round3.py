@@ -187,7 +187,8 @@ def test_media_and_the_variant_list_show_only_what_was_served_to_the_caller(
     vid, pk = mine["variant_id"], mine["pk_id"]
 
     for path in (f"/media/{vid}.png", f"/generated/{vid}.png"):
-        assert api.get(path, headers=ALICE).status_code == 302
+        redirect = api.get(path, headers=ALICE)
+        assert redirect.status_code == 302 and redirect.headers["Cache-Control"] == "no-store"  # a signed URL
         assert api.get(path, headers=ADMIN).status_code == 302
         theirs, unknown = api.get(path, headers=BOB), api.get(path.replace(vid, "01NOSUCHVARIANT"), headers=BOB)
         assert theirs.status_code == unknown.status_code == 404
