@@ -16,8 +16,7 @@ its own OS process with the entry point, env and args Terraform gives it (docs/A
 - The `seed` step of cloudbuild.yaml runs before the api starts.
 
 What the rehearsal adds to Terraform's env is in `REHEARSAL_ENV`, each with its reason; nothing
-else differs. Ctrl-C or SIGTERM stops every process it started; so does a second one that arrives
-while it stops (infra/rehearse_lifecycle.py). Relative --state / --cache are resolved at start.
+else differs. Ctrl-C or SIGTERM stops every process it started.
 """
 
 from __future__ import annotations
@@ -25,13 +24,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +40,6 @@ from infra import emulators
 from infra.cloudrun_double import CloudRunDouble, JobSpec
 from infra.google_safety_double import REHEARSAL_WORDS, FakeGoogleSafety
 from infra.rehearse_functions import FunctionsPackage, prepare
-from infra.rehearse_lifecycle import GRACE_SECONDS, kill_group, serve
 from infra.rehearse_pubsub import EventarcRelay, create_topology
 from infra.rehearse_terraform import ROOT, Deploy
 
@@ -182,8 +180,7 @@ class Rehearsal:
 
     # ---- stop ----------------------------------------------------------------------------------
 
-    def stop(self, grace: Callable[[], float] = lambda: GRACE_SECONDS) -> None:
-        """Stop what was started, newest first; `grace()` drops to 0 when a second signal came."""
+    def stop(self) -> None:
         self.stop_event.set()
         if self.relay is not None:
             self.relay.close()
@@ -191,11 +188,9 @@ class Rehearsal:
             self.double.close()
         self.safety.__exit__(None, None, None)
         for proc in reversed(self.procs):
-            kill_group(proc.pid, grace())
+            emulators._kill_group(proc.pid)
         if self.emus is not None:
-            for server in self.emus.servers.values():
-                kill_group(server.pid, grace())
-            self.emus.servers.clear()
+            emulators.stop(self.emus)
 
 
 def _wait_http(
@@ -233,19 +228,28 @@ def token(state: Path, sub: str, ttl: float = 3600) -> str:
 
 
 def run(state: Path, port: int, cache: Path) -> int:
-    """Start everything, print where, wait for Ctrl-C or SIGTERM, stop everything (rehearse_lifecycle).
-
-    Relative paths are resolved here, once: pip and functions-framework run in other directories."""
-    state, cache = state.resolve(), cache.resolve()
+    """Start everything, print where, wait for Ctrl-C or SIGTERM, stop everything."""
     rehearsal = Rehearsal(state, port, cache)
-
-    def ready() -> None:
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        rehearsal.start()
         print(f"soul rehearse: http://127.0.0.1:{port}  (logs: {rehearsal.logs})")
         print(f"  ID token for a user: python -m infra.rehearse token <user> --state {state}")
-        emus = rehearsal.emus.env() if rehearsal.emus else {}
-        print(json.dumps({"cloud_run": rehearsal._run_url, "emulators": emus}), flush=True)
+        print(
+            json.dumps({"cloud_run": rehearsal._run_url, "emulators": rehearsal.emus.env() if rehearsal.emus else {}})
+        )
+        sys.stdout.flush()
+        rehearsal.stop_event.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        rehearsal.stop()
+        signal.signal(signal.SIGTERM, previous)
+    return 0
 
-    return serve(rehearsal, ready)
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from PIL import Image
 
 from gpu_jobs.bench.quality import ssim
 from gpu_jobs.runtime_plan import RuntimePlan
+from gpu_jobs.torch_compile import reserve_graphs
 from gpu_jobs.torch_runtime import resolve_device, resolve_dtype, synchronize
 
 TOKENIZER_DIR = Path(__file__).resolve().parents[2] / "tests" / "data" / "tiny_models"
@@ -168,9 +169,11 @@ class Applied:
 
 
 def compiled_unet(pipe: Any, plan: Plan) -> Any:
-    """Stock's control: the same pipeline with only its UNet compiled (returns the eager UNet)."""
+    """Stock's control: the same pipeline with only its UNet compiled, static shapes as Soul's, its graphs
+    (the CFG batch per batch size) reserved in dynamo's shared budget (returns the eager UNet)."""
     eager = pipe.unet
-    pipe.unet = torch.compile(eager, mode=plan.compile_mode, fullgraph=True)
+    reserve_graphs(len(plan.batches))
+    pipe.unet = torch.compile(eager, mode=plan.compile_mode, fullgraph=True, dynamic=False)
     return eager
 
 
