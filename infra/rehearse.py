@@ -16,7 +16,8 @@ its own OS process with the entry point, env and args Terraform gives it (docs/A
 - The `seed` step of cloudbuild.yaml runs before the api starts.
 
 What the rehearsal adds to Terraform's env is in `REHEARSAL_ENV`, each with its reason; nothing
-else differs. Ctrl-C or SIGTERM stops every process it started.
+else differs. Ctrl-C or SIGTERM stops every process it started; so does a second one that arrives
+while it stops (infra/rehearse_lifecycle.py). Relative --state / --cache are resolved at start.
 """
 
 from __future__ import annotations
@@ -24,13 +25,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ from infra import emulators
 from infra.cloudrun_double import CloudRunDouble, JobSpec
 from infra.google_safety_double import REHEARSAL_WORDS, FakeGoogleSafety
 from infra.rehearse_functions import FunctionsPackage, prepare
+from infra.rehearse_lifecycle import GRACE_SECONDS, kill_group, serve
 from infra.rehearse_pubsub import EventarcRelay, create_topology
 from infra.rehearse_terraform import ROOT, Deploy
 
@@ -180,7 +182,8 @@ class Rehearsal:
 
     # ---- stop ----------------------------------------------------------------------------------
 
-    def stop(self) -> None:
+    def stop(self, grace: Callable[[], float] = lambda: GRACE_SECONDS) -> None:
+        """Stop what was started, newest first; `grace()` drops to 0 when a second signal came."""
         self.stop_event.set()
         if self.relay is not None:
             self.relay.close()
@@ -188,9 +191,11 @@ class Rehearsal:
             self.double.close()
         self.safety.__exit__(None, None, None)
         for proc in reversed(self.procs):
-            emulators._kill_group(proc.pid)
+            kill_group(proc.pid, grace())
         if self.emus is not None:
-            emulators.stop(self.emus)
+            for server in self.emus.servers.values():
+                kill_group(server.pid, grace())
+            self.emus.servers.clear()
 
 
 def _wait_http(
@@ -228,28 +233,19 @@ def token(state: Path, sub: str, ttl: float = 3600) -> str:
 
 
 def run(state: Path, port: int, cache: Path) -> int:
-    """Start everything, print where, wait for Ctrl-C or SIGTERM, stop everything."""
+    """Start everything, print where, wait for Ctrl-C or SIGTERM, stop everything (rehearse_lifecycle).
+
+    Relative paths are resolved here, once: pip and functions-framework run in other directories."""
+    state, cache = state.resolve(), cache.resolve()
     rehearsal = Rehearsal(state, port, cache)
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        rehearsal.start()
+
+    def ready() -> None:
         print(f"soul rehearse: http://127.0.0.1:{port}  (logs: {rehearsal.logs})")
         print(f"  ID token for a user: python -m infra.rehearse token <user> --state {state}")
-        print(
-            json.dumps({"cloud_run": rehearsal._run_url, "emulators": rehearsal.emus.env() if rehearsal.emus else {}})
-        )
-        sys.stdout.flush()
-        rehearsal.stop_event.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        rehearsal.stop()
-        signal.signal(signal.SIGTERM, previous)
-    return 0
+        emus = rehearsal.emus.env() if rehearsal.emus else {}
+        print(json.dumps({"cloud_run": rehearsal._run_url, "emulators": emus}), flush=True)
 
-
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
+    return serve(rehearsal, ready)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -41,21 +42,50 @@ def rehearsal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, An
         if os.environ.get("SOUL_SKIP_EMULATORS") == "1":
             pytest.skip(f"rehearsal needs the emulators (SOUL_SKIP_EMULATORS=1): {exc}")
         pytest.fail(f"cannot rehearse: {exc} (SOUL_SKIP_EMULATORS=1 skips)")
-    state = tmp_path_factory.mktemp("rehearse")
+    clone = _fresh_clone(tmp_path_factory.mktemp("clone"))
+    state = clone / ".soul-data" / "rehearse"  # the default --state, relative to where it runs
     port = emulators.free_port()
-    out = state / "stdout.log"
-    argv = [sys.executable, "-m", "infra.cli", "rehearse", "--port", str(port), "--state", str(state)]
-    argv += ["--cache", str(ROOT / ".soul-data" / "rehearse-venvs")]
-    proc = subprocess.Popen(argv, cwd=ROOT, stdout=out.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    out = clone / "stdout.log"
+    # The README's command from a fresh clone: the default, relative --state and --cache.
+    argv = [sys.executable, "-m", "infra.cli", "rehearse", "--port", str(port)]
+    proc = subprocess.Popen(argv, cwd=clone, stdout=out.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
     try:
         info = _started(proc, out)
         yield {"url": f"http://127.0.0.1:{port}", "state": state, "proc": proc, **info}
     finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)  # what Ctrl-C or a supervisor sends: it must stop everything
-            proc.wait(timeout=60)
+        _interrupt_twice(proc, out)
     left = [p.name for p in (state / "logs").glob("*.log") if _alive_in(p)]
-    assert not left, f"processes left running after SIGTERM: {left}"
+    assert not left, f"processes left running after Ctrl-C and a SIGTERM during the shutdown: {left}"
+
+
+def _fresh_clone(where: Path) -> Path:
+    """This working tree as `git clone` gives it (tracked and new files, nothing ignored), so the code
+    under test is the working tree's. Its default --cache is linked to this checkout's venv cache: the
+    path stays relative, the 80 s install is not paid again."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True, check=True
+    )
+    for name in filter(None, listed.stdout.decode().split("\0")):
+        if (ROOT / name).is_file():
+            (where / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, where / name)
+    (ROOT / ".soul-data" / "rehearse-venvs").mkdir(parents=True, exist_ok=True)
+    (where / ".soul-data").mkdir()
+    (where / ".soul-data" / "rehearse-venvs").symlink_to(ROOT / ".soul-data" / "rehearse-venvs")
+    return where
+
+
+def _interrupt_twice(proc: subprocess.Popen[bytes], out: Path) -> None:
+    """Ctrl-C, then a supervisor's SIGTERM once the shutdown has begun: everything must still stop."""
+    if proc.poll() is not None:
+        return
+    os.kill(proc.pid, signal.SIGINT)
+    deadline = time.monotonic() + 60
+    while "soul rehearse: stopping" not in out.read_text() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(proc.pid, signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0, out.read_text()[-3000:]
 
 
 def _alive_in(log: Path) -> bool:

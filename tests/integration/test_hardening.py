@@ -111,7 +111,7 @@ def test_idempotency_conflict_says_when_to_retry(dev: SoulDev) -> None:
     store = build_backend(make_settings(dev.log.parent / "data")).store
     fingerprint = digest(["/image/selfie", {}, {}, body])
     pending = {"fingerprint": fingerprint, "state": "pending", "created_at": 9e9}
-    store.set(IDEMPOTENCY, digest("idempotency", "", key), pending)  # dev mode: no header, no caller
+    store.set(IDEMPOTENCY, digest("idempotency", "u1", key), pending)  # dev mode: the caller is the user named
     headers = {"Content-Type": "application/json", "Idempotency-Key": key}
     r = httpx.post(dev.url + "/image/selfie", content=body, headers=headers)
     assert _error(r, 409)["code"] == "conflict"

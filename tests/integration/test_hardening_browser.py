@@ -188,3 +188,20 @@ def test_tokens_living_longer_than_the_maximum_are_refused(token: Any) -> None:
     now = int(time.time())
     old = ISSUER.token("alice", ttl=0, iat=now - 3 * 86400, exp=now + 600)  # minted for three days
     assert with_token(old) == 401
+
+
+def test_dev_mode_idempotency_keys_are_per_named_user(dev: Any) -> None:
+    """Item 7 in dev mode: the caller is the user the request names, so two users' `order-1` are two keys."""
+    client, _ = dev
+    key = {"Idempotency-Key": "order-1", "Content-Type": "application/json"}
+    u1 = client.post(
+        "/image/selfie", data=json.dumps({"soul_id": "nova", "city_key": "paris", "user_id": "u1"}), headers=key
+    )
+    u2 = client.post(
+        "/image/selfie", data=json.dumps({"soul_id": "nova", "city_key": "tokyo", "user_id": "u2"}), headers=key
+    )
+    assert u1.status_code == u2.status_code == 202 and "Idempotent-Replayed" not in u2.headers
+    again = client.post(
+        "/image/selfie", data=json.dumps({"soul_id": "nova", "city_key": "paris", "user_id": "u1"}), headers=key
+    )
+    assert again.headers.get("Idempotent-Replayed") == "true"
