@@ -80,3 +80,36 @@ def test_reports_hide_and_admins_decide(kind: str, tmp_path: Path, request: pyte
 
     actions = sorted(a["action"] for a in backend.store.query(AUDIT, [], limit=50))
     assert actions == ["hidden", "removed", "reported", "reported", "restored"]
+
+
+def test_token_mode_reports_by_subject_and_review_is_for_administrators(tmp_path: Path) -> None:
+    from infra import seed
+    from shared.bootstrap import build_backend
+    from tests.conftest import make_settings
+    from tests.fakes.id_tokens import PROJECT, LocalIssuer
+
+    issuer = LocalIssuer()
+    settings = make_settings(
+        tmp_path / "data",
+        soul_auth_mode="token",
+        soul_signing_key="test-signing-key-not-the-default",
+        google_cloud_project=PROJECT,
+        soul_jwks_file=issuer.write_jwks(tmp_path / "jwks.json"),
+    )
+    backend = build_backend(settings)
+    seed.load(backend)
+    client = create_app(Context.build(backend)).test_client()
+    alice, bob = issuer.bearer("alice"), issuer.bearer("bob")
+    task = client.get("/image", query_string={"soul_id": "nova", "cue": "penguin"}, headers=alice).get_json()
+    drain(Worker(backend, lambda k: Colours()))
+    variant_id = client.get(f"/tasks/{task['task_id']}", headers=alice).get_json()["result"]["variant_id"]
+    # a body naming another user is refused: the reporter is the token's subject
+    assert client.post(f"/variants/{variant_id}/report", json={"reason": "spam"}, headers=bob).status_code == 404
+    assert client.post(f"/variants/{variant_id}/report", json={"reason": "spam"}, headers=alice).status_code == 200
+    assert client.get("/admin/reports", headers=alice).status_code == 403
+    assert client.post(f"/admin/variants/{variant_id}/remove", json={}, headers=bob).status_code == 403
+    admin = issuer.bearer("mod", soul_admin=True)
+    assert client.get("/admin/reports", headers=admin).get_json()["reports"][0]["reporters"] == 1
+    assert client.post(f"/admin/variants/{variant_id}/remove", json={}, headers=admin).status_code == 200
+    removal = [a for a in backend.store.query(AUDIT, [], limit=10) if a["action"] == "removed"]
+    assert [a["user_id"] for a in removal] == ["mod"]
