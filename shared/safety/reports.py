@@ -5,7 +5,8 @@ plus Increments on the variant's queue entry: no document grows with its reporte
 sees the variant again (it joins their seen list, whatever was served); at `to_hide` distinct reporters
 it is hidden from everyone (status `hidden`: the hit path serves only `ready` variants, and no URL is
 signed for it any more) and its key is never pre-generated again. Administrators remove (artifacts
-deleted, optionally the prompt key blocked) or restore a hidden variant. Every step is an audit record.
+deleted; optionally the prompt key blocked, which also hides the key's other variants) or restore a
+hidden variant. Every step is an audit record.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from shared.domain.models import Variant
 from shared.errors import Conflict, NotFound
 from shared.ids import new_id
 from shared.ports import BlobStore, Clock, DocumentStore
-from shared.records import AUDIT, BLOCKED_KEYS, REPORTED, REPORTS, VARIANTS, Records
+from shared.records import AUDIT, BLOCKED_KEYS, REPORTED, REPORTS, VARIANTS, VARIANTS_READ, Records
 
 REASONS = ("sexual", "minors", "violence", "self_harm", "hate", "illegal", "spam", "other")
 QUEUE_PAGE_MAX = 100
@@ -76,8 +77,11 @@ class Reports:
         for artifact in variant.artifacts.values():
             self.blobs.delete(artifact.name)
         self._hide(variant, "removed")
-        if block_key:
+        if block_key:  # the prompt itself is unacceptable: no new job, and none of its variants served
             self.store.set(BLOCKED_KEYS, variant.pk, {"pk": variant.pk, "by": "admin", "at": self.clock.now()})
+            for doc in self.store.query(VARIANTS, [("pk", "==", variant.pk)], limit=VARIANTS_READ):
+                if doc.get("status", "ready") == "ready":
+                    self.store.update(VARIANTS, str(doc["variant_id"]), {"status": "hidden"})
         self._mark(variant_id, {"status": "removed", "decided_by": admin, "decided_at": self.clock.now()})
         self._audit("removed", admin, variant_id, block_key=block_key, note=note)
         return variant.model_copy(update={"status": "removed"})

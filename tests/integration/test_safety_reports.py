@@ -24,6 +24,10 @@ def _image(client: Any, user: str, cue: str = "penguin on ice") -> Any:
     return client.get("/image", query_string={"soul_id": "nova", "cue": cue, "user_id": user})
 
 
+def doc_pk(backend: Any, variant_id: str) -> str:
+    return str(backend.store.get(VARIANTS, variant_id)["pk"])
+
+
 def _report(client: Any, variant_id: str, user: str, reason: str = "violence") -> Any:
     return client.post(f"/variants/{variant_id}/report", json={"user_id": user, "reason": reason, "note": "no"})
 
@@ -68,11 +72,19 @@ def test_reports_hide_and_admins_decide(kind: str, tmp_path: Path, request: pyte
     assert restored["status"] == "ready"
     assert _image(client, "u7").get_json()["variant_id"] == variant_id  # served again
 
+    assert _image(client, "u3").status_code == 202  # the reporters' miss: another variant of the key
+    drain(worker)
+    other = [
+        v
+        for v in backend.store.query(VARIANTS, [("pk", "==", doc_pk(backend, variant_id))])
+        if v["variant_id"] != variant_id
+    ]
     removed = client.post(f"/admin/variants/{variant_id}/remove", json={"user_id": "mod1", "block_key": True})
     assert removed.status_code == 200 and removed.get_json()["key_blocked"] is True
     doc = backend.store.get(VARIANTS, variant_id)
     assert doc is not None and doc["status"] == "removed"
     assert all(not backend.blobs.exists(a["name"]) for a in doc["artifacts"].values())  # artifacts deleted
+    assert [backend.store.get(VARIANTS, v["variant_id"])["status"] for v in other] == ["hidden"]  # type: ignore[index]
     blocked = _image(client, "u8")
     assert blocked.status_code == 422 and blocked.get_json()["error"]["code"] == "content_blocked"
     again = client.post(f"/admin/variants/{variant_id}/restore", json={})
