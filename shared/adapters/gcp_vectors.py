@@ -20,6 +20,7 @@ from google.cloud.firestore_v1.base_vector_query import DistanceMeasure
 from google.cloud.firestore_v1.vector import Vector
 
 from shared.errors import Unavailable
+from shared.logging import get_logger
 from shared.ports import Neighbour
 
 if TYPE_CHECKING:
@@ -27,12 +28,15 @@ if TYPE_CHECKING:
 
 COLLECTION = "semantic_keys"
 _DISTANCE = "distance"
+log = get_logger("soul.semantic")
 
 
 class FirestoreVectorIndex:
-    def __init__(self, project: str, database: str = "(default)") -> None:
+    def __init__(self, project: str, database: str = "(default)", client: firestore.Client | None = None) -> None:
         self._project = project
         self._database = database
+        if client is not None:  # tests pass a double of the client; production builds it on first use
+            self.__dict__["client"] = client
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FirestoreVectorIndex:
@@ -71,6 +75,9 @@ class FirestoreVectorIndex:
             snaps = list(query.get())  # type: ignore[call-arg]  # the stubs mistype VectorQuery.get
         except (gexc.ServiceUnavailable, gexc.DeadlineExceeded) as exc:
             raise Unavailable(f"firestore unavailable (vector search): {exc.message}") from exc
+        except gexc.FailedPrecondition as exc:  # the vector index is missing or still building
+            log.warning("semantic index not ready, no semantic match: %s", exc.message)
+            return []
         out = []
         for snap in snaps:
             doc = snap.to_dict() or {}

@@ -32,8 +32,10 @@ def _terraform_vector_indexes() -> list[dict[str, Any]]:
 def test_terraform_declares_the_vector_index_the_adapter_queries() -> None:
     (index,) = _terraform_vector_indexes()
     assert index["collection"] == COLLECTION
-    space, embedding = index["fields"]
+    space, name, embedding = index["fields"]
     assert space["field_path"] == "space" and space["order"] == "ASCENDING"
+    # As the API returns it (it inserts __name__ before the vector field): else every apply replaces it.
+    assert name == {"field_path": "__name__", "order": "ASCENDING"}
     assert embedding["field_path"] == "embedding"
     config = (
         embedding["vector_config"][0] if isinstance(embedding["vector_config"], list) else embedding["vector_config"]
@@ -47,5 +49,5 @@ def test_the_emulator_index_file_declares_the_same_vector_index() -> None:
     data = json.loads((ROOT / "infra" / "firestore.indexes.json").read_text())
     (index,) = [ix for ix in data["indexes"] if any("vectorConfig" in f for f in ix["fields"])]
     assert index["collectionGroup"] == COLLECTION
-    assert [f["fieldPath"] for f in index["fields"]] == ["space", "embedding"]
-    assert index["fields"][1]["vectorConfig"]["dimension"] == StaticEmbedder.dim
+    assert [f["fieldPath"] for f in index["fields"]] == ["space", "__name__", "embedding"]
+    assert index["fields"][2]["vectorConfig"]["dimension"] == StaticEmbedder.dim

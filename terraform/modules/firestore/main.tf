@@ -170,6 +170,9 @@ resource "google_firestore_field" "ttl" {
 # The semantic cache (docs/ARCHITECTURE.md, Prompt keys): nearest prompt keys within one space (soul,
 # kind, style version, params) by cosine distance: shared/adapters/gcp_vectors.py's find_nearest. The
 # dimension is the embedder's (the static model's 256; the Vertex option asks for 256 too).
+# `__name__` is declared where the API inserts it (before the vector field, in the order of the field
+# before it): without it every plan sees a difference and every apply replaces the index, and while it
+# rebuilds find_nearest answers FAILED_PRECONDITION (read as "no semantic match" by the adapter).
 resource "google_firestore_index" "semantic_keys_space_embedding" {
   project     = var.project_id
   database    = google_firestore_database.this.name
@@ -178,6 +181,10 @@ resource "google_firestore_index" "semantic_keys_space_embedding" {
 
   fields {
     field_path = "space"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "__name__"
     order      = "ASCENDING"
   }
   fields {
