@@ -19,6 +19,7 @@ batch differs from the kept features' (the CFG-truncated half batch) runs in ful
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -143,12 +144,20 @@ def _hidden_stub(*args: Any, **kwargs: Any) -> Any:
     return _hidden(args, kwargs)
 
 
-def strip(copied: Any) -> None:
-    """Undo a step cache on a deep copy of a UNet (an FP8 twin): the copied gates would call the original's
-    blocks (closures are not deep-copied), and its counter hook would count for the original's cache."""
-    copied.__dict__.pop("_soul_step_cache", None)
+def clean_copy(unet: Any) -> Any:
+    """A deep copy of an eager UNet without its step cache (for an FP8 twin). The cache is set aside while
+    copying (it may reach a compiled wrapper, which is not to be copied), and what the copy inherited is
+    undone: the gates would call the original's blocks (closures are not deep-copied) and a counter hook
+    would count for the original's cache."""
+    cache = unet.__dict__.pop("_soul_step_cache", None)
+    try:
+        copied = copy.deepcopy(unet)
+    finally:
+        if cache is not None:
+            unet.__dict__["_soul_step_cache"] = cache
     for module in copied.modules():
         module.__dict__.pop("forward", None)  # the class's forward again
         for key, hook in list(module._forward_pre_hooks.items()):
             if isinstance(getattr(hook, "__self__", None), StepCache):
                 del module._forward_pre_hooks[key]
+    return copied

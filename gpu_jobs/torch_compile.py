@@ -9,7 +9,6 @@ warm-up reserves its graphs (`reserve_graphs`) instead of crashing at the defaul
 
 from __future__ import annotations
 
-import copy
 import importlib
 import os
 import threading
@@ -76,8 +75,7 @@ def fp8_twin(model: torch.nn.Module, plan: RuntimePlan, speed: SpeedOptions) -> 
     """An FP8 copy of an exact denoiser, for the styles that opt into FP8 while every other style keeps the
     exact weights. Compiled when the exact one is (or the plan compiles): a twin left eager beside a
     compiled UNet would time eager FP8 under a compiled label. Costs the copy's weights in memory."""
-    twin = copy.deepcopy(getattr(model, "_orig_mod", model))
-    step_cache.strip(twin)
+    twin: torch.nn.Module = step_cache.clean_copy(getattr(model, "_orig_mod", model))
     quantize_fp8(twin)
     if plan.compile_unet or is_compiled(model):
         return compile_module(twin, speed)

@@ -97,3 +97,21 @@ def test_pixels_made_on_the_device_equal_diffusers_postprocess() -> None:
     want = VaeImageProcessor().postprocess(decoded, output_type="pil")
     for a, b in zip(to_images(decoded), want, strict=True):
         assert np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_fp8_twin_of_a_step_cached_compiled_unet_is_its_own_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A UNet reused by an earlier generator (the bench's rows) carries step-cache gates and a cache that
+    reaches the compiled wrapper: the twin must not copy the wrapper, nor keep gates calling the original."""
+    from gpu_jobs.step_cache import StepCache
+
+    monkeypatch.setattr(torch_compile, "quantize_fp8", lambda _m: None)
+    unet = tiny_models.sdxl_pipeline().unet
+    speed = SpeedOptions(compile_backend="eager")
+    compiled = torch_compile.compile_module(unet, speed)
+    cache = StepCache.for_unet(compiled)
+    twin = torch_compile.fp8_twin(compiled, plan_for("sdxl", DeviceInfo("cpu")), speed)
+    eager_twin = twin._orig_mod  # type: ignore[attr-defined]
+    assert eager_twin is not unet and "_soul_step_cache" not in eager_twin.__dict__
+    assert all("forward" not in m.__dict__ for m in eager_twin.modules())  # the class's forward: its own blocks
+    assert not any(isinstance(getattr(h, "__self__", None), StepCache) for h in twin._forward_pre_hooks.values())
+    assert StepCache.for_unet(compiled) is cache and "forward" in unet.down_blocks[1].__dict__
