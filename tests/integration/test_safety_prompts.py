@@ -89,3 +89,12 @@ def test_policy_change_rechecks_existing_keys_lazily(kind: str, tmp_path: Path, 
     assert hit.status_code == 200 and hit.get_json()["cache_hit"] is True
     variant = on.store.get(VARIANTS, hit.get_json()["variant_id"])
     assert variant is not None and not ctx.generation.safety.stale(variant["safety_policy"])
+
+
+def test_strict_souls_block_a_weak_term_alone(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    backend = make_backend("local", tmp_path, request, soul_strict_souls="kai")
+    client = create_app(Context.build(backend)).test_client()
+    ask = {"cue": "a sexy elf", "user_id": "u1"}
+    assert client.get("/image", query_string={"soul_id": "nova", **ask}).status_code == 202
+    strict = client.get("/image", query_string={"soul_id": "kai", **ask})
+    assert strict.status_code == 422 and "sexual content" in strict.get_json()["error"]["message"]
