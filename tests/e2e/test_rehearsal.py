@@ -239,6 +239,7 @@ PLATFORM = {
     "roles/run.invoker": "Eventarc pushes to dispatch / Cloud Scheduler starts the reconcile job as it",
     "roles/secretmanager.secretAccessor": "Cloud Run injects DASHSCOPE_API_KEY into the Wan job",
     "bucket/soul-local-soul-models": "Cloud Run mounts the models bucket into the GPU job",
+    "roles/cloudbuild.builds.builder": "Cloud Build builds the functions as soul-build (here: a local venv)",
 }
 # Grants the scenario does not reach, each with where the path is exercised instead.
 NOT_EXERCISED = {

@@ -199,6 +199,7 @@ def test_roles_are_least_privilege() -> None:
         "run.jobs.get",
         "run.executions.get",
         "run.executions.list",
+        "run.operations.get",  # operation.done() on run_job's operation
     }
     # The api signs URLs as itself, and nobody else may.
     sign = one("google_service_account_iam_member", "dev/api_signs_as_itself")

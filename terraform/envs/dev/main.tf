@@ -95,6 +95,7 @@ module "accounts" {
     "soul-worker-wan" = "Soul Wan worker job"
     "soul-reconcile"  = "Soul reconcile job (republish lost jobs, drain the dead letters, delete orphans)"
     "soul-scheduler"  = "Cloud Scheduler: starts the reconcile job"
+    "soul-build"      = "Cloud Build: builds the functions' images"
   }
   project_roles = {
     # Natural Language moderateText (api) and Vision SafeSearch (workers) have no resource-level
@@ -105,7 +106,18 @@ module "accounts" {
     "soul-worker-gpu" = ["roles/datastore.user", "roles/serviceusage.serviceUsageConsumer"]
     "soul-worker-wan" = ["roles/datastore.user", "roles/serviceusage.serviceUsageConsumer"]
     "soul-reconcile"  = ["roles/datastore.user"]
+    # The functions' build account (the default one may not exist or lack permissions on projects
+    # created since mid-2024): Cloud Build's documented role for a custom build service account.
+    "soul-build" = ["roles/cloudbuild.builds.builder"]
   }
+  depends_on = [module.services]
+}
+
+# Service agents (Eventarc, Pub/Sub) exist, with time for IAM to see them, before the trigger and the
+# dead-letter grants that use them.
+module "service_agents" {
+  source     = "../../modules/service_agents"
+  project_id = var.project_id
   depends_on = [module.services]
 }
 
@@ -202,7 +214,7 @@ module "pubsub" {
     video = [module.accounts.members["soul-worker-gpu"]]
     wan   = [module.accounts.members["soul-worker-wan"]]
   }
-  depends_on = [module.services]
+  depends_on = [module.services, module.service_agents]
 }
 
 module "dashscope_key" {
@@ -225,6 +237,9 @@ resource "google_project_iam_custom_role" "job_launcher" {
     "run.jobs.get",
     "run.jobs.run",
     "run.jobs.runWithOverrides",
+    # operation.done() on run_job's long-running operation is GetOperation: without it every launch
+    # is logged "refused", its slot released and never counted.
+    "run.operations.get",
   ]
 }
 
@@ -278,7 +293,8 @@ module "functions" {
   api_env                         = merge(local.common_env, local.api_env)
   dispatch_env                    = merge(local.common_env, local.dispatch_env)
   jobs_topic_id                   = module.pubsub.topic_id
-  depends_on                      = [module.services]
+  build_service_account           = module.accounts.ids["soul-build"]
+  depends_on                      = [module.services, module.service_agents]
 }
 
 # The reconcile pass (`soul reconcile`): republishes jobs whose message was lost (created but never

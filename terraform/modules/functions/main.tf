@@ -39,6 +39,11 @@ variable "jobs_topic_id" {
   type = string
 }
 
+variable "build_service_account" {
+  description = "projects/<project>/serviceAccounts/<email> Cloud Build builds both functions as (not the project's default)."
+  type        = string
+}
+
 variable "api_public" {
   description = "Let anyone reach the api; it verifies the caller's ID token itself (SOUL_AUTH_MODE=token)."
   type        = bool
@@ -90,6 +95,7 @@ resource "google_cloudfunctions2_function" "api" {
     runtime               = "python311"
     entry_point           = "api"
     environment_variables = local.build_env
+    service_account       = var.build_service_account
     source {
       storage_source {
         bucket = google_storage_bucket.source.name
@@ -120,6 +126,7 @@ resource "google_cloudfunctions2_function" "dispatch" {
     runtime               = "python311"
     entry_point           = "dispatch"
     environment_variables = local.build_env
+    service_account       = var.build_service_account
     source {
       storage_source {
         bucket = google_storage_bucket.source.name

@@ -11,6 +11,9 @@ variable "services" {
     "cloudbuild.googleapis.com",
     "cloudfunctions.googleapis.com",
     "cloudscheduler.googleapis.com",
+    # Cloud Build's default accounts, and projects created since mid-2024 build with the Compute
+    # Engine default account unless a build service account is set (the functions set soul-build).
+    "compute.googleapis.com",
     "eventarc.googleapis.com",
     "firestore.googleapis.com",
     "iam.googleapis.com",

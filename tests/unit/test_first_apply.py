@@ -1,0 +1,81 @@
+"""What would stop the first `terraform apply` in a new project, or be wrong on its first day (issue 24),
+checked offline on the deploy files (no terraform providers can be downloaded here: python-hcl2 reads
+the HCL, as in test_terraform.py). docs/DEPLOY.md, "First apply in a new project", has the steps a
+file cannot check.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.rehearse_terraform import parsed
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[2]
+TERRAFORM = ROOT / "terraform"
+ENV = TERRAFORM / "envs" / "dev"
+
+
+def _blocks(path: Path, kind: str) -> dict[str, dict[str, Any]]:
+    return {name: body for block in parsed(path).get(kind, []) for name, body in block.items()}
+
+
+def _resources(path: Path, kind: str) -> dict[str, dict[str, Any]]:
+    return {name: body for block in parsed(path).get("resource", []) for name, body in block.get(kind, {}).items()}
+
+
+def _first(body: dict[str, Any], key: str) -> dict[str, Any]:
+    value = body[key]
+    return value[0] if isinstance(value, list) else value  # type: ignore[no-any-return]
+
+
+def _module(name: str) -> dict[str, Any]:
+    return _blocks(ENV / "main.tf", "module")[name]
+
+
+def test_compute_api_is_enabled() -> None:
+    services = _blocks(TERRAFORM / "modules" / "project_services" / "main.tf", "variable")["services"]["default"]
+    assert "compute.googleapis.com" in services
+
+
+def test_functions_build_as_their_own_account_with_the_builder_role() -> None:
+    path = TERRAFORM / "modules" / "functions" / "main.tf"
+    for name, function in _resources(path, "google_cloudfunctions2_function").items():
+        assert _first(function, "build_config")["service_account"] == "${var.build_service_account}", name
+    assert _module("functions")["build_service_account"] == '${module.accounts.ids["soul-build"]}'
+    accounts = _module("accounts")
+    assert "soul-build" in accounts["accounts"]
+    assert accounts["project_roles"]["soul-build"] == ["roles/cloudbuild.builds.builder"]
+
+
+def test_service_agents_exist_and_iam_has_seen_them_before_the_trigger_and_the_agent_grants() -> None:
+    path = TERRAFORM / "modules" / "service_agents" / "main.tf"
+    identity = _resources(path, "google_project_service_identity")["this"]
+    assert identity["provider"] in {"google-beta", "${google-beta}"}, "google_project_service_identity is beta-only"
+    services = _blocks(path, "variable")["services"]["default"]
+    assert {"eventarc.googleapis.com", "pubsub.googleapis.com"} <= set(services)
+    wait = _resources(path, "time_sleep")["propagation"]
+    assert "google_project_service_identity.this" in str(wait["depends_on"])
+    assert wait["create_duration"] == "${var.propagation}"
+    assert re.fullmatch(r"\d+s", _blocks(path, "variable")["propagation"]["default"])
+    output = _blocks(path, "output")["members"]
+    assert output["depends_on"] == ["${time_sleep.propagation}"], "members only after the wait"
+    # The Eventarc trigger lives in the functions module, the Pub/Sub agent's grants in the pubsub one.
+    for user in ("functions", "pubsub"):
+        assert "${module.service_agents}" in _module(user)["depends_on"], user
+    assert "${module.services}" in _module("service_agents")["depends_on"]
+    required = parsed(ENV / "versions.tf")["terraform"][0]["required_providers"][0]
+    assert {"google", "google-beta", "time"} <= set(required)
+    assert "google-beta" in _blocks(ENV / "versions.tf", "provider")
+
+
+def test_the_launcher_role_can_read_the_run_operation_it_polls() -> None:
+    launcher = (ROOT / "shared" / "adapters" / "gcp_run.py").read_text()
+    assert "operation.done()" in launcher, "the launcher polls run_job's operation (GetOperation)"
+    role = _resources(ENV / "main.tf", "google_project_iam_custom_role")["job_launcher"]
+    assert "run.operations.get" in role["permissions"]
