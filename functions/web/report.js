@@ -42,7 +42,7 @@
     cancel.addEventListener("click", () => form.close());
     body.addEventListener("submit", async (event) => {
       event.preventDefault();
-      const id = form.dataset.variant;
+      const id = form.dataset.reportFor;
       send.disabled = true;
       try {
         const query = { user_id: S.user() };
@@ -62,7 +62,7 @@
 
   function open(variantId) {
     const box = dialog();
-    box.dataset.variant = variantId;
+    box.dataset.reportFor = variantId; // not data-variant: that would give the form its own Report button
     box.querySelector("[data-report-say]").textContent = "";
     box.querySelector("textarea").value = "";
     box.showModal();
