@@ -68,7 +68,7 @@ class OutputScreen:
         return self.screener.name if self.screener is not None else "off"
 
     def judge(self, job: Job, output: Output) -> Verdict:
-        if self.screener is None:
+        if self.screener is None or not self.screener.screens:  # nothing looks: do not decode or encode frames
             return Verdict(True, screened=False)
         self.screened += 1
         return self.screener.screen(frames_of(job, output, self.frames), strict=job.spec.soul_id in self.strict_souls)
