@@ -110,8 +110,8 @@ def csp(body: bytes | None) -> str:
     hashes = " ".join(_sha256(m) for m in INLINE_SCRIPT.findall(body or b""))
     media = "'self' data: blob: https:"
     emulator = os.environ.get("STORAGE_EMULATOR_HOST", "")  # the rehearsal's fake GCS serves plain http
-    if emulator.startswith("http://"):
-        media += f" {emulator.rstrip('/')}"
+    if emulator:
+        media += " " + (emulator if "://" in emulator else f"http://{emulator}").rstrip("/")
     return "; ".join(
         [
             "default-src 'self'",

@@ -58,6 +58,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if settings.soul_auth_mode == "dev":
         print("soul dev: DEV AUTH MODE - requests are trusted to name their user_id (never use in the cloud)")
+        if args.host not in ("127.0.0.1", "localhost", "::1") and not settings.soul_allowed_hosts:
+            print("soul dev: dev mode serves loopback Host names only; list this machine's names in SOUL_ALLOWED_HOSTS")
     print(f"soul dev: http://{args.host}:{args.port}  (backend={settings.soul_backend}, data={settings.soul_data_dir})")
     serve(settings, args.host, args.port)
     return 0
