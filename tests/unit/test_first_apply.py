@@ -79,3 +79,78 @@ def test_the_launcher_role_can_read_the_run_operation_it_polls() -> None:
     assert "operation.done()" in launcher, "the launcher polls run_job's operation (GetOperation)"
     role = _resources(ENV / "main.tf", "google_project_iam_custom_role")["job_launcher"]
     assert "run.operations.get" in role["permissions"]
+
+
+# ---- Cloud Build applies the operator's settings ------------------------------------------------
+
+BUILD_OWNS = {"project_id", "region", "gpu_image_tag", "cpu_image_tag"}  # the build's project, region, commit
+
+
+def _cloudbuild() -> dict[str, Any]:
+    import yaml
+
+    return yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())  # type: ignore[no-any-return]
+
+
+def test_cloud_build_applies_the_operators_tfvars_and_pins_nothing_itself() -> None:
+    build = _cloudbuild()
+    steps = {step["id"]: step for step in build["steps"]}
+    passed = {re.match(r"-var=(\w+)=", a).group(1) for a in steps["deploy"]["args"] if a.startswith("-var=")}  # type: ignore[union-attr]
+    assert passed <= BUILD_OWNS, f"operator settings passed by the build revert on every deploy: {passed - BUILD_OWNS}"
+    assert not any("-var-file" in a for a in steps["deploy"]["args"]), "terraform.tfvars is loaded by name"
+    assert not any("DASHSCOPE" in name or "SECRET" in name for name in build["substitutions"]), "no pinned secret"
+    fetch = steps["operator-vars"]
+    assert fetch["args"][-1] == "terraform/envs/dev/terraform.tfvars"
+    assert fetch["args"][-2].startswith("gs://${_TF_STATE_BUCKET}/")
+    assert "operator-vars" in steps["terraform-init"]["waitFor"] and steps["deploy"]["waitFor"] == ["terraform-init"]
+
+
+def test_the_example_tfvars_names_every_variable_and_sets_the_required_ones() -> None:
+    variables = _blocks(ENV / "variables.tf", "variable")
+    example = (ENV / "terraform.tfvars.example").read_text()
+    named = set(re.findall(r"^#? ?(\w+)\s+=", example, re.M))
+    assert set(variables) <= named, f"not in terraform.tfvars.example: {sorted(set(variables) - named)}"
+    set_ = set(re.findall(r"^(\w+)\s+=", example, re.M))
+    required = {name for name, body in variables.items() if "default" not in body}
+    assert required <= set_, f"required but commented out: {sorted(required - set_)}"
+
+
+# ---- the functions' dependencies are pinned -----------------------------------------------------
+
+
+def _functions_requirements() -> list[Any]:
+    """pyproject's requirements of `.[functions]`, self-references (soul[gcp], ...) expanded."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    found, todo, seen = [Requirement(r) for r in project["dependencies"]], ["functions"], set()
+    while todo:
+        extra = todo.pop()
+        seen.add(extra)
+        for raw in project["optional-dependencies"][extra]:
+            req = Requirement(raw)
+            if req.name == "soul":
+                todo += [e for e in req.extras if e not in seen]
+            else:
+                found.append(req)
+    return found
+
+
+def test_the_functions_zip_installs_exact_versions_that_satisfy_pyproject() -> None:
+    from packaging.utils import canonicalize_name
+
+    from infra.docker.functions_source import LOCK, requirements
+
+    pins = {}
+    for line in LOCK.read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[canonicalize_name(name)] = version
+    for req in _functions_requirements():
+        name = canonicalize_name(req.name)
+        assert name in pins, f"{req.name} is not pinned: python infra/docker/functions_source.py --lock"
+        assert req.specifier.contains(pins[name], prereleases=True), f"{req.name}=={pins[name]} breaks '{req}'"
+    assert not {"torch", "diffusers", "transformers"} & set(pins)
+    assert requirements().splitlines()[-1] == ".[functions]"
