@@ -1,13 +1,17 @@
 """The worker's composition root: generators chosen from settings and built lazily, once per process.
 
 No SDXL / SVD weights configured → the preview generator (labelled placeholders); no DashScope key →
-Wan jobs fail with a clear "not configured" error, never a fake success.
+Wan jobs fail with a clear "not configured" error, never a fake success. A weights path that is set but
+holds no weights (Terraform always sets /models/...; an empty models bucket mounts as an empty folder)
+fails that model's jobs with `model_unavailable` instead of crashing the worker at start, which on
+Cloud Run would crash-loop an L4 through every task retry.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gpu_jobs.generators.base import Generator, GenRequest, Output
@@ -15,11 +19,15 @@ from gpu_jobs.generators.preview import PreviewGenerator
 from shared.config import Settings
 from shared.domain.models import Kind
 from shared.errors import NotConfigured
+from shared.logging import get_logger
 from shared.ports import DocumentStore
 
 if TYPE_CHECKING:
     from gpu_jobs.compile_cache import ArtifactStore
     from gpu_jobs.torch_runtime import SpeedOptions
+
+
+log = get_logger("soul.worker")
 
 
 class WanNotConfigured:
@@ -30,6 +38,30 @@ class WanNotConfigured:
 
     def generate(self, requests: Any) -> list[Output]:
         raise NotConfigured("Wan text-to-video is not configured: set DASHSCOPE_API_KEY")
+
+
+class WeightsMissing:
+    """Stands in for a model whose weights are not where the settings say: every job fails, clearly."""
+
+    def __init__(self, name: str, path: Path, setting: str) -> None:
+        self.name, self.path, self.setting = name, path, setting
+
+    def setup(self) -> None:
+        log.error(
+            "%s weights missing at %s (%s): its jobs fail with model_unavailable", self.name, self.path, self.setting
+        )
+
+    def generate(self, requests: Any) -> list[Output]:
+        raise NotConfigured(  # no path here: job errors reach users (the log has it)
+            f"{self.name} weights are missing ({self.setting} holds no model): upload the diffusers folder "
+            "to the models bucket (docs/DEPLOY.md)",
+            code="model_unavailable",
+        )
+
+
+def has_weights(path: Path) -> bool:
+    """A single-file checkpoint, or a diffusers folder (model_index.json names its parts)."""
+    return path.is_file() or (path / "model_index.json").is_file()
 
 
 class Generators:
@@ -55,12 +87,16 @@ class Generators:
     def _factory(self, slot: str) -> Callable[[], Generator]:
         s = self.settings
         if slot == "image" and s.sdxl_model_path:
-            return self._sdxl
+            return self._sdxl if has_weights(s.sdxl_model_path) else self._missing("SDXL", s.sdxl_model_path)
         if slot == "video" and s.svd_model_path:
-            return self._svd
+            return self._svd if has_weights(s.svd_model_path) else self._missing("SVD", s.svd_model_path)
         if slot == "wan":
             return self._wan if s.dashscope_api_key else WanNotConfigured
         return self._preview
+
+    @staticmethod
+    def _missing(name: str, path: Path) -> Callable[[], Generator]:
+        return lambda: WeightsMissing(name, path, f"{name}_MODEL_PATH")
 
     def _preview(self) -> Generator:
         return PreviewGenerator(self.settings.soul_preview_step_seconds, self.settings.soul_preview_hold_file)
