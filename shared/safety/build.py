@@ -75,17 +75,30 @@ def prompt_gate(settings: Settings, store: DocumentStore, clock: Clock) -> Promp
     )
 
 
+_warned: set[tuple[int, str]] = set()
+
+
+def _warn_once(settings: Settings, message: str) -> None:
+    """Loud at start-up, once per configuration (each worker thread of one process builds its own screener)."""
+    if (id(settings), message) not in _warned:
+        _warned.add((id(settings), message))
+        log.warning(message)
+
+
 def image_screener(settings: Settings) -> ImageScreener | None:
     if settings.soul_output_screening == "off":
-        log.warning("CONTENT SAFETY: output screening is OFF (SOUL_OUTPUT_SCREENING=off); outputs are shared as made")
+        _warn_once(
+            settings, "CONTENT SAFETY: output screening is OFF (SOUL_OUTPUT_SCREENING=off); outputs are shared as made"
+        )
         return None
     if settings.soul_output_screening == "cloud":
         from shared.adapters.gcp_vision import CloudImageScreener
 
         screener = CloudImageScreener(settings.soul_vision_thresholds, settings.soul_vision_endpoint)
         return cast(ImageScreener, _recorded(settings, screener, "vision", "annotate", "screen"))
-    log.warning(
+    _warn_once(
+        settings,
         "CONTENT SAFETY: outputs are NOT screened locally (no offline image classifier fits the licence and "
-        "size limits); set SOUL_OUTPUT_SCREENING=cloud for Cloud Vision SafeSearch"
+        "size limits); set SOUL_OUTPUT_SCREENING=cloud for Cloud Vision SafeSearch",
     )
     return NotScreenedLocally()
