@@ -6,7 +6,8 @@ Tests and `soul dev` build a Context around their own Backend; Cloud Functions g
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from functions.identity import Identity, TokenVerifier
 from functions.quota import Limits, Quota, RedisQuota, StoreQuota
@@ -21,6 +22,7 @@ from shared.errors import NotConfigured
 from shared.logging import configure, get_logger, register_secret
 
 VERSION = "0.1.0"
+LANES_CACHE_SECONDS = 10.0
 log = get_logger("soul.api")
 _PUBLIC_SIGNING_KEY = Settings.model_fields["soul_signing_key"].default.get_secret_value()
 
@@ -42,6 +44,8 @@ class Context:
     identity: Identity
     quota: Quota
     urls: SignedUrls
+    # /info is public: on gcp the workers' reports are read at most every LANES_CACHE_SECONDS per process.
+    _lanes: tuple[float, dict[str, lanes.Lane | None]] | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, backend: Backend, verifier: TokenVerifier | None = None, quota: Quota | None = None) -> Context:
@@ -71,7 +75,10 @@ class Context:
         """Public (no token needed): model names and whether each lane is real, as the workers run them
         (shared/lanes.py), never a path, a key or an address."""
         s = self.backend.settings
-        running = lanes.current(self.backend.store, s)
+        now = time.monotonic()
+        if self._lanes is None or self._lanes[0] < now:
+            self._lanes = (now + LANES_CACHE_SECONDS, lanes.current(self.backend.store, s))
+        running = self._lanes[1]
         return {
             "name": "soul",
             "version": VERSION,

@@ -248,6 +248,7 @@ def test_info_names_models_never_paths_and_tells_what_the_workers_run(make_backe
     assert body["lanes"]["image"] == {"model": None, "real": None} and "unknown" in body["generators"]["image"]
     worker_settings = backend.settings.model_copy(update={"sdxl_model_path": Path(PRIVATE_PATH)})
     lanes.report(backend.store, worker_settings, ["image", "video"], time.time())
+    _, api = _api(backend)  # a fresh api process (one reads the reports at most every 10 s)
     body = api.get("/info").get_json()
     assert body["lanes"]["image"] == {"model": "sdxl", "real": True}
     assert body["lanes"]["video"] == {"model": "preview", "real": False}
