@@ -154,3 +154,13 @@ def test_the_functions_zip_installs_exact_versions_that_satisfy_pyproject() -> N
         assert req.specifier.contains(pins[name], prereleases=True), f"{req.name}=={pins[name]} breaks '{req}'"
     assert not {"torch", "diffusers", "transformers"} & set(pins)
     assert requirements().splitlines()[-1] == ".[functions]"
+
+
+def test_big_images_are_cleaned_up_and_the_deploy_waits_for_the_state_lock() -> None:
+    repo = _resources(ENV / "main.tf", "google_artifact_registry_repository")["images"]
+    assert repo["cleanup_policy_dry_run"] is False
+    policies = {p["id"]: p for p in repo["cleanup_policies"]}
+    assert _first(policies["keep-recent"], "most_recent_versions")["keep_count"] >= 2, "the deployed one + a rollback"
+    assert {p["action"] for p in policies.values()} == {"KEEP", "DELETE"}
+    deploy = next(s for s in _cloudbuild()["steps"] if s["id"] == "deploy")
+    assert any(a.startswith("-lock-timeout=") for a in deploy["args"])

@@ -135,6 +135,33 @@ resource "google_artifact_registry_repository" "images" {
   repository_id = "soul"
   format        = "DOCKER"
   depends_on    = [module.services]
+
+  # Every commit pushes a ~8 GB worker-gpu image: keep the 10 newest versions of each image (the
+  # deployed one and the rollbacks), delete the rest after 30 days and untagged layers after 7.
+  cleanup_policy_dry_run = false
+  cleanup_policies {
+    id     = "keep-recent"
+    action = "KEEP"
+    most_recent_versions {
+      keep_count = 10
+    }
+  }
+  cleanup_policies {
+    id     = "delete-old"
+    action = "DELETE"
+    condition {
+      tag_state  = "ANY"
+      older_than = "2592000s"
+    }
+  }
+  cleanup_policies {
+    id     = "delete-untagged"
+    action = "DELETE"
+    condition {
+      tag_state  = "UNTAGGED"
+      older_than = "604800s"
+    }
+  }
 }
 
 module "firestore" {
