@@ -71,6 +71,7 @@ NOT_SET_IN_CLOUD: dict[str, str] = {
     "cloud_run_api_endpoint": "empty = Google's Cloud Run Admin API; only the rehearsal points it at its double",
     "soul_signer_email": "set for the api only; the workers never sign URLs",
     "soul_failpoints": "crash injection for the recovery tests only; must stay empty in the cloud",
+    "soul_preview_hold_file": "preview generator only (tests and demos hold a running job); unset in the cloud",
     "soul_compile_cache_dir": "optional inductor cache path; unset compiles from scratch at worker start",
     "soul_style_cfg_cutoff": "default true: styles' cfg_cutoff acts; false saves the half batch's compiled graphs",
     "soul_style_step_cache": "default true: styles' step caching acts; false saves its compiled graphs",
