@@ -202,24 +202,25 @@ class GenerationService:
         now = self.backend.clock.now()
         asked = key
         # Demand for pre-generation is noted only for a request that passed the quota: a hit (a pre-generated
-        # variant served first is charged on the way, shared/first_serve.py) or a miss that was charged.
+        # variant served first is charged on the way, shared/first_serve.py) or a miss that was charged. It is
+        # noted on the key served, with that key's own spec (after a semantic join: the joined key's).
         store, admit = self.backend.store, self._admit(user_id, now)
         hit = lifecycle.serve_cached(store, user_id=user_id, pk=key.pk, now=now, admit=admit)
         if hit is not None:
-            self.pregen.note(user_id, asked, spec_fields, now)
+            self.pregen.note(user_id, key, spec_fields, now)
             return self._hit(user_id, key, spec_fields, hit)
         if render is not None and (joined := self._semantic_key(user_id, key, now)).pk != key.pk:
             key = joined  # a tier-1 miss joins an existing key of the same meaning (shared/keylinks.py)
             spec_fields = {**spec_fields, "prompt": render(key.text), "label": key.text}
             if (hit := lifecycle.serve_cached(store, user_id=user_id, pk=key.pk, now=now, admit=admit)) is not None:
-                self.pregen.note(user_id, asked, spec_fields, now)
+                self.pregen.note(user_id, key, spec_fields, now)
                 return self._hit(user_id, key, spec_fields, hit)
         # A miss from here on: the job's spec is built and the quota checked before anything is enqueued.
         variant_id = new_id()
         spec = GenerationSpec.model_validate({**spec_fields, "seed": seed_from(key.pk, variant_id)})
         self._check(user_id, key, spec_fields)
         self.take_quota(user_id)
-        self.pregen.note(user_id, asked, spec_fields, now)
+        self.pregen.note(user_id, key, spec_fields, now)
         request: dict[str, object] = {"text": key.text, "safety_policy": self.safety.policy}
         candidate = self._job(user_id, key.pk, spec, variant_id, request, now)
         served = singleflight.serve_or_submit(
