@@ -86,7 +86,11 @@ class Context:
             "auth_mode": s.soul_auth_mode,
             "generators": {lane: lanes.describe(lane, found) for lane, found in running.items()},
             "lanes": {
-                lane: {"model": found.model if found else None, "real": found.real if found else None}
+                lane: {
+                    "model": found.model if found else None,
+                    "real": found.real if found else None,
+                    "missing": found.missing if found else None,
+                }
                 for lane, found in running.items()
             },
             "real_today": [

@@ -291,6 +291,7 @@ class StatusOut(BaseModel):
 class LaneOut(BaseModel):
     model: str | None  # "sdxl", "svd", the Wan model, "preview", "none"; null: no worker reported yet
     real: bool | None
+    missing: bool | None = None  # weights path set but empty: the lane's jobs fail with model_unavailable
 
 
 class InfoOut(BaseModel):

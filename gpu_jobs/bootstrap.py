@@ -19,6 +19,7 @@ from gpu_jobs.generators.preview import PreviewGenerator
 from shared.config import Settings
 from shared.domain.models import Kind
 from shared.errors import NotConfigured
+from shared.lanes import has_weights  # one rule for the worker and for what /info says it runs
 from shared.logging import get_logger
 from shared.ports import DocumentStore
 
@@ -57,11 +58,6 @@ class WeightsMissing:
             "to the models bucket (docs/DEPLOY.md)",
             code="model_unavailable",
         )
-
-
-def has_weights(path: Path) -> bool:
-    """A single-file checkpoint, or a diffusers folder (model_index.json names its parts)."""
-    return path.is_file() or (path / "model_index.json").is_file()
 
 
 class Generators:

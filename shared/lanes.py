@@ -11,6 +11,7 @@ worker has reported yet.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from shared.config import LANES, Settings
@@ -22,13 +23,25 @@ from shared.records import WORKERS
 class Lane:
     model: str  # "sdxl", "svd", a Wan model name, "preview" or "none"
     real: bool
+    missing: bool = False  # a weights path is set but holds no model: its jobs fail with model_unavailable
+
+
+def has_weights(path: Path) -> bool:
+    """A single-file checkpoint, or a diffusers folder (model_index.json names its parts)."""
+    return path.is_file() or (path / "model_index.json").is_file()
+
+
+def _weights(model: str, path: Path | None) -> Lane:
+    if path is None:
+        return Lane("preview", False)
+    return Lane(model, True) if has_weights(path) else Lane(model, False, missing=True)
 
 
 def configured(settings: Settings) -> dict[str, Lane]:
-    """What a worker with these settings runs on each lane."""
+    """What a worker with these settings runs on each lane (weights looked for where it would load them)."""
     return {
-        "image": Lane("sdxl", True) if settings.sdxl_model_path else Lane("preview", False),
-        "video": Lane("svd", True) if settings.svd_model_path else Lane("preview", False),
+        "image": _weights("sdxl", settings.sdxl_model_path),
+        "video": _weights("svd", settings.svd_model_path),
         "wan": Lane(settings.wan_model, True) if settings.dashscope_api_key else Lane("none", False),
     }
 
@@ -37,7 +50,9 @@ def report(store: DocumentStore, settings: Settings, lanes: list[str], now: floa
     """A worker says what it runs on its lanes (at start-up, after loading its generators)."""
     mine = configured(settings)
     for lane in lanes:
-        store.set(WORKERS, lane, {"lane": lane, "model": mine[lane].model, "real": mine[lane].real, "at": now})
+        found = mine[lane]
+        doc = {"lane": lane, "model": found.model, "real": found.real, "missing": found.missing, "at": now}
+        store.set(WORKERS, lane, doc)
 
 
 def describe(lane: str, found: Lane | None) -> str:
@@ -45,6 +60,8 @@ def describe(lane: str, found: Lane | None) -> str:
         return "unknown: no worker has reported since start-up"
     if found.real:
         return f"{found.model} (real)"
+    if found.missing:
+        return f"{found.model}: weights missing on the workers, its jobs fail with model_unavailable"
     if lane == "wan":
         return "not configured (no DASHSCOPE_API_KEY on the workers)"
     return f"preview placeholder (no {'SDXL' if lane == 'image' else 'SVD'} weights configured)"
@@ -55,4 +72,7 @@ def current(store: DocumentStore, settings: Settings) -> dict[str, Lane | None]:
     if settings.soul_backend == "local":
         return dict(configured(settings))
     docs: list[Any] = store.get_many(WORKERS, list(LANES))
-    return {lane: Lane(str(d["model"]), bool(d["real"])) if d else None for lane, d in zip(LANES, docs, strict=True)}
+    return {
+        lane: Lane(str(d["model"]), bool(d["real"]), bool(d.get("missing", False))) if d else None
+        for lane, d in zip(LANES, docs, strict=True)
+    }

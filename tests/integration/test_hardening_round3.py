@@ -39,7 +39,6 @@ ISSUER = LocalIssuer()
 ALICE, BOB, CAROL = ISSUER.bearer("alice"), ISSUER.bearer("bob"), ISSUER.bearer("carol")
 ADMIN = ISSUER.bearer("root", soul_admin=True)
 CUE = {"soul_id": "nova", "cue": "lighthouse on a cliff"}
-PRIVATE_PATH = "/srv/private/models/sdxl-base"
 
 
 @pytest.fixture(scope="module")
@@ -233,27 +232,38 @@ def test_the_same_idempotency_key_of_two_users_is_two_keys(make_backend: Callabl
 
 
 # -- item 8: /info names models and tells what the workers run --------------------------------------
-def test_info_names_models_never_paths_and_tells_what_the_workers_run(make_backend: Callable[..., Backend]) -> None:
-    backend = make_backend(sdxl_model_path=PRIVATE_PATH)
+def test_info_names_models_never_paths_and_tells_what_the_workers_run(
+    make_backend: Callable[..., Backend], tmp_path: Path
+) -> None:
+    weights = tmp_path / "srv-private-models" / "sdxl-base"  # a diffusers folder, as the models bucket holds
+    weights.mkdir(parents=True)
+    (weights / "model_index.json").write_text("{}")
+    empty = tmp_path / "srv-private-models" / "svd-empty"  # set, but the bucket never got the weights
+    empty.mkdir()
+    backend = make_backend(sdxl_model_path=weights, svd_model_path=empty)
     _, api = _api(backend)
     info = api.get("/info")  # public: no token
-    assert info.status_code == 200 and PRIVATE_PATH not in info.get_data(as_text=True)
+    assert info.status_code == 200 and "srv-private-models" not in info.get_data(as_text=True)
     body = info.get_json()
     if backend.settings.soul_backend == "local":  # `soul dev`: its workers run with its own settings
-        assert body["lanes"]["image"] == {"model": "sdxl", "real": True}
+        assert body["lanes"]["image"] == {"model": "sdxl", "real": True, "missing": False}
         assert body["generators"]["image"] == "sdxl (real)"
-        assert body["lanes"]["video"] == {"model": "preview", "real": False}
+        assert body["lanes"]["video"] == {"model": "svd", "real": False, "missing": True}
+        assert "model_unavailable" in body["generators"]["video"]
         return
     # The cloud api has no model paths of its own: it says only what a worker reported.
-    assert body["lanes"]["image"] == {"model": None, "real": None} and "unknown" in body["generators"]["image"]
-    worker_settings = backend.settings.model_copy(update={"sdxl_model_path": Path(PRIVATE_PATH)})
-    lanes.report(backend.store, worker_settings, ["image", "video"], time.time())
+    assert body["lanes"]["image"] == {"model": None, "real": None, "missing": None}
+    assert "unknown" in body["generators"]["image"]
+    lanes.report(backend.store, backend.settings, ["image", "video"], time.time())  # a worker starting
     _, api = _api(backend)  # a fresh api process (one reads the reports at most every 10 s)
     body = api.get("/info").get_json()
-    assert body["lanes"]["image"] == {"model": "sdxl", "real": True}
-    assert body["lanes"]["video"] == {"model": "preview", "real": False}
-    assert "preview placeholder" in body["generators"]["video"] and "unknown" in body["generators"]["wan"]
-    assert PRIVATE_PATH not in json.dumps(body)
+    assert body["lanes"]["image"] == {"model": "sdxl", "real": True, "missing": False}
+    assert body["lanes"]["video"] == {"model": "svd", "real": False, "missing": True}
+    assert "unknown" in body["generators"]["wan"] and "srv-private-models" not in json.dumps(body)
+    plain = backend.settings.model_copy(update={"sdxl_model_path": None})  # a worker with no weights at all
+    lanes.report(backend.store, plain, ["image"], time.time())
+    _, api = _api(backend)
+    assert "preview placeholder" in api.get("/info").get_json()["generators"]["image"]
 
 
 def test_the_hit_paths_transaction_fallback_charges_a_pregenerated_variant_once(
