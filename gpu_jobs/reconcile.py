@@ -6,6 +6,9 @@
 - Messages on the dead-letter lane (Pub/Sub's dead-letter subscription, SQLite's dead rows) are
   drained: their jobs fail with the reason, so no key waits on a job nobody will run.
 - Objects under `variants/` with no variant record whose job is finished are orphans and deleted.
+  Each pass looks at the next BATCH objects after where the last pass stopped (a cursor in Firestore,
+  back to the start at the end of the bucket), reading their variants in one batch: the bucket is
+  covered over several passes instead of listed and read whole every two minutes.
 Every query is bounded (BATCH); a backlog larger than that is worked through by the next passes.
 In the cloud a Cloud Scheduler job runs `soul reconcile` (docs/ARCHITECTURE.md); `soul dev` runs it
 in a thread.
@@ -22,7 +25,7 @@ from shared.bootstrap import Backend
 from shared.domain.models import Job, JobError, JobMessage, JobStatus
 from shared.errors import NotFound, SoulError
 from shared.logging import get_logger
-from shared.records import JOBS, VARIANTS
+from shared.records import JOBS, RECONCILE, VARIANTS
 
 log = get_logger("soul.reconcile")
 GRACE_SECONDS = 30.0
@@ -31,10 +34,13 @@ DEAD_LANE = "dead"  # the JobQueue adapters' dead-letter lane
 
 
 class Reconciler:
-    def __init__(self, backend: Backend, *, interval: float = 30.0, grace: float = GRACE_SECONDS) -> None:
+    def __init__(
+        self, backend: Backend, *, interval: float = 30.0, grace: float = GRACE_SECONDS, orphan_batch: int = BATCH
+    ) -> None:
         self.backend = backend
         self.interval = interval
         self.grace = grace
+        self.orphan_batch = orphan_batch
 
     def start(self, stop: threading.Event) -> threading.Thread:
         def loop() -> None:
@@ -110,14 +116,22 @@ class Reconciler:
         log.info("republished job", extra={"job_id": job.job_id, "pk": job.pk})
 
     def delete_orphans(self) -> int:
-        """Objects of variants that will never be recorded (their job ended without them)."""
+        """Objects of variants that will never be recorded (their job ended without them), among the
+        next `orphan_batch` objects after the cursor."""
+        store, blobs = self.backend.store, self.backend.blobs
+        after = str((store.get(RECONCILE, "orphans") or {}).get("after", ""))
+        names = blobs.list("variants/", start_after=after, limit=self.orphan_batch)
+        ids = sorted({name.split("/")[1] for name in names})
+        docs = store.get_many(VARIANTS, ids) if ids else []
+        recorded = {vid for vid, doc in zip(ids, docs, strict=True) if doc is not None}
         deleted = 0
-        for name in self.backend.blobs.list("variants/"):
+        for name in names:
             variant_id = name.split("/")[1]
-            if self.backend.store.get(VARIANTS, variant_id) is not None:
+            if variant_id in recorded:
                 continue
-            jobs = self.backend.store.query(JOBS, [("variant_id", "==", variant_id)], limit=1)
+            jobs = store.query(JOBS, [("variant_id", "==", variant_id)], limit=1)
             if jobs and JobStatus(jobs[0]["status"]).terminal:
-                self.backend.blobs.delete(name)
+                blobs.delete(name)
                 deleted += 1
+        store.set(RECONCILE, "orphans", {"after": names[-1] if len(names) == self.orphan_batch else ""})
         return deleted

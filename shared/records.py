@@ -35,6 +35,7 @@ DISPATCH = "dispatch"  # dispatcher: one worker launch per lane per interval
 DISPATCH_STATS = "dispatch_stats"  # dispatcher: launches counted per lane
 FIRST_SERVED = "first_served"  # per pre-generated variant: who was served it first (and paid for it)
 WORKERS = "workers"  # per lane: what the last worker to start runs there (/info); fixed size, no TTL
+RECONCILE = "reconcile"  # the reconcile pass's place in the bucket (one document: `orphans`); no TTL
 # Semantic merges (shared/keylinks.py, docs/SEMANTIC.md): per request key, which key it joined; permanent.
 KEY_LINKS = "key_links"
 # Content safety (shared/safety, docs/SAFETY.md): permanent records, no TTL.
@@ -68,6 +69,7 @@ COLLECTIONS = (
     FIRST_SERVED,
     WORKERS,
     KEY_LINKS,
+    RECONCILE,
 )
 
 

@@ -92,11 +92,14 @@ class DirectoryBlobStore:
     def delete(self, name: str) -> None:
         self._path(name).unlink(missing_ok=True)
 
-    def list(self, prefix: str = "") -> list[str]:
+    def list(self, prefix: str = "", *, start_after: str = "", limit: int | None = None) -> list[str]:
         if not self._root.exists():
             return []
         names = (p.relative_to(self._root).as_posix() for p in self._root.rglob("*") if p.is_file())
-        return sorted(n for n in names if n.startswith(prefix) and not Path(n).name.startswith(".tmp-"))
+        found = sorted(
+            n for n in names if n.startswith(prefix) and n > start_after and not Path(n).name.startswith(".tmp-")
+        )
+        return found if limit is None else found[:limit]
 
     def signed_url(self, name: str, ttl_seconds: int) -> str:
         expires = int(self._clock.now()) + ttl_seconds

@@ -98,8 +98,16 @@ class GcsBlobStore:
         with contextlib.suppress(gexc.NotFound):
             self._blob(name).delete()
 
-    def list(self, prefix: str = "") -> list[str]:
-        return sorted(blob.name for blob in self.client.list_blobs(self._bucket_name, prefix=prefix or None))
+    def list(self, prefix: str = "", *, start_after: str = "", limit: int | None = None) -> list[str]:
+        # GCS lists in name order; start_offset is inclusive, so one more is asked for and the equal one dropped.
+        blobs = self.client.list_blobs(
+            self._bucket_name,
+            prefix=prefix or None,
+            start_offset=start_after or None,
+            max_results=None if limit is None else limit + 1,
+        )
+        names = sorted(name for name in (blob.name for blob in blobs) if name > start_after)
+        return names if limit is None else names[:limit]
 
     def signed_url(self, name: str, ttl_seconds: int) -> str:
         if not 1 <= ttl_seconds <= MAX_TTL_SECONDS:

@@ -51,6 +51,17 @@ def test_list_by_prefix_sorted(backend: Any) -> None:
     assert blobs.list("nothing/") == []
 
 
+def test_list_pages_after_a_name(backend: Any) -> None:
+    """The reconcile pass walks the bucket a bounded page at a time (issue 24)."""
+    blobs = backend.blobs
+    for name in ("v/1/x.png", "v/2/x.png", "v/3/x.png", "w/1/x.png"):
+        blobs.put(name, b".", "application/octet-stream")
+    assert blobs.list("v/", limit=2) == ["v/1/x.png", "v/2/x.png"]
+    assert blobs.list("v/", start_after="v/2/x.png", limit=2) == ["v/3/x.png"]
+    assert blobs.list("v/", start_after="v/1/x.png") == ["v/2/x.png", "v/3/x.png"]
+    assert blobs.list("v/", start_after="v/3/x.png", limit=2) == []
+
+
 @pytest.mark.parametrize("name", ["../etc/passwd", "/abs", "a//b", "", "a/../b", "sp ace"])
 def test_invalid_names_are_refused(backend: Any, name: str) -> None:
     with pytest.raises(InvalidInput):
