@@ -3,6 +3,10 @@
 - A job created but never published (the API died between the two) is published.
 - A running job whose lease expired long ago and whose message is gone is published again; one
   whose cancel was requested is canceled instead (its worker died before it could stop).
+- A lane with queued jobs gets a launch request: a job published while the lane's worker was exiting
+  on idle is taken by no running execution, and its dispatch event is spent. The launcher starts an
+  execution only when the running ones do not cover the backlog (and at most once per lane per
+  interval), so a busy lane costs nothing here.
 - Messages on the dead-letter lane (Pub/Sub's dead-letter subscription, SQLite's dead rows) are
   drained: their jobs fail with the reason, so no key waits on a job nobody will run.
 - Objects under `variants/` with no variant record whose job is finished are orphans and deleted.
@@ -22,6 +26,7 @@ from pydantic import ValidationError
 
 from shared import lifecycle
 from shared.bootstrap import Backend
+from shared.config import LANES
 from shared.domain.models import Job, JobError, JobMessage, JobStatus
 from shared.errors import NotFound, SoulError
 from shared.logging import get_logger
@@ -85,9 +90,25 @@ class Reconciler:
         return {
             "republished": republished,
             "canceled": canceled,
+            "relaunch_asked": len(self.relaunch()),
             "dead_lettered": self.drain_dead_letters(),
             "orphans_deleted": self.delete_orphans(),
         }
+
+    def relaunch(self) -> list[str]:
+        """Ask the launcher for every lane with queued jobs; a refusal is logged, the next pass asks again."""
+        asked = []
+        for lane in LANES:
+            queued = self.backend.store.count(JOBS, [("lane", "==", lane), ("status", "==", JobStatus.QUEUED.value)])
+            if not queued:
+                continue
+            try:
+                self.backend.launcher.launch(lane)
+            except SoulError as exc:
+                log.warning("relaunch refused", extra={"lane": lane, "code": exc.code})
+                continue
+            asked.append(lane)
+        return asked
 
     def drain_dead_letters(self) -> int:
         """Fail the job of every dead-lettered message with the reason, then ack it (bounded per pass)."""

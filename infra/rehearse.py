@@ -53,7 +53,7 @@ REHEARSAL_ENV = {
     "all ": "SOUL_ACCESS_LOG: each process records the Google APIs it calls (the IAM check)",
     "all  ": "SOUL_LANGUAGE_ENDPOINT / SOUL_VISION_ENDPOINT: the Natural Language and Vision double",
     "api": "SOUL_JWKS_FILE: ID tokens are verified against the rehearsal's key, not Firebase's",
-    "dispatch": "CLOUD_RUN_API_ENDPOINT: the Cloud Run Admin API double",
+    "dispatch": "CLOUD_RUN_API_ENDPOINT: the Cloud Run Admin API double (the reconcile job's too: it relaunches)",
     "jobs": "env pointing into a volume that is not mounted here (/models) is dropped: preview generators",
 }
 
@@ -98,6 +98,8 @@ class Rehearsal:
         command = [str(Path(sys.executable).parent / argv[0]), *argv[1:]]
         job = env["CLOUD_RUN_JOB"]
         full = {**self.base_env(job), **{k: v for k, v in env.items() if not v.startswith("/models")}}
+        if "CLOUD_RUN_JOB_GPU" in full:  # a job that launches workers (reconcile): through the double too
+            full["CLOUD_RUN_API_ENDPOINT"] = self._run_url
         return self.spawn(command, full, name)
 
     # ---- the pieces ----------------------------------------------------------------------------

@@ -60,6 +60,7 @@ REQUIRED: dict[str, set[str]] = {
     },
     "functions.api_env": {"soul_auth_mode", "soul_signer_email", "soul_text_moderation"},
     "functions.dispatch_env": {"cloud_run_region", "cloud_run_job_gpu", "cloud_run_job_wan"},
+    "reconciler.env": {"cloud_run_region", "cloud_run_job_gpu", "cloud_run_job_wan"},  # relaunches queued lanes
     "worker_gpu.env": {"sdxl_model_path", "svd_model_path", "soul_models_bucket", "soul_output_screening"},
     "worker_wan.env": {"wan_api_base_url", "soul_output_screening"},
     "worker_wan.secret_env": {"dashscope_api_key"},

@@ -285,7 +285,7 @@ module "worker_gpu" {
   task_timeout        = var.gpu_task_timeout
   max_retries         = 3
   models_bucket       = google_storage_bucket.models.name
-  launchers           = [module.accounts.members["soul-dispatcher"]]
+  launchers           = [module.accounts.members["soul-dispatcher"], module.accounts.members["soul-reconcile"]] # reconcile: queued work nobody takes
   launcher_role       = google_project_iam_custom_role.job_launcher.id
   deletion_protection = var.deletion_protection
 }
@@ -304,7 +304,7 @@ module "worker_wan" {
   memory              = "1Gi"
   task_timeout        = "3600s"
   max_retries         = 3
-  launchers           = [module.accounts.members["soul-dispatcher"]]
+  launchers           = [module.accounts.members["soul-dispatcher"], module.accounts.members["soul-reconcile"]] # reconcile: queued work nobody takes
   launcher_role       = google_project_iam_custom_role.job_launcher.id
   deletion_protection = var.deletion_protection
 }
@@ -336,7 +336,7 @@ module "reconciler" {
   image               = "${local.registry}/worker-cpu:${var.cpu_image_tag}"
   service_account     = module.accounts.emails["soul-reconcile"]
   args                = ["reconcile"]
-  env                 = local.common_env
+  env                 = merge(local.common_env, local.dispatch_env) # it asks the launcher for queued lanes
   cpu                 = "1"
   memory              = "512Mi"
   task_timeout        = "600s"
