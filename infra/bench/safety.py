@@ -7,7 +7,9 @@ blocked; on ties the highest threshold, which blocks the fewest everyday cues on
 prints them beside shared.safety.rules.THRESHOLDS; the figures reported are the held-out half's.
 Targets (held out): >= 95% of unsafe cues blocked, <= 2% of benign cues blocked, p99 <= 20 ms per
 check on a miss. The peer in the same run is a bare word list (any listed word anywhere blocks), which
-is what the rules add context to.
+is what the rules add context to. `independent` is tests/data_safety/independent.jsonl: 240 cues written by
+a separate writer given only the policy's definition (never the rules, word lists or the cues above),
+never tuned on; reported on its own.
 """
 
 from __future__ import annotations
@@ -25,11 +27,18 @@ from shared.safety.gate import PromptGate
 from shared.safety.rules import THRESHOLDS, RuleModerator, tokens
 
 DATA = Path(__file__).resolve().parents[2] / "tests" / "data_safety" / "safety_cues.jsonl"
+INDEPENDENT = DATA.with_name("independent_a.jsonl")
 GRID = (0.5, 1.0, 1.5, 2.0)
 
 
-def load() -> list[dict[str, str]]:
-    return [json.loads(line) for line in DATA.read_text().splitlines() if line.strip()]
+def load(path: Path = DATA) -> list[dict[str, str]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def splits(rows: list[dict[str, str]]) -> list[tuple[str, list[dict[str, str]]]]:
+    """The tune and held-out halves, then the independent set (never tuned on)."""
+    halves = [(split, [r for r in rows if r["split"] == split]) for split in ("tune", "heldout")]
+    return [*halves, ("independent", load(INDEPENDENT))]
 
 
 def word_list_blocks(text: str) -> bool:
@@ -106,8 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(rows)} cues from {DATA.name}; local moderator {moderator.name}:{moderator.version}")
     head = f"{'split':8} {'rules: unsafe blocked':>24} {'benign blocked':>16}"
     print(f"{head} {'word list: unsafe':>19} {'benign':>10}")
-    for split in ("tune", "heldout"):
-        part = [r for r in rows if r["split"] == split]
+    for split, part in splits(rows):
         hit, n_unsafe, false, n_benign = rates(part, lambda t: not moderator.moderate(t).allowed)
         p_hit, _, p_false, _ = rates(part, word_list_blocks)
         print(
@@ -115,12 +123,13 @@ def main(argv: list[str] | None = None) -> int:
             f"{100 * false / n_benign:4.1f}%   {100 * p_hit / n_unsafe:14.1f}%   {100 * p_false / n_benign:8.1f}%"
         )
     held = [r for r in rows if r["split"] == "heldout"]
-    for category in THRESHOLDS:
-        cues = [r for r in held if r["category"] == category]
-        caught = sum(not moderator.moderate(r["text"]).allowed for r in cues)
-        print(f"  held-out {category:10} {caught}/{len(cues)} blocked")
+    for name, part in (("held-out", held), ("independent", load(INDEPENDENT))):
+        for category in THRESHOLDS:
+            cues = [r for r in part if r["category"] == category]
+            caught = sum(not moderator.moderate(r["text"]).allowed for r in cues)
+            print(f"  {name:11} {category:10} {caught}/{len(cues)} blocked")
     if args.misses:
-        for r in held:
+        for r in held + load(INDEPENDENT):
             verdict = moderator.moderate(r["text"])
             if (r["label"] == "unsafe") == verdict.allowed:
                 print(f"  wrong: [{r['label']}] {r['text']!r} -> {verdict.category or 'allowed'}")
