@@ -210,6 +210,7 @@ class GenerationService:
             self.pregen.note(user_id, key, spec_fields, now)
             return self._hit(user_id, key, spec_fields, hit)
         if render is not None and (joined := self._semantic_key(user_id, key, now)).pk != key.pk:
+            self._check(user_id, key, spec_fields)  # the joiner's own words too, before anything is served
             key = joined  # a tier-1 miss joins an existing key of the same meaning (shared/keylinks.py)
             spec_fields = {**spec_fields, "prompt": render(key.text), "label": key.text}
             if (hit := lifecycle.serve_cached(store, user_id=user_id, pk=key.pk, now=now, admit=admit)) is not None:

@@ -321,3 +321,33 @@ def test_soul_dev_says_at_start_whether_the_semantic_tier_is_on() -> None:
 
     assert "semantic cache off: only exact cues" in configuration_banner(Settings())
     assert "semantic cache ON: paraphrases join" in configuration_banner(Settings(soul_semantic_cache=True))
+
+
+class AlwaysJoins:
+    """A fake matcher that joins every cue to one key: the miss path must still check the joiner's words."""
+
+    def __init__(self, inner: object, target: str) -> None:
+        self.inner, self.target = inner, target
+
+    def decide(self, key: object) -> object:
+        from shared.ports import Neighbour
+        from shared.semantic import Resolution
+
+        joined = self.inner.key_for(key, self.target)  # type: ignore[attr-defined]
+        return Resolution(joined, Neighbour(key=joined.pk, text=self.target, score=0.99))
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+def test_a_joiner_s_own_words_are_moderated_before_a_semantic_hit(service: GenerationService) -> None:
+    from infra.bench.trace import Tally, _complete
+    from shared.errors import ContentBlocked
+
+    first = service.image("u1", "nova", "a fox sleeping under an oak tree at night")
+    assert first.served.job is not None
+    _complete(service, [first.served.job], Tally())
+    service.semantic = AlwaysJoins(service.semantic, "fox sleeping under oak tree at night")  # type: ignore[assignment]
+    assert service.image("u2", "nova", "a fox asleep beneath an oak").served.variant is not None  # joined, served
+    with pytest.raises(ContentBlocked):
+        service.image("u3", "nova", "a naked woman posing on a bed")
