@@ -4,12 +4,13 @@ Data: tests/data_safety/safety_cues.jsonl (made by tests/data_safety/make_safety
 across six categories and benign cues that share words with them, split once by a hash of the text.
 `--tune` picks each category's threshold on the tune half (most unsafe cues blocked with no benign cue
 blocked; on ties the highest threshold, which blocks the fewest everyday cues on unseen text) and
-prints them beside shared.safety.rules.THRESHOLDS; the figures reported are the held-out half's.
-Targets (held out): >= 95% of unsafe cues blocked, <= 2% of benign cues blocked, p99 <= 20 ms per
-check on a miss. The peer in the same run is a bare word list (any listed word anywhere blocks), which
-is what the rules add context to. `independent` is tests/data_safety/independent.jsonl: 240 cues written by
-a separate writer given only the policy's definition (never the rules, word lists or the cues above),
-never tuned on; reported on its own.
+prints them beside shared.safety.rules.THRESHOLDS. Targets (held out): >= 95% of unsafe cues blocked,
+<= 2% of benign cues blocked, p99 <= 20 ms per check on a miss. The peer in the same run is a bare word
+list (any listed word anywhere blocks), which is what the rules add context to.
+Two sets written by separate writers given only the policy's definitions: independent_a.jsonl, whose
+misses the word lists were edited against ("tuned on"), and independent_b.jsonl, never tuned on and
+reported only as aggregate rows when the file exists. `--misses` lists wrong decisions on the sets tuned
+on only (tune half, independent_a): the held-out half and independent_b stay unread cue by cue.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from shared.safety.gate import PromptGate
 from shared.safety.rules import THRESHOLDS, RuleModerator, tokens
 
 DATA = Path(__file__).resolve().parents[2] / "tests" / "data_safety" / "safety_cues.jsonl"
-INDEPENDENT = DATA.with_name("independent_a.jsonl")
+INDEPENDENT_A = DATA.with_name("independent_a.jsonl")
+INDEPENDENT_B = DATA.with_name("independent_b.jsonl")
 GRID = (0.5, 1.0, 1.5, 2.0)
 
 
@@ -35,10 +37,12 @@ def load(path: Path = DATA) -> list[dict[str, str]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def splits(rows: list[dict[str, str]]) -> list[tuple[str, list[dict[str, str]]]]:
-    """The tune and held-out halves, then the independent set (never tuned on)."""
+def splits(rows: list[dict[str, str]], independent_b: Path = INDEPENDENT_B) -> list[tuple[str, list[dict[str, str]]]]:
+    """The tune and held-out halves, independent A (tuned on), then independent B (never tuned on) if
+    it exists."""
     halves = [(split, [r for r in rows if r["split"] == split]) for split in ("tune", "heldout")]
-    return [*halves, ("independent", load(INDEPENDENT))]
+    named = [*halves, ("indep_a", load(INDEPENDENT_A))]
+    return [*named, ("indep_b", load(independent_b))] if independent_b.exists() else named
 
 
 def word_list_blocks(text: str) -> bool:
@@ -100,11 +104,14 @@ def latency(rows: list[dict[str, str]], rounds: int) -> tuple[float, float, floa
     return pct(bare, 0.5), pct(bare, 0.99), pct(full, 0.5), pct(full, 0.99)
 
 
-def main(argv: list[str] | None = None) -> int:
+LEGEND = {"tune": "tuned on", "heldout": "", "indep_a": "tuned on", "indep_b": "never tuned on"}
+
+
+def main(argv: list[str] | None = None, independent_b: Path = INDEPENDENT_B) -> int:
     ap = argparse.ArgumentParser(prog="soul bench safety", description=__doc__.split("\n")[0])
     ap.add_argument("--tune", action="store_true", help="choose thresholds on the tune half and print them")
     ap.add_argument("--rounds", type=int, default=5, help="latency: passes over the cues (default: %(default)s)")
-    ap.add_argument("--misses", action="store_true", help="list the held-out cues decided wrongly")
+    ap.add_argument("--misses", action="store_true", help="list the cues decided wrongly on tune and indep_a")
     args = ap.parse_args(argv)
     rows = load()
     if args.tune:
@@ -113,26 +120,28 @@ def main(argv: list[str] | None = None) -> int:
         print(f"thresholds in the code:    {THRESHOLDS}  ({'same' if chosen == THRESHOLDS else 'DIFFERENT'})")
     moderator = RuleModerator()
     print(f"{len(rows)} cues from {DATA.name}; local moderator {moderator.name}:{moderator.version}")
-    head = f"{'split':8} {'rules: unsafe blocked':>24} {'benign blocked':>16}"
+    head = f"{'set':8} {'rules: unsafe blocked':>24} {'benign blocked':>16}"
     print(f"{head} {'word list: unsafe':>19} {'benign':>10}")
-    for split, part in splits(rows):
+    sets = splits(rows, independent_b)
+    for name, part in sets:
         hit, n_unsafe, false, n_benign = rates(part, lambda t: not moderator.moderate(t).allowed)
         p_hit, _, p_false, _ = rates(part, word_list_blocks)
         print(
-            f"{split:8} {hit:>6}/{n_unsafe:<4} = {100 * hit / n_unsafe:5.1f}%   {false:>3}/{n_benign:<3} = "
+            f"{name:8} {hit:>6}/{n_unsafe:<4} = {100 * hit / n_unsafe:5.1f}%   {false:>3}/{n_benign:<3} = "
             f"{100 * false / n_benign:4.1f}%   {100 * p_hit / n_unsafe:14.1f}%   {100 * p_false / n_benign:8.1f}%"
+            f"  {LEGEND[name]}".rstrip()
         )
-    held = [r for r in rows if r["split"] == "heldout"]
-    for name, part in (("held-out", held), ("independent", load(INDEPENDENT))):
+    for name, part in sets[1:3]:  # per category: the held-out half and independent A
         for category in THRESHOLDS:
             cues = [r for r in part if r["category"] == category]
             caught = sum(not moderator.moderate(r["text"]).allowed for r in cues)
-            print(f"  {name:11} {category:10} {caught}/{len(cues)} blocked")
+            print(f"  {name:8} {category:10} {caught}/{len(cues)} blocked")
     if args.misses:
-        for r in held + load(INDEPENDENT):
-            verdict = moderator.moderate(r["text"])
-            if (r["label"] == "unsafe") == verdict.allowed:
-                print(f"  wrong: [{r['label']}] {r['text']!r} -> {verdict.category or 'allowed'}")
+        for name, part in (sets[0], sets[2]):  # only the sets tuned on
+            for r in part:
+                verdict = moderator.moderate(r["text"])
+                if (r["label"] == "unsafe") == verdict.allowed:
+                    print(f"  wrong ({name}): [{r['label']}] {r['text']!r} -> {verdict.category or 'allowed'}")
     b50, b99, g50, g99 = latency(rows, args.rounds)
     print(f"latency per check on a miss: classifier p50 {b50:.3f} ms, p99 {b99:.3f} ms")
     print(f"PromptGate.check on SQLite (audit record when blocked): p50 {g50:.3f} ms, p99 {g99:.3f} ms (target <= 20)")
