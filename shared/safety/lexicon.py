@@ -12,7 +12,7 @@ on any change so cached decisions are re-checked.
 
 from __future__ import annotations
 
-LEXICON_VERSION = "rules-2"
+LEXICON_VERSION = "rules-3"
 
 # fmt: off
 STRONG: dict[str, tuple[str, ...]] = {
@@ -20,6 +20,7 @@ STRONG: dict[str, tuple[str, ...]] = {
         # nudity and its euphemisms
         "naked", "nude", "nudes", "nudity", "nekkid", "nakkid", "nakey", "unclothed", "buck naked", "in the buff",
         "topless", "bottomless", "no clothes", "without clothes", "wearing nothing", "clothes off", "her top off",
+        "her shirt off", "exposing himself", "exposing herself",
         "her bra off", "boobs out", "tits out", "full frontal", "breasts exposed", "bare breasts", "exposed breasts",
         "exposed genitals", "flashing her", "upskirt", "undress*",
         # sex acts and explicit media
@@ -46,7 +47,8 @@ STRONG: dict[str, tuple[str, ...]] = {
         "pool of blood", "brain matter", "blood spraying", "blood spurting", "soaked in blood", "bloody stumps",
         "brains splattered",
         "slitting someone's throat", "cannibal", "human flesh", "gouging out", "gouged out", "guts spilling",
-        "torn apart", "chopped to pieces", "bodies piled", "dead bodies",
+        "torn apart", "ripped apart", "blown apart", "gunshot wound*", "chopped to pieces", "bodies piled",
+        "dead bodies",
     ),
     "self_harm": (
         "suicide", "suicidal", "kill yourself", "kill himself", "kill herself", "kill myself", "killing myself",
@@ -73,13 +75,14 @@ STRONG: dict[str, tuple[str, ...]] = {
         "meth", "methamphetamine", "heroin", "cocaine", "fentanyl", "crack pipe", "smoking crack", "crackhead",
         "shooting up", "junkie", "lines of coke", "snorting", "lsd", "mdma", "ketamine", "k hole", "dmt",
         "shrooms", "magic mushrooms", "psilocybin", "mescaline", "pcp", "angel dust", "tripping balls",
-        "speedball", "purple drank", "freebasing",
+        "speedball", "purple drank", "freebasing", "crack den", "ecstasy pills",
     ),
 }
 
 WEAK: dict[str, tuple[str, ...]] = {
     "sexual": (
-        "sexy", "lingerie", "seductive*", "sensual", "suggestive", "provocative*", "flirty", "breasts", "boobs",
+        "sexy", "busty", "lingerie", "seductive*", "sensual", "suggestive", "provocative*", "flirty", "breasts",
+        "boobs",
         "thong", "g string", "panties", "barely clothed", "scantily clad", "skimpy", "showing skin", "exposed",
         "explicit", "making out", "kinky", "latex", "lap dance", "pole dance",
     ),
@@ -94,11 +97,11 @@ WEAK: dict[str, tuple[str, ...]] = {
     "hate": (
         "propaganda", "caricature", "mocking", "freaks", "inferior", "terrorists", "burning in hell", "kill all",
         "death to", "subhuman", "gassing", "glorified", "exterminat*", "genocide", "hitler", "third reich",
-        "confederate flag",
+        "confederate flag", "ss officer", "waffen ss",
     ),
     "drugs": (
         "syringe", "needle", "injecting", "coke", "crack", "pills", "drugs", "drug", "addict", "dealer",
-        "tweaking", "stoned", "overdose", "baggie",
+        "addicts", "tweaking", "stoned", "overdos*", "baggie",
     ),
 }
 
@@ -111,7 +114,8 @@ BENIGN = (
     "blood sugar", "fake blood", "shot of", "vaccine shot", "flu shot", "booster shot", "crack in", "coke and",
     "day of the dead", "cliffhanger", "execution of", "paper cut", "cutting vegetables", "cutting meat",
     "cutting a", "hanging plant", "hanging lanterns", "hanging gardens", "to die for", "al gore", "blow dry",
-    "bleeding heart", "pot of", "dead tired", "goddess isis", "temple of isis", "her own hair", "his own hair",
+    "bleeding heart", "pot of", "dead tired", "suicide squad", "goddess isis", "temple of isis", "her own hair",
+    "his own hair",
     "my own hair",
 )
 # fmt: on

@@ -36,9 +36,16 @@ COMBOS: tuple[tuple[str, tuple[str, ...], float], ...] = (
 _LISTS = sorted({name for _, names, _ in COMBOS for name in names} | {"MINORS"})
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"})
 _NUMBERED = re.compile(r"(\d{1,2})(st|nd|rd|th|yo|yr|yrs|y)")  # "5th", "14yo": kept out of leetspeak
+# fmt: off
+_NUMBERS = (
+    "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen",
+    "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty",
+)
+# fmt: on
+_N = r"(\d{1,2}|" + "|".join(_NUMBERS) + ")"
 _AGES = (
-    re.compile(r"\b(\d{1,2}) (?:year|yr)s? old\b"),
-    re.compile(r"\b(?:aged?|looks? about|looking about|looks? like) (\d{1,2})\b"),
+    re.compile(rf"\b{_N} (?:year|yr)s? old\b"),
+    re.compile(rf"\b(?:aged?|looks? about|looking about|looks? like) {_N}\b"),
 )
 
 Terms = dict[str, list[tuple[tuple[str, ...], bool]]]
@@ -74,7 +81,8 @@ def tokens(text: str) -> list[str]:
 def ages(words: list[str]) -> list[int]:
     """Ages stated in the cue ("13 years old", "14yo", "aged 12", "looks about 10")."""
     text = " ".join(words)
-    return [int(age) for pattern in _AGES for age in pattern.findall(text)]
+    found = [age for pattern in _AGES for age in pattern.findall(text)]
+    return [int(age) if age.isdigit() else _NUMBERS.index(age) + 1 for age in found]
 
 
 def _compile(terms: Iterable[str]) -> Terms:
