@@ -84,6 +84,7 @@ class Context:
             "version": VERSION,
             "backend": s.soul_backend,
             "auth_mode": s.soul_auth_mode,
+            "sign_in": sign_in(s),
             "generators": {lane: lanes.describe(lane, found) for lane, found in running.items()},
             "lanes": {
                 lane: {
@@ -102,6 +103,20 @@ class Context:
             ],
             "coming_later": [],
         }
+
+
+def sign_in(settings: Settings) -> dict[str, str] | None:
+    """The pages' sign-in settings in token mode (Identity Platform's REST endpoints); None in dev mode."""
+    if settings.soul_auth_mode != "token":
+        return None
+    project = settings.google_cloud_project
+    return {
+        "api_key": settings.soul_firebase_api_key,
+        "auth_domain": settings.soul_firebase_auth_domain or f"{project}.firebaseapp.com",
+        "project_id": project,
+        "identity_toolkit_url": settings.soul_identity_toolkit_url.rstrip("/"),
+        "secure_token_url": settings.soul_secure_token_url.rstrip("/"),
+    }
 
 
 def _quota(backend: Backend, settings: Settings) -> Quota:

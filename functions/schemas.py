@@ -294,11 +294,22 @@ class LaneOut(BaseModel):
     missing: bool | None = None  # weights path set but empty: the lane's jobs fail with model_unavailable
 
 
+class SignInOut(BaseModel):
+    """What the pages need to sign in (token mode): public values only, the web API key included."""
+
+    api_key: str
+    auth_domain: str
+    project_id: str
+    identity_toolkit_url: str
+    secure_token_url: str
+
+
 class InfoOut(BaseModel):
     name: str
     version: str
     backend: str
     auth_mode: str
+    sign_in: SignInOut | None = None  # token mode only: the pages' email/password sign-in
     generators: dict[str, str]
     lanes: dict[str, LaneOut]
     real_today: list[str]

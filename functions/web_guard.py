@@ -105,8 +105,22 @@ def _sha256(source: bytes) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(source).digest()).decode() + "'"
 
 
-def csp(body: bytes | None) -> str:
-    """The pages' policy; inline scripts of a rendered page (`body`) are allowed by their hash only."""
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") and parts.netloc else ""
+
+
+def sign_in_origins(settings: Settings) -> tuple[str, ...]:
+    """Token mode: the Identity Toolkit and Secure Token endpoints the pages sign in and refresh at."""
+    if settings.soul_auth_mode != "token":
+        return ()
+    urls = (settings.soul_identity_toolkit_url, settings.soul_secure_token_url)
+    return tuple(dict.fromkeys(o for o in map(_origin, urls) if o))
+
+
+def csp(body: bytes | None, connect: tuple[str, ...] = ()) -> str:
+    """The pages' policy; inline scripts of a rendered page (`body`) are allowed by their hash only;
+    `connect` adds the sign-in endpoints' origins to connect-src (token mode)."""
     hashes = " ".join(_sha256(m) for m in INLINE_SCRIPT.findall(body or b""))
     media = "'self' data: blob: https:"
     emulator = os.environ.get("STORAGE_EMULATOR_HOST", "")  # the rehearsal's fake GCS serves plain http
@@ -119,7 +133,7 @@ def csp(body: bytes | None) -> str:
             "style-src 'self' 'unsafe-inline'",
             f"img-src {media}",
             f"media-src {media}",
-            "connect-src 'self'",
+            " ".join(["connect-src 'self'", *connect]),
             "font-src 'self' data:",
             "object-src 'none'",
             "base-uri 'none'",
@@ -136,7 +150,7 @@ def secure(response: Response, request: Request, settings: Settings) -> Response
     headers.setdefault("X-Frame-Options", "DENY")
     if response.mimetype == "text/html":
         body = None if response.direct_passthrough else response.get_data()  # files: no inline scripts
-        headers["Content-Security-Policy"] = csp(body)
+        headers["Content-Security-Policy"] = csp(body, sign_in_origins(settings))
     if response.mimetype == "application/json" or response.status_code in (301, 302, 303, 307, 308):
         headers["Cache-Control"] = "no-store"  # signed URLs and per-user data: never in a shared cache
     origin = cors_origin(request, settings)

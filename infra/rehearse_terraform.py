@@ -21,6 +21,7 @@ import hcl2
 ROOT = Path(__file__).resolve().parent.parent
 TERRAFORM = ROOT / "terraform"
 ENV_DIR = TERRAFORM / "envs" / "dev"
+REHEARSAL_WEB_API_KEY = "rehearsal-web-api-key"  # stands in for modules/identity's key (public, no secret)
 # Module outputs that envs/dev reads, as the module argument each one returns.
 _OUTPUT_ARG = {
     "database": "database",
@@ -119,6 +120,8 @@ class Deploy:
         if m := re.fullmatch(r'module\.accounts\.(emails|members)\["([\w-]+)"\]', expr):
             email = f"{m.group(2)}@{self.variables['project_id']}.iam.gserviceaccount.com"
             return email if m.group(1) == "emails" else f"serviceAccount:{email}"
+        if expr == "module.identity.api_key":  # created by Google at apply; the rehearsal signs no one in
+            return REHEARSAL_WEB_API_KEY
         if m := re.fullmatch(r"google_storage_bucket\.(\w+)\.name", expr):
             return self.resolve(self.resource("google_storage_bucket", m.group(1))["name"])
         if (m := re.fullmatch(r"module\.(\w+)\.(\w+)", expr)) and m.group(2) in _OUTPUT_ARG:

@@ -145,6 +145,13 @@ class Settings(BaseSettings):
     soul_token_audience: str = ""  # empty: GOOGLE_CLOUD_PROJECT
     # Tokens living longer than this (exp - iat, or exp - now) are refused: Firebase ID tokens live an hour.
     soul_token_max_lifetime_seconds: int = Field(default=86400, ge=60, le=30 * 86400)
+    # The pages' sign-in (token mode): Identity Platform's email/password over its REST API. No secret here:
+    # the web API key only names the project to Identity Toolkit (Terraform restricts it to those APIs).
+    soul_firebase_api_key: str = ""
+    soul_firebase_auth_domain: str = ""  # empty: <GOOGLE_CLOUD_PROJECT>.firebaseapp.com
+    # Tests and the Firebase Auth emulator point these at loopback (http://host:port/identitytoolkit.googleapis.com/v1).
+    soul_identity_toolkit_url: str = "https://identitytoolkit.googleapis.com/v1"
+    soul_secure_token_url: str = "https://securetoken.googleapis.com/v1"  # noqa: S105 (a URL, not a secret)
 
     # Quotas, per user, checked before anything is enqueued. REDIS_URL set: Redis; else the record store.
     redis_url: SecretStr | None = None

@@ -1,5 +1,5 @@
-/* Soul web pages: what every page shares — the API client, the dev-mode user id, the alert region,
- * the soul / city pickers and the generator info. (job.js follows a task; status.js is the status view.)
+/* Soul web pages: what every page shares — the API client (with signin.js's token in token mode), the
+ * dev-mode user id, the alert region, the soul / city pickers and the generator info. (job.js follows a task; status.js is the status view.)
  * Plain browser JavaScript, no build step, no external URL. Exposed as `window.Soul`. */
 "use strict";
 
@@ -36,6 +36,9 @@
       if (value !== undefined && value !== null && value !== "") target.searchParams.set(key, value);
     }
     const init = { method, headers: { Accept: "application/json" } };
+    const auth = window.SoulAuth;
+    const bearer = auth ? await auth.authorization() : null; // token mode, signed in (signin.js)
+    if (bearer) init.headers.Authorization = bearer;
     if (options.body) {
       init.headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(options.body);
@@ -53,6 +56,8 @@
     } catch (_err) {
       data = null;
     }
+    const signIn = response.status === 401 && auth ? await auth.rejected() : null; // token mode: the form
+    if (signIn) throw signIn;
     if (!response.ok) {
       const error = data && data.error;
       const message = (error && error.message) || `The server answered ${response.status} ${response.statusText}.`;
@@ -115,6 +120,8 @@
   }
 
   function user() {
+    const signedIn = window.SoulAuth && window.SoulAuth.subject(); // token mode: the token's subject
+    if (signedIn) return signedIn;
     // Before initUser() has filled the field (a script that runs first), the remembered id still counts.
     const input = document.getElementById("user-id");
     return (input && input.value.trim()) || localStorage.getItem(USER_KEY) || DEFAULT_USER;

@@ -78,7 +78,16 @@ def user_id(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def page_factory(chromium: Browser, web: SoulDev, user_id: str) -> Iterator[Callable[..., Page]]:
+def also_allowed() -> tuple[str, ...]:
+    """Origins besides the server under test that pages may call: none, unless a test's own loopback
+    fake is one (the sign-in tests' Identity Toolkit stand-in)."""
+    return ()
+
+
+@pytest.fixture
+def page_factory(
+    chromium: Browser, web: SoulDev, user_id: str, also_allowed: tuple[str, ...]
+) -> Iterator[Callable[..., Page]]:
     """New pages (default 1280×900, or any context option such as a phone viewport). A JavaScript
     exception, or a request to anywhere but the server under test (the pages must work offline: no
     CDN, no external font), fails the test."""
@@ -87,7 +96,7 @@ def page_factory(chromium: Browser, web: SoulDev, user_id: str) -> Iterator[Call
     outside: list[str] = []
 
     def check(url: str) -> None:
-        if not url.startswith((web.url + "/", "data:", "blob:")):
+        if not url.startswith((web.url + "/", "data:", "blob:", *(origin + "/" for origin in also_allowed))):
             outside.append(url)
 
     def make(**options: object) -> Page:

@@ -58,7 +58,7 @@ REQUIRED: dict[str, set[str]] = {
         "soul_max_delivery_attempts",  # must equal the subscriptions' dead-letter policy
         "soul_ack_deadline_seconds",  # must equal the subscriptions' ack deadline
     },
-    "functions.api_env": {"soul_auth_mode", "soul_signer_email", "soul_text_moderation"},
+    "functions.api_env": {"soul_auth_mode", "soul_signer_email", "soul_text_moderation", "soul_firebase_api_key"},
     "functions.dispatch_env": {"cloud_run_region", "cloud_run_job_gpu", "cloud_run_job_wan"},
     "reconciler.env": {"cloud_run_region", "cloud_run_job_gpu", "cloud_run_job_wan"},  # relaunches queued lanes
     "worker_gpu.env": {"sdxl_model_path", "svd_model_path", "soul_models_bucket", "soul_output_screening"},
@@ -79,6 +79,7 @@ NOT_SET_IN_CLOUD: dict[str, str] = {
     "soul_jwks_file": "tests and offline setups only; the cloud reads SOUL_JWKS_URL",
     "soul_token_issuer": "empty = Firebase Auth of GOOGLE_CLOUD_PROJECT",
     "soul_token_audience": "empty = GOOGLE_CLOUD_PROJECT",
+    "soul_firebase_auth_domain": "empty = <GOOGLE_CLOUD_PROJECT>.firebaseapp.com, Identity Platform's own",
     "redis_url": "no Memorystore in envs/dev: quotas live in Firestore (quotas collection)",
     "soul_embedding_provider": "static (the model in the functions' wheel) is right in the cloud; vertex is opt-in",
     "soul_embedding_endpoint": "empty = Vertex AI's regional endpoint; only tests point it at a local server",

@@ -44,6 +44,9 @@ locals {
   api_env = {
     SOUL_AUTH_MODE    = "token"
     SOUL_SIGNER_EMAIL = module.accounts.emails["soul-api"]
+    # The pages sign in at Identity Platform (modules/identity); the api verifies its ID tokens with
+    # Settings' defaults (issuer and audience from GOOGLE_CLOUD_PROJECT, Google's securetoken JWKS).
+    SOUL_FIREBASE_API_KEY = module.identity.api_key
     # functions-framework's gunicorn threads (its default is 4 x CPUs = 4 here): at least the
     # function's request concurrency (16), so every request the instance accepts has a thread; long
     # polls (`wait=`) may hold at most SOUL_MAX_LONG_POLLS of them (docs/ARCHITECTURE.md).
@@ -307,6 +310,18 @@ module "worker_wan" {
   launchers           = [module.accounts.members["soul-dispatcher"], module.accounts.members["soul-reconcile"]] # reconcile: queued work nobody takes
   launcher_role       = google_project_iam_custom_role.job_launcher.id
   deletion_protection = var.deletion_protection
+}
+
+module "identity" {
+  source     = "../../modules/identity"
+  project_id = var.project_id
+  # The api serves the pages, so its host (a gen2 function's cloudfunctions.net URL, known before the
+  # function exists) is where users sign in; the Firebase ones are Identity Platform's defaults.
+  authorized_domains = concat(
+    ["${var.project_id}.firebaseapp.com", "${var.project_id}.web.app", "${var.region}-${var.project_id}.cloudfunctions.net"],
+    var.sign_in_domains,
+  )
+  depends_on = [module.services]
 }
 
 module "functions" {

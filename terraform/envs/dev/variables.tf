@@ -103,3 +103,9 @@ variable "gpu_max_executions" {
   type        = number
   default     = 4
 }
+
+variable "sign_in_domains" {
+  description = "More domains Identity Platform accepts sign-in from (e.g. where you host the pages); the api's host is always one."
+  type        = list(string)
+  default     = []
+}

@@ -18,6 +18,10 @@ variable "services" {
     "firestore.googleapis.com",
     "iam.googleapis.com",
     "iamcredentials.googleapis.com",
+    # Sign-in (modules/identity): Identity Platform, its token refresh, and the pages' web API key.
+    "identitytoolkit.googleapis.com",
+    "securetoken.googleapis.com",
+    "apikeys.googleapis.com",
     "language.googleapis.com", # content safety: moderateText on prompts (api)
     "pubsub.googleapis.com",
     "run.googleapis.com",
