@@ -12,6 +12,16 @@ calls (`transport="rest"`, `client_options.api_endpoint`, anonymous credentials)
 - Errors are the real API's: an unknown job is 404 NOT_FOUND, a malformed request (unknown field,
   wrong type, a negative task count, an override naming another container) 400 INVALID_ARGUMENT, in
   Google's JSON error shape, so the client raises the same `google.api_core` exceptions.
+- IAM: with `allowed` (principal, permission, resource) the double checks each call's permission
+  before anything else, like the real API: run.jobs.run (runWithOverrides with overrides) and
+  run.executions.list on the job, run.operations.get on the job the operation started (or the
+  project). No caller is 401 UNAUTHENTICATED, a caller without it 403 PERMISSION_DENIED, unknown jobs
+  included ("or it may not exist"). The caller is named in the endpoint's path, `/as/<email>/v2/...`:
+  the stand-in for the access token the runtime's service account gets from the metadata server.
+  Every distinct checked call is kept in `calls` and, with `access_log`, written as a JSON line.
+- Lag: an execution whose tasks have all exited is still reported running (and its operation not
+  done) for `lag` seconds of the injected `clock` after the double first sees every task exited, as
+  the real API reports completion late.
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 EXECUTION_TYPE = "type.googleapis.com/google.cloud.run.v2.Execution"
@@ -33,6 +44,7 @@ MAX_TASKS = 10_000
 _RUN = re.compile(r"^/v2/projects/([^/]+)/locations/([^/]+)/jobs/([^/:]+):run$")
 _OPERATION = re.compile(r"^/v2/projects/([^/]+)/locations/([^/]+)/operations/([^/]+)$")
 _EXECUTIONS = re.compile(r"^/v2/projects/([^/]+)/locations/([^/]+)/jobs/([^/]+)/executions$")
+_AS = re.compile(r"^/as/([^/]+)(/v2/.*)$")
 _FIELDS = {
     "request": {"overrides", "validateOnly", "etag"},
     "overrides": {"containerOverrides", "taskCount", "timeout"},
@@ -41,6 +53,8 @@ _FIELDS = {
 }
 
 Spawn = Callable[[list[str], dict[str, str], str], subprocess.Popen[bytes]]
+Clock = Callable[[], float]
+Call = tuple[str, str, str]  # (principal, permission, resource: "job/<name>" or "project")
 
 
 class ApiError(Exception):
@@ -74,22 +88,25 @@ class Execution:
     env: dict[str, str]
     procs: list[subprocess.Popen[bytes]]
     created: float = field(default_factory=time.time)
-    completed: float | None = None
+    completed: float | None = None  # when the double first saw every task exited
 
-    def counts(self) -> tuple[int, int, int]:
+    def counts(self, now: float, lag: float) -> tuple[int, int, int]:
+        """(running, succeeded, failed) as reported at `now`: all running until `lag` after the end."""
         codes = [p.poll() for p in self.procs]
         running = sum(c is None for c in codes)
-        return running, sum(c == 0 for c in codes), sum(c not in (None, 0) for c in codes)
-
-    def resource(self) -> dict[str, Any]:
-        running, succeeded, failed = self.counts()
         if not running and self.completed is None:
-            self.completed = time.time()
+            self.completed = now
+        if running or (self.completed is not None and now - self.completed < lag):
+            return len(self.procs), 0, 0
+        return 0, sum(c == 0 for c in codes), sum(c not in (None, 0) for c in codes)
+
+    def resource(self, now: float, lag: float = 0.0) -> dict[str, Any]:
+        running, succeeded, failed = self.counts(now, lag)
         out = {"@type": EXECUTION_TYPE, "name": self.name, "job": self.job, "taskCount": len(self.procs)}
         out["template"] = {"containers": [{"command": self.argv[:1], "args": self.argv[1:]}]}
         out["startTime"] = _ts(self.created)
         out.update(runningCount=running, succeededCount=succeeded, failedCount=failed, createTime=_ts(self.created))
-        if self.completed is not None:
+        if not running and self.completed is not None:
             out["completionTime"] = _ts(self.completed)
         return out
 
@@ -144,12 +161,28 @@ def apply_overrides(job: JobSpec, body: dict[str, Any]) -> tuple[list[str], dict
 
 
 class CloudRunDouble:
-    """The jobs of one project and region; executions are processes made by `spawn(argv, env, log)`."""
+    """The jobs of one project and region; executions are processes made by `spawn(argv, env, log)`.
 
-    def __init__(self, project: str, region: str, jobs: dict[str, JobSpec], spawn: Spawn) -> None:
+    `allowed`: the (principal, permission, resource) Terraform grants; None lets every caller in
+    (the override checks). `lag`: seconds a finished execution is still reported running."""
+
+    def __init__(
+        self,
+        project: str,
+        region: str,
+        jobs: dict[str, JobSpec],
+        spawn: Spawn,
+        *,
+        allowed: set[Call] | None = None,
+        lag: float = 0.0,
+        clock: Clock = time.time,
+        access_log: Path | None = None,
+    ) -> None:
         self.project, self.region, self.jobs, self.spawn = project, region, jobs, spawn
+        self.allowed, self.lag, self.clock, self.access_log = allowed, lag, clock, access_log
         self.executions: list[Execution] = []
         self.operations: dict[str, Execution] = {}
+        self.calls: set[Call] = set()  # each distinct call once, as shared/adapters/access_log.py
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
 
@@ -157,7 +190,35 @@ class CloudRunDouble:
     def parent(self) -> str:
         return f"projects/{self.project}/locations/{self.region}"
 
-    def run(self, project: str, region: str, job: str, body: dict[str, Any]) -> dict[str, Any]:
+    def check(self, caller: str | None, permission: str, job: str) -> None:
+        """The real API's IAM check, before the resource is looked up: 401 without a caller, 403 when
+        no grant on the job or the project holds `permission`."""
+        if self.allowed is None:
+            return
+        if not caller:
+            raise ApiError(401, "UNAUTHENTICATED", "Request is missing required authentication credential.")
+        call = (caller, permission, f"job/{job}")
+        self._record(call)
+        if not {call, (caller, permission, "project")} & self.allowed:
+            resource = f"{self.parent}/jobs/{job}"
+            message = f"Permission '{permission}' denied on resource '{resource}' (or it may not exist)."
+            raise ApiError(403, "PERMISSION_DENIED", message)
+
+    def _record(self, call: Call) -> None:
+        with self._lock:
+            if call in self.calls:
+                return
+            self.calls.add(call)
+            if self.access_log is not None:
+                caller, permission, resource = call
+                line = {"principal": caller, "api": "run", "op": permission, "resource": resource}
+                with self.access_log.open("a") as out:
+                    out.write(json.dumps(line) + "\n")
+
+    def run(
+        self, project: str, region: str, job: str, body: dict[str, Any], caller: str | None = None
+    ) -> dict[str, Any]:
+        self.check(caller, "run.jobs.runWithOverrides" if body.get("overrides") else "run.jobs.run", job)
         if (project, region) != (self.project, self.region) or job not in self.jobs:
             raise ApiError(404, "NOT_FOUND", f"Resource 'projects/{project}/locations/{region}/jobs/{job}' not found.")
         args, env, tasks = apply_overrides(self.jobs[job], body)
@@ -170,35 +231,45 @@ class CloudRunDouble:
                     task_env = dict(env, CLOUD_RUN_JOB=job, CLOUD_RUN_EXECUTION=name.rsplit("/", 1)[1])
                     task_env.update(CLOUD_RUN_TASK_INDEX=str(index), CLOUD_RUN_TASK_COUNT=str(tasks))
                     procs.append(self.spawn(argv, task_env, f"{name.rsplit('/', 1)[1]}-{index}"))
-            execution = Execution(name, job, argv, env, procs)
+            execution = Execution(name, job, argv, env, procs, created=self.clock())
             self.executions.append(execution)
             op = f"{self.parent}/operations/{uuid.uuid4()}"
             self.operations[op] = execution
         return self._operation(op, execution)
 
     def _operation(self, op: str, execution: Execution) -> dict[str, Any]:
-        resource = execution.resource()
+        resource = execution.resource(self.clock(), self.lag)
         done = resource["runningCount"] == 0
         return {"name": op, "metadata": resource, "done": done, **({"response": resource} if done else {})}
 
-    def operation(self, path: str) -> dict[str, Any]:
+    def operation(self, path: str, caller: str | None = None) -> dict[str, Any]:
         execution = self.operations.get(path)
+        # An unknown operation has no job: only a project-level grant could cover it.
+        self.check(caller, "run.operations.get", execution.job if execution else "")
         if execution is None:
             raise ApiError(404, "NOT_FOUND", f"Operation '{path}' not found.")
         return self._operation(path, execution)
 
-    def list_executions(self, job: str) -> dict[str, Any]:
+    def list_executions(self, job: str, caller: str | None = None) -> dict[str, Any]:
+        self.check(caller, "run.executions.list", job)
         if job not in self.jobs:
             raise ApiError(404, "NOT_FOUND", f"Resource '{self.parent}/jobs/{job}' not found.")
-        found = [e.resource() for e in reversed(self.executions) if e.job == job]
+        now = self.clock()
+        found = [e.resource(now, self.lag) for e in reversed(self.executions) if e.job == job]
         return {"executions": [{k: v for k, v in e.items() if k != "@type"} for e in found]}
+
+    def endpoint(self, principal: str) -> str:
+        """The API endpoint a process running as `principal` (a service account email) is given."""
+        assert self._server is not None, "serve() first"
+        return f"{self.url}/as/{principal}"
 
     # ---- HTTP ----------------------------------------------------------------------------------
 
     def serve(self, host: str = "127.0.0.1", port: int = 0) -> str:
         self._server = ThreadingHTTPServer((host, port), _handler(self))
         threading.Thread(target=self._server.serve_forever, daemon=True, name="cloudrun-double").start()
-        return f"http://{host}:{self._server.server_address[1]}"
+        self.url = f"http://{host}:{self._server.server_address[1]}"
+        return self.url
 
     def close(self) -> None:
         if self._server is not None:
@@ -222,8 +293,14 @@ def _handler(double: CloudRunDouble) -> type[BaseHTTPRequestHandler]:
             except ApiError as exc:
                 self._reply(exc.code, exc.body())
 
-        def do_POST(self) -> None:
+        def _route(self) -> tuple[str | None, str]:
+            """(caller, API path) of the request: `/as/<email>/v2/...` names the caller."""
             path = self.path.split("?", 1)[0]
+            match = _AS.match(path)
+            return (match.group(1), match.group(2)) if match else (None, path)
+
+        def do_POST(self) -> None:
+            caller, path = self._route()
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             match = _RUN.match(path)
             if not match:
@@ -235,14 +312,14 @@ def _handler(double: CloudRunDouble) -> type[BaseHTTPRequestHandler]:
                 self._reply(400, _invalid("Invalid JSON payload received.").body())
                 return
             project, region, job = match.groups()
-            self._answer(lambda: double.run(project, region, job, body))
+            self._answer(lambda: double.run(project, region, job, body, caller))
 
         def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
+            caller, path = self._route()
             if _OPERATION.match(path):
-                self._answer(lambda: double.operation(path.removeprefix("/v2/")))
+                self._answer(lambda: double.operation(path.removeprefix("/v2/"), caller))
             elif match := _EXECUTIONS.match(path):
-                self._answer(lambda: double.list_executions(match.group(3)))
+                self._answer(lambda: double.list_executions(match.group(3), caller))
             else:
                 self._reply(404, ApiError(404, "NOT_FOUND", f"no method {path}").body())
 

@@ -9,9 +9,12 @@ its own OS process with the entry point, env and args Terraform gives it (docs/A
   `functions-framework` (infra/rehearse_functions.py).
 - Eventarc: a push subscription on the jobs topic delivers to a relay that re-sends each push as the
   Eventarc CloudEvent (binary mode, `google.cloud.pubsub.topic.v1.messagePublished`) to `dispatch`
-  and answers the emulator with the function's status (a raise = a nack = a redelivery).
+  with the trigger account's ID token (the rehearsal's issuer), retries 429/5xx with backoff, and
+  answers the emulator with the function's last status (a raise = a nack = a redelivery).
 - Cloud Run: infra/cloudrun_double.py; the dispatcher reaches it through CLOUD_RUN_API_ENDPOINT with
-  the real client; executions run the jobs' container command (`soul ...`) as processes.
+  the real client; executions run the jobs' container command (`soul ...`) as processes. The double
+  checks each caller's Cloud Run permissions against Terraform's grants (the caller's account is in
+  its endpoint's path) and reports finished executions as running for LAG_SECONDS.
 - Cloud Scheduler: the reconcile job is run every period the scheduler resource declares.
 - The `seed` step of cloudbuild.yaml runs before the api starts.
 
@@ -43,18 +46,24 @@ from infra.google_safety_double import REHEARSAL_WORDS, FakeGoogleSafety
 from infra.rehearse_functions import FunctionsPackage, prepare
 from infra.rehearse_lifecycle import GRACE_SECONDS, kill_group, serve
 from infra.rehearse_pubsub import EventarcRelay, create_topology
-from infra.rehearse_terraform import ROOT, Deploy
+from infra.rehearse_terraform import ROOT, Deploy, run_permissions
 
 PROJECT = emulators.DEFAULT_PROJECT
 KID = "rehearsal"
+LAG_SECONDS = 3.0  # the real API reports an execution's end some seconds after its tasks exit
+DROPPED = {"SDXL_MODEL_PATH"}  # REHEARSAL_ENV["jobs"]
+# Whoever applied Terraform (an Owner) watching the executions; no deployable runs as it.
+OPERATOR = "operator@rehearsal.invalid"
 # Added to Terraform's env, per deployable kind, and why.
 REHEARSAL_ENV = {
     "all": "FIRESTORE_/PUBSUB_/STORAGE_EMULATOR_HOST: the clients talk to the local servers",
     "all ": "SOUL_ACCESS_LOG: each process records the Google APIs it calls (the IAM check)",
     "all  ": "SOUL_LANGUAGE_ENDPOINT / SOUL_VISION_ENDPOINT: the Natural Language and Vision double",
     "api": "SOUL_JWKS_FILE: ID tokens are verified against the rehearsal's key, not Firebase's",
-    "dispatch": "CLOUD_RUN_API_ENDPOINT: the Cloud Run Admin API double (the reconcile job's too: it relaunches)",
-    "jobs": "env pointing into a volume that is not mounted here (/models) is dropped: preview generators",
+    "dispatch": "CLOUD_RUN_API_ENDPOINT: the Cloud Run Admin API double, its path naming the process's"
+    " service account (the reconcile job's too: it relaunches)",
+    "jobs": "/models (the models bucket's mount) is an empty folder under --state, as an empty bucket mounts;"
+    " SDXL_MODEL_PATH alone is dropped: the scenario needs one made image (the preview generator's)",
 }
 
 
@@ -93,13 +102,20 @@ class Rehearsal:
         self.procs.append(proc)
         return proc
 
+    def _models(self, value: str) -> str:
+        """A path in the models mount, in the rehearsal's empty stand-in for it (SVD: model_unavailable)."""
+        if not value.startswith("/models/"):
+            return value
+        (self.state / "models").mkdir(exist_ok=True)
+        return str(self.state / "models" / value.removeprefix("/models/"))
+
     def spawn_task(self, argv: list[str], env: dict[str, str], name: str) -> subprocess.Popen[bytes]:
         """A Cloud Run task: the image's `soul` entry point is this checkout's."""
         command = [str(Path(sys.executable).parent / argv[0]), *argv[1:]]
         job = env["CLOUD_RUN_JOB"]
-        full = {**self.base_env(job), **{k: v for k, v in env.items() if not v.startswith("/models")}}
-        if "CLOUD_RUN_JOB_GPU" in full:  # a job that launches workers (reconcile): through the double too
-            full["CLOUD_RUN_API_ENDPOINT"] = self._run_url
+        full = {**self.base_env(job), **{k: self._models(v) for k, v in env.items() if k not in DROPPED}}
+        if "CLOUD_RUN_JOB_GPU" in full and self.double:  # a job that launches workers (reconcile): the double
+            full["CLOUD_RUN_API_ENDPOINT"] = self.double.endpoint(self.deploy.jobs()[job]["service_account"])
         return self.spawn(command, full, name)
 
     # ---- the pieces ----------------------------------------------------------------------------
@@ -118,13 +134,18 @@ class Rehearsal:
         self._cloud_run()
         functions = self.deploy.functions()
         dispatch_port = _free_port()
-        extra = {"CLOUD_RUN_API_ENDPOINT": self._run_url}
+        assert self.double is not None
+        extra = {"CLOUD_RUN_API_ENDPOINT": self.double.endpoint(functions["dispatch"]["service_account"])}
         dispatch = self._function(package, functions["dispatch"], "dispatch", dispatch_port, extra)
         api = self._function(package, functions["api"], "api", self.port, {"SOUL_JWKS_FILE": str(jwks)})
         self._seed()  # as in cloudbuild.yaml: after the deploy, before the first user
         _wait_http(f"http://127.0.0.1:{self.port}/healthz", api, self.logs / "api.log")
         _wait_http(f"http://127.0.0.1:{dispatch_port}/", dispatch, self.logs / "dispatch.log", any_status=True)
-        self.relay = EventarcRelay(PROJECT, self.deploy.pubsub()["topic"], f"http://127.0.0.1:{dispatch_port}/")
+        pushes_as = functions["dispatch"]["service_account"]  # the trigger's service_account_email
+        target = f"http://127.0.0.1:{dispatch_port}/"
+        self.relay = EventarcRelay(
+            PROJECT, self.deploy.pubsub()["topic"], target, lambda aud: self._oidc(pushes_as, aud)
+        )
         self.relay.subscribe(self.relay.serve())
         self._schedule()
 
@@ -148,10 +169,23 @@ class Rehearsal:
         path.write_text(jwks_json((KID, key.public_key())))
         return path
 
+    def _oidc(self, account: str, audience: str) -> str:
+        """A Google-shaped OIDC token of `account` for `audience`, signed by the rehearsal's issuer."""
+        import jwt
+
+        now = int(time.time())
+        claims: dict[str, Any] = {"iss": "https://accounts.google.com", "aud": audience, "iat": now}
+        claims |= {"sub": account, "email": account, "email_verified": True, "exp": now + 3600}
+        return jwt.encode(claims, (self.state / "issuer.pem").read_bytes(), algorithm="RS256", headers={"kid": KID})
+
     def _cloud_run(self) -> None:
         jobs = {name: JobSpec(job["command"], job["args"], job["env"]) for name, job in self.deploy.jobs().items()}
         region = self.deploy.variables["region"]
-        self.double = CloudRunDouble(PROJECT, region, jobs, self.spawn_task)
+        allowed = run_permissions(self.deploy) | {(OPERATOR, "run.executions.list", "project")}
+        log = self.logs / "access-cloudrun.jsonl"  # every checked call, by caller: the IAM check reads it
+        self.double = CloudRunDouble(
+            PROJECT, region, jobs, self.spawn_task, allowed=allowed, lag=LAG_SECONDS, access_log=log
+        )
         self._run_url = self.double.serve()
 
     def _seed(self) -> None:
@@ -173,7 +207,8 @@ class Rehearsal:
     def _schedule(self) -> None:
         """Cloud Scheduler: POST the declared uri (on the double) every declared period."""
         schedule = self.deploy.reconcile_schedule()
-        url = schedule["uri"].replace("https://run.googleapis.com", self._run_url)
+        assert self.double is not None
+        url = schedule["uri"].replace("https://run.googleapis.com", self.double.endpoint(schedule["service_account"]))
 
         def tick() -> None:
             while not self.stop_event.wait(schedule["period_seconds"]):

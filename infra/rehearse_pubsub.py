@@ -6,20 +6,58 @@ topic and subscription. `EventarcRelay` is what an Eventarc Pub/Sub trigger is: 
 on the topic whose deliveries reach the function as a CloudEvent in binary content mode (`ce-*`
 headers, the push body `{message, subscription}` as data); the function's status is the push's ack
 (2xx) or nack (anything else: redelivered with backoff).
+
+Like Eventarc, each delivery carries `Authorization: Bearer <ID token>` of the trigger's service
+account (here signed by the rehearsal's local issuer), and a 429 or 5xx is retried with capped
+exponential backoff (`Backoff`; the sleep is injected) before the push is nacked. The dispatch function
+does not verify the token, nor does the deployed one: Cloud Run's invoker check (roles/run.invoker
+on dispatch, granted to the trigger's account) does that before the request reaches the code.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
 EVENT_TYPE = "google.cloud.pubsub.topic.v1.messagePublished"
+Send = Callable[[urllib.request.Request], int]  # one POST: the function's HTTP status
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Retries of one delivery on 429/5xx: `first` s doubling up to `cap` s, `attempts` in all. The
+    rehearsal's defaults stay inside the push subscription's 60 s ack deadline (1+2+4+8 s); Eventarc's
+    own backoff is longer (Pub/Sub push: 10 s to 600 s), then the nack's redelivery takes over."""
+
+    first: float = 1.0
+    cap: float = 8.0
+    attempts: int = 5
+
+    def delays(self) -> list[float]:
+        return [min(self.cap, self.first * 2**n) for n in range(self.attempts - 1)]
+
+
+def retryable(status: int) -> bool:
+    return status == 429 or status >= 500
+
+
+def _send(request: urllib.request.Request) -> int:
+    try:
+        with urllib.request.urlopen(request, timeout=60) as resp:  # noqa: S310
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return 503
 
 
 def create_topology(project: str, pubsub: dict[str, Any]) -> None:
@@ -54,9 +92,20 @@ def create_topology(project: str, pubsub: dict[str, Any]) -> None:
 class EventarcRelay:
     """Pub/Sub push → CloudEvent POST to the function, like an Eventarc trigger."""
 
-    def __init__(self, project: str, topic: str, target: str) -> None:
-        self.project, self.topic, self.target = project, topic, target
-        self.deliveries: list[int] = []  # the function's status per delivery
+    def __init__(
+        self,
+        project: str,
+        topic: str,
+        target: str,
+        id_token: Callable[[str], str],
+        *,
+        backoff: Backoff = Backoff(),
+        send: Send = _send,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.project, self.topic, self.target, self.id_token = project, topic, target, id_token
+        self.backoff, self.send, self.sleep = backoff, send, sleep
+        self.deliveries: list[int] = []  # the function's status per attempt
         self._server: ThreadingHTTPServer | None = None
 
     def serve(self) -> str:
@@ -86,14 +135,17 @@ class EventarcRelay:
             "ce-type": EVENT_TYPE,
             "ce-time": str(message.get("publishTime") or message.get("publish_time") or ""),
         }
-        request = urllib.request.Request(self.target, data=body, headers=headers, method="POST")  # noqa: S310
-        try:
-            with urllib.request.urlopen(request, timeout=60) as resp:  # noqa: S310
-                status = int(resp.status)
-        except urllib.error.HTTPError as exc:
-            status = exc.code
-        except OSError:
-            status = 503
+        for delay in self.backoff.delays():
+            status = self._post(body, headers)
+            if not retryable(status):
+                return status
+            self.sleep(delay)
+        return self._post(body, headers)
+
+    def _post(self, body: bytes, headers: dict[str, str]) -> int:
+        """One attempt, with a fresh ID token for the function's URL (its audience), as Eventarc sends."""
+        signed = {**headers, "Authorization": f"Bearer {self.id_token(self.target)}"}
+        status = self.send(urllib.request.Request(self.target, data=body, headers=signed, method="POST"))  # noqa: S310
         self.deliveries.append(status)
         return status
 

@@ -209,8 +209,11 @@ class Deploy:
         m = re.fullmatch(r"\*/(\d+) \* \* \* \*", cron)
         if not m:
             raise Unresolved(f"schedule {cron!r}: only '*/N * * * *' is rehearsed")
-        uri = self.resolve(first(body, "http_target")["uri"])
-        return {"period_seconds": int(m.group(1)) * 60, "uri": uri, "job": uri.rsplit("/", 1)[1].removesuffix(":run")}
+        target = first(body, "http_target")
+        uri = self.resolve(target["uri"])
+        account = self.resolve(first(target, "oauth_token")["service_account_email"])
+        job = uri.rsplit("/", 1)[1].removesuffix(":run")
+        return {"period_seconds": int(m.group(1)) * 60, "uri": uri, "job": job, "service_account": account}
 
 
 def _render(template: Any, values: dict[str, Any]) -> str:
@@ -273,3 +276,24 @@ def grants(deploy: Deploy) -> set[tuple[str, str, str]]:
     invoker = deploy.resolve(m["functions"]["dispatch_service_account_member"])
     found.add((_member(invoker), "roles/run.invoker", "function/dispatch"))
     return found
+
+
+# Cloud Run permissions of the predefined roles Terraform grants on jobs (Google's role reference).
+PREDEFINED_RUN_PERMISSIONS = {"roles/run.invoker": {"run.jobs.run", "run.routes.invoke"}}
+
+
+def role_permissions(deploy: Deploy) -> dict[str, set[str]]:
+    """Permissions per role as `grants` names them: the custom launcher role's from its HCL."""
+    custom = deploy.resource("google_project_iam_custom_role", "job_launcher")["permissions"]
+    return {**PREDEFINED_RUN_PERMISSIONS, "custom:job_launcher": set(custom)}
+
+
+def run_permissions(deploy: Deploy) -> set[tuple[str, str, str]]:
+    """(service account email, Cloud Run permission, "job/<name>" or "project") from every grant."""
+    permissions = role_permissions(deploy)
+    return {
+        (account, permission, resource)
+        for account, role, resource in grants(deploy)
+        if resource == "project" or resource.startswith("job/")
+        for permission in permissions.get(role, set())
+    }

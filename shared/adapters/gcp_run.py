@@ -31,8 +31,10 @@ from shared.pregen import budget_left
 from shared.records import DISPATCH, DISPATCH_SLOT_LIFETIME_SECONDS, DISPATCH_STATS, JOBS, TTL_FIELD
 
 _TRANSIENT = (gexc.ServiceUnavailable, gexc.InternalServerError, gexc.TooManyRequests, gexc.DeadlineExceeded)
-_MISCONFIGURED = (gexc.NotFound, gexc.PermissionDenied, gexc.Unauthenticated, gexc.InvalidArgument)
-_DENIED = (gexc.PermissionDenied, gexc.Unauthenticated)
+# Forbidden / Unauthorized / BadRequest: over REST (the rehearsal's transport) the client raises by HTTP
+# status, the parents of gRPC's PermissionDenied / Unauthenticated / InvalidArgument.
+_MISCONFIGURED = (gexc.NotFound, gexc.Forbidden, gexc.Unauthorized, gexc.BadRequest)
+_DENIED = (gexc.Forbidden, gexc.Unauthorized)
 
 
 def worker_args(lanes: Sequence[str]) -> list[str]:

@@ -179,12 +179,56 @@ def test_rehearsal_serves_what_soul_dev_serves_through_the_deployed_path(
     worker = _uses(logs, "soul-worker-gpu")
     assert ("storage", "create", "soul-local-soul-artifacts") in worker
     assert ("pubsub", "consume", "projects/soul-local/subscriptions/soul-jobs-image") in worker
-    executions = httpx.get(f"{rehearsal['cloud_run']}/v2/{_job('soul-worker-gpu')}/executions").json()["executions"]
+    executions = httpx.get(f"{_as(rehearsal, OPERATOR)}/v2/{_job('soul-worker-gpu')}/executions").json()["executions"]
     assert executions and all(e["taskCount"] == 1 for e in executions)
+
+
+def test_the_gpu_worker_with_an_empty_models_mount_fails_video_jobs_model_unavailable(
+    rehearsal: dict[str, Any],
+) -> None:
+    """SVD_MODEL_PATH stays Terraform's /models/svd, in an empty folder (an empty models bucket's mount):
+    the worker starts and the job fails permanently with model_unavailable, as on a first deploy."""
+    auth, base = _auth(rehearsal["state"]), rehearsal["url"]
+    miss = httpx.get(f"{base}/image", params={"soul_id": "nova", "cue": "a lighthouse"}, headers=auth("u3"), timeout=30)
+    image = _poll(base, miss.json()["task_id"], auth("u3"), {"succeeded", "failed"})
+    assert image["status"] == "succeeded", image
+    params = {"variant_id": image["result"]["variant_id"], "num_frames": 8}
+    video = httpx.post(f"{base}/video/generate-from-variant", params=params, headers=auth("u3"), timeout=30).json()
+    task = _until_done(rehearsal, video["task_id"], auth("u3"))
+    assert (task["status"], task["error"]["code"]) == ("failed", "model_unavailable"), task
+    assert "SVD_MODEL_PATH" in task["error"]["message"]
+
+
+def _until_done(rehearsal: dict[str, Any], task_id: str, headers: dict[str, str]) -> dict[str, Any]:
+    """Poll a task; while it is queued, do what Cloud Scheduler does every period (run reconcile, which
+    launches for queued work): the scenario's canceled video may hold the lane's dispatch slot for
+    this interval, so the job's own event may have launched nothing."""
+    schedule = _schedule(rehearsal)
+    for _ in range(12):
+        with contextlib.suppress(TimeoutError):
+            return _poll(rehearsal["url"], task_id, headers, {"succeeded", "failed", "canceled"}, timeout=10)
+        assert httpx.post(schedule, timeout=10).status_code == 200
+    raise TimeoutError(f"task {task_id} still not done")
+
+
+def _schedule(rehearsal: dict[str, Any]) -> str:
+    from infra.rehearse_terraform import Deploy
+
+    schedule = Deploy.load(project_id="soul-local").reconcile_schedule()
+    return str(schedule["uri"]).replace("https://run.googleapis.com", _as(rehearsal, schedule["service_account"]))
 
 
 def _job(name: str) -> str:
     return f"projects/soul-local/locations/us-central1/jobs/{name}"
+
+
+DISPATCHER = "soul-dispatcher@soul-local.iam.gserviceaccount.com"
+OPERATOR = "operator@rehearsal.invalid"  # infra/rehearse.py: the one who applied Terraform, watching
+
+
+def _as(rehearsal: dict[str, Any], account: str) -> str:
+    """The Cloud Run double's endpoint for a caller running as `account` (infra/cloudrun_double.py)."""
+    return f"{rehearsal['cloud_run']}/as/{account}"
 
 
 def _uses(logs: Path, name: str) -> set[tuple[str, str, str]]:
@@ -198,11 +242,16 @@ def test_the_cloud_run_double_answers_bad_requests_as_the_real_api(rehearsal: di
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import run_v2
 
-    client = run_v2.JobsClient(
-        transport="rest", client_options={"api_endpoint": rehearsal["cloud_run"]}, credentials=AnonymousCredentials()
-    )
-    with pytest.raises(gexc.NotFound):
-        client.run_job(name=_job("no-such-job"))
+    def as_account(account: str) -> run_v2.JobsClient:
+        options = {"api_endpoint": _as(rehearsal, account)}
+        return run_v2.JobsClient(transport="rest", client_options=options, credentials=AnonymousCredentials())
+
+    # IAM first, as Cloud Run: the dispatcher holds no role on an unknown job, the api none on any.
+    with pytest.raises(gexc.Forbidden):  # over REST: by HTTP status, 403 PERMISSION_DENIED
+        as_account(DISPATCHER).run_job(name=_job("no-such-job"))
+    with pytest.raises(gexc.Forbidden):
+        as_account("soul-api@soul-local.iam.gserviceaccount.com").run_job(name=_job("soul-worker-gpu"))
+    client = as_account(DISPATCHER)
     bad = run_v2.RunJobRequest.Overrides(
         container_overrides=[run_v2.RunJobRequest.Overrides.ContainerOverride(name="sidecar", args=["x"])]
     )
@@ -263,9 +312,8 @@ def test_every_google_api_use_has_its_role_and_every_role_a_use(rehearsal: dict[
     from infra.rehearse_terraform import Deploy, grants
 
     deploy = Deploy.load(project_id="soul-local")
-    scheduled = deploy.reconcile_schedule()["uri"].replace("https://run.googleapis.com", rehearsal["cloud_run"])
-    assert httpx.post(scheduled, timeout=10).status_code == 200  # what Cloud Scheduler does every period
-    _wait_executions_done(rehearsal["cloud_run"], "soul-reconcile")
+    assert httpx.post(_schedule(rehearsal), timeout=10).status_code == 200  # what Cloud Scheduler does every period
+    _wait_executions_done(_as(rehearsal, OPERATOR), "soul-reconcile")
     granted = grants(deploy)
     accounts = {"api": deploy.functions()["api"]["service_account"]}
     accounts["dispatch"] = deploy.functions()["dispatch"]["service_account"]
@@ -277,6 +325,7 @@ def test_every_google_api_use_has_its_role_and_every_role_a_use(rehearsal: dict[
             cover = {(account, r, where.format(_short(resource))) for r in roles} & granted
             assert cover, f"{process} ({account}) calls {api} {op} on {resource}: Terraform grants no role for it"
             used |= cover
+    used |= _cloud_run_calls_covered(rehearsal["state"] / "logs", deploy, granted)
     for account, role, resource in granted - used:
         name = account.split("@")[0]
         if role in PLATFORM or resource in PLATFORM:
@@ -286,6 +335,26 @@ def test_every_google_api_use_has_its_role_and_every_role_a_use(rehearsal: dict[
         if name == "soul-scheduler":
             continue  # Cloud Scheduler's own identity: only roles/run.invoker on the reconcile job
         pytest.fail(f"{account} has {role} on {resource}, which no code in the rehearsal used")
+
+
+def _cloud_run_calls_covered(logs: Path, deploy: Any, granted: set[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
+    """Every Cloud Run call the double checked (run, list executions, get operation), by caller: each
+    must be covered by a role Terraform grants that caller on the job; the grants that cover them."""
+    from infra.rehearse_terraform import role_permissions
+
+    permissions = role_permissions(deploy)
+    calls = {(c["principal"], c["op"], c["resource"]) for c in map(json.loads, (logs / "access-cloudrun.jsonl").open())}
+    assert {op for _, op, _ in calls} >= {"run.jobs.runWithOverrides", "run.operations.get", "run.executions.list"}
+    used: set[tuple[str, str, str]] = set()
+    for caller, permission, job in calls:
+        if caller.startswith("soul-api@") or job == "job/no-such-job" or caller == OPERATOR:
+            continue  # the refusals the bad-requests test asks for, and this test watching executions
+        cover = {
+            (a, r, j) for a, r, j in granted if (a, j) == (caller, job) and permission in permissions.get(r, set())
+        }
+        assert cover, f"{caller} calls Cloud Run {permission} on {job}: Terraform grants no role for it"
+        used |= cover
+    return used
 
 
 def _wait_executions_done(cloud_run: str, job: str, timeout: float = 120) -> None:
