@@ -115,22 +115,20 @@ def test_cancel_a_running_job(page: Page, web: SoulDev, user_id: str, screenshot
 def test_cancel_a_queued_job(page: Page, web: SoulDev, user_id: str) -> None:
     page.goto("/")
     expect(page.locator("#soul option")).not_to_have_count(0)
-    # One image worker with two stages: another user's two jobs fill them (the first generating, held by the
-    # hold file the test controls; the second claimed, waiting its turn), so ours stays queued however fast
-    # the machine is.
+    # One image worker with two stages (gpu_jobs/pipeline.py, depth 2): another user's two jobs fill them, the
+    # first generating (held by the hold file the test controls), the second claimed and waiting its turn, so
+    # ours stays queued however fast the machine is. The second is sent only once the first is running, so the
+    # two can never share one pull (which would leave the other stage free to claim ours).
     assert web.hold_file is not None
     web.hold_file.touch()
     try:
-        blockers = [
-            httpx.get(
-                f"{web.url}/image", params={"soul_id": "kai", "cue": f"blocker {i}", "user_id": "other"}, timeout=5
-            )
-            for i in (1, 2)
-        ]
-        assert [b.status_code for b in blockers] == [202, 202]
-        tasks = [f"{web.url}/tasks/{b.json()['task_id']}" for b in blockers]
-        for task in tasks:
-            wait_status(task, {"running"})
+        tasks = []
+        for i in (1, 2):
+            params = {"soul_id": "kai", "cue": f"blocker {i}", "user_id": "other"}
+            blocker = httpx.get(f"{web.url}/image", params=params, timeout=5)
+            assert blocker.status_code == 202
+            tasks.append(f"{web.url}/tasks/{blocker.json()['task_id']}")
+            wait_status(tasks[-1], {"running"})
         page.get_by_label("Cue").fill("fox in the snow")
         page.get_by_role("button", name="Generate").click()
         status = page.locator("#image-job [data-status]")
