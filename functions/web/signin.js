@@ -9,6 +9,9 @@
 (function () {
   const KEY = "soul.session";
   const MARGIN_MS = 60 * 1000; // refresh this long before the ID token expires
+  // Every API call waits on a refresh, so a sign-in service that never answers must not hang the page:
+  // the call fails in words after this long (Google answers in well under a second).
+  const SIGN_IN_TIMEOUT_MS = 20 * 1000;
   const WORDS = {
     INVALID_LOGIN_CREDENTIALS: "Wrong email or password.",
     EMAIL_NOT_FOUND: "Wrong email or password.",
@@ -59,7 +62,8 @@
   async function post(url, body, type) {
     let response;
     try {
-      response = await fetch(url, { method: "POST", headers: { "Content-Type": type }, body });
+      const signal = AbortSignal.timeout(SIGN_IN_TIMEOUT_MS);
+      response = await fetch(url, { method: "POST", headers: { "Content-Type": type }, body, signal });
     } catch (err) {
       throw signInError(`Could not reach the sign-in service (${err.message}).`, "network");
     }
