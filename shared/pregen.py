@@ -35,7 +35,6 @@ from shared.domain.demand import (
     KeyState,
     Policy,
     Refill,
-    day_of,
     decide,
     low_lane,
 )
@@ -44,15 +43,13 @@ from shared.errors import NotFound
 from shared.ids import new_id, seed_from
 from shared.lifecycle import mark_published
 from shared.logging import get_logger
-from shared.ports import Delivery, DocumentStore, JobQueue
+from shared.ports import Delivery, JobQueue
+from shared.pregen_budget import budget_left, charge
 from shared.records import (
     BLOCKED_KEYS,
-    BUDGET_LIFETIME_SECONDS,
-    COUNTERS,
     JOB_LIFETIME_SECONDS,
     JOBS,
     PROMPT_KEYS,
-    TTL_FIELD,
     Records,
     seen_collection,
 )
@@ -68,25 +65,6 @@ FlushMode = Literal["thread", "inline", "manual"]
 
 def enabled(settings: object) -> bool:
     return float(getattr(settings, "soul_pregen_daily_gpu_seconds", 0.0)) > 0
-
-
-def _budget_doc(now: float) -> str:
-    return f"pregen-{day_of(now)}"
-
-
-def spent_seconds(store: DocumentStore, now: float) -> float:
-    doc = store.get(COUNTERS, _budget_doc(now)) or {}
-    return int(doc.get("gpu_ms", 0)) / 1000.0
-
-
-def budget_left(store: DocumentStore, daily_seconds: float, now: float) -> float:
-    return max(0.0, daily_seconds - spent_seconds(store, now)) if daily_seconds > 0 else 0.0
-
-
-def charge(store: DocumentStore, seconds: float, now: float) -> None:
-    store.increment(COUNTERS, _budget_doc(now), "gpu_ms", round(seconds * 1000))
-    # One budget document per UTC day: Firestore's TTL policy deletes it once its day is long past.
-    store.update(COUNTERS, _budget_doc(now), {TTL_FIELD: now + BUDGET_LIFETIME_SECONDS})
 
 
 def pull_next(

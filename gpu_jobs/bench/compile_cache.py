@@ -29,7 +29,7 @@ def start(store: Path) -> dict[str, object]:
     from torch._dynamo.utils import counters
 
     from gpu_jobs.bench import models
-    from gpu_jobs.bench.gpu import TOKENIZER_DIR
+    from gpu_jobs.bench.gpu_common import TOKENIZER_DIR
     from gpu_jobs.compile_cache import DirectoryArtifactStore
     from gpu_jobs.generators.sdxl import SdxlGenerator
     from gpu_jobs.runtime_plan import DeviceInfo, SpeedOptions, plan_for

@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 
 from gpu_jobs.bench import models
-from gpu_jobs.bench.gpu import (
+from gpu_jobs.bench.gpu_common import (
     TOKENIZER_DIR,
     Applied,
     Plan,

@@ -18,7 +18,18 @@ import torch
 from PIL import Image
 
 from gpu_jobs.bench import models
-from gpu_jobs.bench.gpu import Applied, Plan, compiled_unet, emit, peak_gib, quality, row_dict, skipped, timed, to_pil
+from gpu_jobs.bench.gpu_common import (
+    Applied,
+    Plan,
+    compiled_unet,
+    emit,
+    peak_gib,
+    quality,
+    row_dict,
+    skipped,
+    timed,
+    to_pil,
+)
 from gpu_jobs.generators.base import GenRequest, NullHooks
 from gpu_jobs.generators.svd import SvdGenerator
 from gpu_jobs.runtime_plan import DeviceInfo, RuntimePlan, SpeedOptions, plan_for

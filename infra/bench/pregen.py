@@ -31,7 +31,7 @@ from pathlib import Path
 from functions.service import GenerationService
 from infra import seed
 from infra.bench import simulated
-from shared import lifecycle, pregen
+from shared import lifecycle, pregen, pregen_budget
 from shared.bootstrap import build_backend
 from shared.config import Settings
 from shared.domain.demand import DAY, Policy
@@ -180,7 +180,7 @@ class Simulation:
             self._flush()
             self._start_idle()
         self._gpus_until(math.inf)
-        self.result.budget_used = pregen.spent_seconds(self.backend.store, START)
+        self.result.budget_used = pregen_budget.spent_seconds(self.backend.store, START)
         return self.result
 
     def _ask(self, request: Request) -> None:

@@ -27,7 +27,7 @@ from shared.config import Settings
 from shared.domain.demand import base_lane, is_low, low_lane
 from shared.errors import InvalidInput, NotConfigured, Unavailable
 from shared.ports import Clock, DocumentStore
-from shared.pregen import budget_left
+from shared.pregen_budget import budget_left
 from shared.records import DISPATCH, DISPATCH_SLOT_LIFETIME_SECONDS, DISPATCH_STATS, JOBS, TTL_FIELD
 
 _TRANSIENT = (gexc.ServiceUnavailable, gexc.InternalServerError, gexc.TooManyRequests, gexc.DeadlineExceeded)

@@ -17,7 +17,7 @@ from functions.quota import Limits, StoreQuota
 from functions.service import GenerationService
 from gpu_jobs.wan_limits import WanAccountLimits
 from infra import seed
-from shared import pregen, records
+from shared import pregen_budget, records
 from shared.adapters.gcp_run import CloudRunLauncher
 from shared.ids import digest
 from tests.contract.test_reconcile_contract import _backend
@@ -100,11 +100,11 @@ def test_wan_submit_permits_expire_after_their_second(backend: Any) -> None:
 
 def test_pregen_budget_counters_expire_after_their_day_and_cache_counters_do_not(backend: Any) -> None:
     clock = Clock()
-    pregen.charge(backend.store, 12.5, clock.now())
+    pregen_budget.charge(backend.store, 12.5, clock.now())
     budget_doc = f"pregen-{int(clock.now() // DAY)}"
     left = _expire_at(backend.store, records.COUNTERS, budget_doc) - clock.now()
     assert DAY < left <= WEEK
-    assert pregen.spent_seconds(backend.store, clock.now()) == 12.5
+    assert pregen_budget.spent_seconds(backend.store, clock.now()) == 12.5
     backend.store.increment(records.COUNTERS, "cache-0", "hits")  # how functions/tasks.py counts hits
     assert records.TTL_FIELD not in (backend.store.get(records.COUNTERS, "cache-0") or {})
 

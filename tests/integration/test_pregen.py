@@ -17,7 +17,7 @@ from functions.service import GenerationService
 from gpu_jobs.generators.base import GenRequest, Output
 from gpu_jobs.worker import Worker
 from infra import seed
-from shared import pregen
+from shared import pregen, pregen_budget
 from shared.adapters.gcp_run import CloudRunLauncher
 from shared.bootstrap import Backend, build_backend
 from shared.domain.demand import Policy
@@ -101,7 +101,7 @@ def test_hot_key_is_refilled_on_the_low_lane_and_served_by_the_hit_path(tmp_path
     )  # same spec, own seeds
     while worker.run_once("image"):
         pass
-    assert pregen.spent_seconds(backend.store, clock.now()) == 2 * 2.0
+    assert pregen_budget.spent_seconds(backend.store, clock.now()) == 2 * 2.0
     hits = [service.image(u, "nova", CUE).served.variant for u in ("ann", "bob")]
     assert all(v is not None and v.job_id in {j.job_id for j in made} for v in hits)
 
@@ -137,9 +137,9 @@ def test_budget_stops_pregeneration(tmp_path: Path) -> None:
         worker.run_once("image")
     clock.t += pregen.FLUSH_SECONDS
     assert service.pregen.flush(clock.now()) == [] and len(_low_jobs(backend)) == 1
-    assert pregen.budget_left(backend.store, 3.0, clock.now()) == pytest.approx(1.0)
+    assert pregen_budget.budget_left(backend.store, 3.0, clock.now()) == pytest.approx(1.0)
     clock.t += 86400  # a new UTC day, a new budget
-    assert pregen.budget_left(backend.store, 3.0, clock.now()) == 3.0
+    assert pregen_budget.budget_left(backend.store, 3.0, clock.now()) == 3.0
 
 
 def test_off_by_default_and_nothing_for_a_cold_key(tmp_path: Path) -> None:
@@ -181,7 +181,7 @@ def test_cloud_launcher_starts_a_gpu_worker_for_pregeneration_only_within_budget
     backend, clock = _backend(tmp_path, budget=4.0, soul_dispatch_interval_seconds=0)
     launcher = CloudRunLauncher(backend.settings, backend.store, clock, client_factory=_no_client)
     assert launcher.lane_to_launch("image-low") == "image" and launcher.lane_to_launch("video-low") == "video"
-    pregen.charge(backend.store, 4.0, clock.now())
+    pregen_budget.charge(backend.store, 4.0, clock.now())
     assert launcher.lane_to_launch("image-low") is None
     assert launcher.lane_to_launch("image") == "image"  # user work launches whatever the budget
     launcher.launch("image-low")  # spent: returns before any Cloud Run call (_no_client would raise)
