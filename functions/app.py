@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -20,7 +21,9 @@ from werkzeug.exceptions import HTTPException
 
 from functions import body as bodies
 from functions import (
+    plain_errors,
     routes_admin,  # noqa: F401 - registers the admin routes on the router
+    routes_inputs,  # noqa: F401 - registers the limits and soul-sample routes
     routes_safety,  # noqa: F401 - registers the report and review routes
     routes_semantic,  # noqa: F401 - registers the semantic-merge admin routes
     web_guard,
@@ -28,8 +31,10 @@ from functions import (
 from functions.body import ClosingResponse
 from functions.context import VERSION, Context
 from functions.idempotency import Idempotency
+from functions.metrics_http import install as install_metrics
 from functions.routes import Call, router
 from functions.routing import Route, openapi
+from shared import tracing
 from shared.errors import BadRequest, InvalidInput, NotFound, PayloadTooLarge, SoulError
 from shared.logging import get_logger, redact
 
@@ -42,26 +47,16 @@ SURROGATE = re.compile("[\ud800-\udfff]")  # "\ud800" in JSON decodes to a lone 
 QUERY_PARTS = re.compile(rb"[&;=]")
 
 
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
-    body = json.dumps({"error": {"code": code, "message": redact(message)}})
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None, field: str | None = None
+) -> Response:
+    error = {"code": code, "message": redact(message)} | ({"field": field} if field else {})
+    body = json.dumps({"error": error})
     return ClosingResponse(body, status=status, mimetype="application/json", headers=headers)
 
 
 def json_response(status: int, model: BaseModel) -> Response:
     return ClosingResponse(redact(model.model_dump_json()), status=status, mimetype="application/json")
-
-
-def _validation_message(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:5]:
-        where = ".".join(str(p) for p in err["loc"]) or "body"
-        msg = (
-            "unknown field (file paths and extra fields are not accepted)"
-            if err["type"] == "extra_forbidden"
-            else err["msg"]
-        )
-        parts.append(f"{where}: {msg}")
-    return "; ".join(parts)
 
 
 def _parse_body(route: Route, raw: bytes) -> Any:
@@ -140,7 +135,8 @@ def _view(route: Route, ctx: Context) -> Callable[..., Response]:
                 request.headers.get("X-User-Id"),
             )
         except ValidationError as exc:
-            return error_response(422, "invalid_input", _validation_message(exc))
+            field, message = plain_errors.explain(exc, (route.query, route.body))
+            return error_response(422, "invalid_input", message, field=field)
         if not all(PATH_ID.fullmatch(value) for value in path.values()):
             raise NotFound("no such resource")
         key = request.headers.get("Idempotency-Key") if route.method == "POST" else None
@@ -167,19 +163,21 @@ def _caller(call: Call) -> str:
 def _invoke(route: Route, call: Call) -> Response:
     # The per-user quota is charged by the service on a miss, before anything is enqueued.
     status, model = route.handler(call)
+    g.soul_outcome = call.outcome  # hit, semantic_merge, attach, miss (functions/metrics_http.py)
     return json_response(status, model)
 
 
 def _errors(app: Flask) -> None:
     @app.errorhandler(SoulError)
     def soul_error(exc: SoulError) -> Response:
+        g.soul_error = exc  # the request metrics tell a content-safety refusal from other errors
         headers = {}
         retry_after = getattr(exc, "retry_after", None)
         if retry_after:
             headers["Retry-After"] = str(max(1, round(retry_after)))
         if exc.http_status >= 500:
             log.warning("request failed", extra={"code": exc.code, "path": request.path})
-        return error_response(exc.http_status, exc.code, exc.message, headers)
+        return error_response(exc.http_status, exc.code, exc.message, headers, getattr(exc, "field", None))
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
@@ -270,8 +268,37 @@ def _browser(app: Flask, ctx: Context) -> None:
         return web_guard.secure(response, request, settings)
 
 
+def _tracing(app: Flask) -> None:
+    """One server span per request, continuing the caller's `traceparent` (else a new trace), current
+    for everything the request does: its log lines carry the trace, its job's message the context.
+    Named by method and route (never the query: a cue is user text)."""
+
+    @app.before_request
+    def start_span() -> None:
+        route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        attributes = {"http.request.method": request.method, "http.route": route}
+        stack = ExitStack()
+        parent = tracing.extract({tracing.TRACEPARENT: request.headers.get(tracing.TRACEPARENT, "")})
+        stack.enter_context(
+            tracing.span(f"{request.method} {route}", attributes, parent=parent, kind=tracing.SpanKind.SERVER)
+        )
+        g.soul_trace = stack
+
+    @app.after_request
+    def status(response: Response) -> Response:
+        tracing.set_status(response.status_code)
+        return response
+
+    @app.teardown_request
+    def end_span(exc: BaseException | None) -> None:
+        stack = g.pop("soul_trace", None)
+        if stack is not None:
+            stack.close()
+
+
 def create_app(ctx: Context) -> Flask:
     app = Flask("soul", static_folder=None)
+    _tracing(app)  # first: the span covers the host check and the preflight too
     app.response_class = ClosingResponse
     app.config["MAX_CONTENT_LENGTH"] = ctx.backend.settings.soul_max_body_bytes
     for route in router.routes:
@@ -284,4 +311,5 @@ def create_app(ctx: Context) -> Flask:
     _static(app, ctx)
     _errors(app)
     _browser(app, ctx)
+    install_metrics(app, ctx)
     return app

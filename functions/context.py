@@ -16,10 +16,12 @@ from functions.styles import StyleService
 from functions.tasks import TaskService
 from functions.urls import SignedUrls
 from shared import lanes
+from shared import metrics as soul_metrics
 from shared.bootstrap import Backend, build_backend
 from shared.config import Settings, get_settings
 from shared.errors import NotConfigured
 from shared.logging import configure, get_logger, register_secret
+from shared.tracing_setup import setup as setup_tracing
 
 VERSION = "0.1.0"
 LANES_CACHE_SECONDS = 10.0
@@ -44,11 +46,18 @@ class Context:
     identity: Identity
     quota: Quota
     urls: SignedUrls
+    metrics: soul_metrics.Metrics  # process-wide (shared/metrics.py): `soul dev`'s workers record into it too
     # /info is public: on gcp the workers' reports are read at most every LANES_CACHE_SECONDS per process.
     _lanes: tuple[float, dict[str, lanes.Lane | None]] | None = field(default=None, repr=False)
 
     @classmethod
-    def build(cls, backend: Backend, verifier: TokenVerifier | None = None, quota: Quota | None = None) -> Context:
+    def build(
+        cls,
+        backend: Backend,
+        verifier: TokenVerifier | None = None,
+        quota: Quota | None = None,
+        metrics: soul_metrics.Metrics | None = None,
+    ) -> Context:
         """Nothing here connects: the JWKS is fetched and Redis reached on the first request needing them."""
         settings = backend.settings
         refuse_unsafe(settings)
@@ -61,14 +70,17 @@ class Context:
 
             verifier = JwtVerifier.from_settings(settings)
         quota = quota or _quota(backend, settings)
+        metrics = metrics or soul_metrics.current()
+        metrics.watch_queue(backend.queue, soul_metrics.WATCHED_LANES)  # the local queue; Pub/Sub reports its own
         return cls(
             backend,
-            GenerationService(backend, quota.take, quota.peek),
+            GenerationService(backend, quota.take, quota.peek, metrics),
             TaskService(backend),
             StyleService(backend),
             Identity(settings, verifier),
             quota,
             SignedUrls(backend.blobs, backend.clock, settings.soul_url_ttl_seconds),
+            metrics,
         )
 
     def info(self) -> dict[str, object]:
@@ -140,5 +152,6 @@ def default() -> Context:
         if _default is None:
             settings = get_settings()
             configure(settings.log_level)
+            setup_tracing(settings, "soul-api")
             _default = Context.build(build_backend(settings))
         return _default

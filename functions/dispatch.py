@@ -9,7 +9,8 @@ Retry contract (functions-framework): a malformed event or an unknown lane is lo
 (return), since a retry cannot fix it; a transient launch failure raises, so the event is redelivered;
 a refused launch (job missing, no permission) is logged and dropped: the next message retries it.
 Entry point: `functions.main.dispatch` calls `handle(event.data, launcher)` with a launcher built
-from settings alone (no API context).
+from settings alone (no API context). Traces: the event's span (`dispatch.event`) continues the
+publisher's trace from the message's `traceparent` attribute; `dispatch.launch` covers the launch.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from shared import metrics as soul_metrics
+from shared import tracing
 from shared.config import LANES
 from shared.domain.demand import base_lane
 from shared.domain.models import JobMessage
@@ -51,7 +54,31 @@ def parse(data: Mapping[str, Any] | None) -> JobMessage:
     return job
 
 
-def handle(data: Mapping[str, Any] | None, launcher: Callable[[], WorkerLauncher]) -> str | None:
+def handle(
+    data: Mapping[str, Any] | None,
+    launcher: Callable[[], WorkerLauncher],
+    metrics: soul_metrics.Metrics | None = None,
+) -> str | None:
+    """`_handle` inside the event's span, which continues the trace of the request that published the job."""
+    parent = tracing.extract(_attributes(data))
+    with tracing.span("dispatch.event", parent=parent, kind=tracing.SpanKind.CONSUMER):
+        return _handle(data, launcher, metrics)
+
+
+def _attributes(data: Mapping[str, Any] | None) -> dict[str, str]:
+    """The Pub/Sub message's attributes (its trace context), whatever else the event holds."""
+    message = (data or {}).get("message")
+    attributes = message.get("attributes") if isinstance(message, Mapping) else None
+    if not isinstance(attributes, Mapping):
+        return {}
+    return {str(k): v for k, v in attributes.items() if isinstance(v, str)}
+
+
+def _handle(
+    data: Mapping[str, Any] | None,
+    launcher: Callable[[], WorkerLauncher],
+    metrics: soul_metrics.Metrics | None = None,
+) -> str | None:
     """Launch a worker for the event's lane; returns the lane, or None when the event was dropped.
 
     `launcher` is called only for a well-formed event, so a malformed one never builds a client.
@@ -62,9 +89,14 @@ def handle(data: Mapping[str, Any] | None, launcher: Callable[[], WorkerLauncher
     except BadEvent as exc:
         log.warning("dropping event", extra={"reason": str(exc)})
         return None
+    tracing.annotate({"soul.job_id": job.job_id, "soul.lane": job.lane})
+    metrics = metrics or soul_metrics.current()
     try:
-        launcher().launch(job.lane)
+        with tracing.span("dispatch.launch", {"soul.lane": job.lane}):
+            launcher().launch(job.lane)
     except PermanentError as exc:
         log.error("worker launch refused", extra={"lane": job.lane, "job_id": job.job_id, "code": exc.code})
+        metrics.launch(job.lane, "refused")
         return None
+    metrics.launch(job.lane, "asked")
     return job.lane

@@ -15,6 +15,7 @@ from shared.bootstrap import build_backend
 from shared.config import get_settings
 from shared.logging import configure
 from shared.ports import WorkerLauncher
+from shared.tracing_setup import setup as setup_tracing
 
 _lock = threading.Lock()
 _app: Flask | None = None
@@ -34,9 +35,7 @@ def _dispatch_launcher() -> WorkerLauncher:
     global _launcher  # noqa: PLW0603 - built on first event, cached per process
     with _lock:
         if _launcher is None:
-            settings = get_settings()
-            configure(settings.log_level)
-            _launcher = build_backend(settings).launcher
+            _launcher = build_backend(get_settings()).launcher
         return _launcher
 
 
@@ -51,4 +50,12 @@ def api(request: Request) -> Response:
 @functions_framework.cloud_event
 def dispatch(event: CloudEvent) -> None:
     """Pub/Sub → make sure a worker execution runs for the message's lane (raises to be retried)."""
+    _dispatch_logs()
     handle(event.data, _dispatch_launcher)
+
+
+def _dispatch_logs() -> None:
+    """Logs and traces first (idempotent): the event's span starts before the launcher is built."""
+    settings = get_settings()
+    configure(settings.log_level)
+    setup_tracing(settings, "soul-dispatch")

@@ -13,11 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from shared import delivery, first_serve, keylinks, lifecycle, singleflight
+from pydantic import ValidationError
+
+from shared import delivery, first_serve, history, keylinks, lifecycle, seeded, singleflight, tracing
+from shared import metrics as soul_metrics
 from shared.bootstrap import Backend
 from shared.concurrency import overlapped
 from shared.domain import similarity
-from shared.domain.models import GenerationSpec, Job, Kind, PromptKey, StyleProfile, Variant
+from shared.domain.models import GenerationSpec, Job, Kind, PromptKey, StyleParams, StyleProfile, Variant
 from shared.domain.places import choose_landmark
 from shared.domain.prompts import normalize, prompt_key
 from shared.errors import InvalidInput, NotFound
@@ -36,10 +39,30 @@ class Outcome:
     served: lifecycle.Served
     pk: str
     landmark_key: str | None = None
+    # How it was served (shared/metrics.py REQUEST_OUTCOMES): hit, semantic_merge, attach or miss.
+    how: str = "miss"
 
 
 def _no_quota(user_id: str) -> None:
     """No quota configured (unit tests of the service alone)."""
+
+
+def _with_options(params: StyleParams, options: dict[str, Any]) -> StyleParams:
+    """The soul's params with the request's options; a combination the style cannot run is a 422."""
+    try:
+        return StyleParams.model_validate({**params.model_dump(), **options})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = next((str(p) for p in error["loc"] if p in options), next(iter(options)))
+        raise InvalidInput(f"These settings do not work with this soul: {error['msg']}.", field=field) from None
+
+
+def _how(served: lifecycle.Served, *, joined: bool) -> str:
+    """A request past the cache's first look: joined to another key, a new job, a variant found on the way
+    (another request's job just finished) or attached to the key's job in flight."""
+    if joined:
+        return "semantic_merge"
+    return "miss" if served.created else "hit" if served.variant is not None else "attach"
 
 
 class GenerationService:
@@ -48,8 +71,10 @@ class GenerationService:
         backend: Backend,
         take_quota: Callable[[str], None] = _no_quota,
         peek_quota: Callable[[str], None] = _no_quota,
+        metrics: soul_metrics.Metrics | None = None,
     ) -> None:
         self.backend = backend
+        self.metrics = metrics or soul_metrics.current()
         self.settings = backend.settings
         self.records = Records(backend.store)
         # Charged only when a request may enqueue work: cache hits cost no quota round trips.
@@ -65,13 +90,18 @@ class GenerationService:
         self.safety = prompt_gate(self.settings, backend.store, backend.clock)
 
     # -- requests -------------------------------------------------------------------------------
-    def image(self, user_id: str, soul_id: str, cue: str) -> Outcome:
+    def image(
+        self, user_id: str, soul_id: str, cue: str, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> Outcome:
+        """`options` (steps, guidance, size) override the soul's own for this request: another prompt key."""
         style = self.records.cached_style(soul_id)
-        return self._request(user_id, style, Kind.IMAGE, cue, self._image_params(style))
+        if options:
+            style = style.model_copy(update={"params": _with_options(style.params, options)})
+        return self._request(user_id, style, Kind.IMAGE, cue, self._image_params(style), seed)
 
-    def wan(self, user_id: str, soul_id: str, cue: str) -> Outcome:
+    def wan(self, user_id: str, soul_id: str, cue: str, seed: int | None = None) -> Outcome:
         style = self.records.cached_style(soul_id)
-        return self._request(user_id, style, Kind.WAN, cue, self._wan_params())
+        return self._request(user_id, style, Kind.WAN, cue, self._wan_params(), seed)
 
     def selfie(self, user_id: str, soul_id: str, city_key: str, mood: str, *, video: bool) -> Outcome:
         style = self.records.cached_style(soul_id)
@@ -89,7 +119,7 @@ class GenerationService:
         self.backend.store.set(
             PLACES, history_id, {**history, landmark.key: now, TTL_FIELD: now + PLACES_LIFETIME_SECONDS}
         )
-        return Outcome(outcome.served, outcome.pk, landmark.key)
+        return Outcome(outcome.served, outcome.pk, landmark.key, outcome.how)
 
     def video(self, user_id: str, variant_id: str, num_frames: int | None, generate_gif: bool) -> Outcome:
         source = self.records.variant(variant_id)
@@ -157,10 +187,18 @@ class GenerationService:
         s = self.settings
         return {"model": s.wan_model, "size": s.wan_size, "duration": s.wan_duration, "extend": s.wan_prompt_extend}
 
-    def _request(self, user_id: str, style: StyleProfile, kind: Kind, cue: str, params: dict[str, object]) -> Outcome:
+    def _request(
+        self,
+        user_id: str,
+        style: StyleProfile,
+        kind: Kind,
+        cue: str,
+        params: dict[str, object],
+        seed: int | None = None,
+    ) -> Outcome:
         text = normalize(cue)
         if not text:
-            raise InvalidInput("cue has no words left after normalization")
+            raise InvalidInput("Write a cue with at least one word, number or emoji.", field="cue")
         # The key is made from the matching form (tier 2 when enabled); the generator gets the cue itself.
         match = similarity.canonical(text) if self.settings.soul_similarity_tier2 else text
         version = style.version
@@ -188,7 +226,43 @@ class GenerationService:
             label=text,
             **size,
         )
+        if seed is not None:
+            return self._serve_seeded(user_id, key, spec, params, seed)
         return self._serve(user_id, key, spec, render=style.render)
+
+    def _serve_seeded(
+        self, user_id: str, key: PromptKey, spec_fields: dict[str, object], params: dict[str, object], seed: int
+    ) -> Outcome:
+        """Exactly `seed`'s output (shared/seeded.py): its ready variant, seen before or not, else one job per
+        key and seed. No semantic join (another key's text is another picture) and no pre-generation note."""
+        now, store = self.backend.clock.now(), self.backend.store
+        own, admit = seeded.seeded_key(key, params, seed), self._admit(user_id, now)
+
+        def cached() -> Variant | None:
+            return seeded.serve(store, user_id=user_id, pk=key.pk, seeded_pk=own.pk, seed=seed, now=now, admit=admit)
+
+        if (hit := cached()) is not None:
+            return self._hit(user_id, key, spec_fields, hit)
+        spec = GenerationSpec.model_validate({**spec_fields, "seed": seed})
+        self._check(user_id, key, spec_fields)
+        self.take_quota(user_id)
+        request: dict[str, object] = {"text": key.text, "seed": seed, "safety_policy": self.safety.policy}
+        candidate = self._job(user_id, own.pk, spec, new_id(), request, now)
+        with tracing.span("api.singleflight", {"soul.pk": own.pk}) as span:
+            served = singleflight.serve_or_submit(
+                store,
+                user_id=user_id,
+                candidate=candidate,
+                key=own,
+                now=now,
+                lease_seconds=self.settings.soul_lease_seconds,
+                max_attempts=self.settings.soul_max_delivery_attempts,
+                cached=cached,
+            )
+            span.set_attribute("soul.created", served.created)
+        if served.created and served.job is not None:
+            self._publish(served.job)
+        return Outcome(served, own.pk)
 
     def _serve(
         self,
@@ -205,7 +279,9 @@ class GenerationService:
         # variant served first is charged on the way, shared/first_serve.py) or a miss that was charged. It is
         # noted on the key served, with that key's own spec (after a semantic join: the joined key's).
         store, admit = self.backend.store, self._admit(user_id, now)
-        hit = lifecycle.serve_cached(store, user_id=user_id, pk=key.pk, now=now, admit=admit)
+        with tracing.span("api.cache_read", {"soul.pk": key.pk}) as span:
+            hit = lifecycle.serve_cached(store, user_id=user_id, pk=key.pk, now=now, admit=admit)
+            span.set_attribute("soul.hit", hit is not None)
         if hit is not None:
             self.pregen.note(user_id, key, spec_fields, now)
             return self._hit(user_id, key, spec_fields, hit)
@@ -213,9 +289,11 @@ class GenerationService:
             self._check(user_id, key, spec_fields)  # the joiner's own words too, before anything is served
             key = joined  # a tier-1 miss joins an existing key of the same meaning (shared/keylinks.py)
             spec_fields = {**spec_fields, "prompt": render(key.text), "label": key.text}
-            if (hit := lifecycle.serve_cached(store, user_id=user_id, pk=key.pk, now=now, admit=admit)) is not None:
+            with tracing.span("api.cache_read", {"soul.pk": key.pk, "soul.semantic": True}):
+                hit = lifecycle.serve_cached(store, user_id=user_id, pk=key.pk, now=now, admit=admit)
+            if hit is not None:
                 self.pregen.note(user_id, key, spec_fields, now)
-                return self._hit(user_id, key, spec_fields, hit)
+                return self._hit(user_id, key, spec_fields, hit, how="semantic_merge")
         # A miss from here on: the job's spec is built and the quota checked before anything is enqueued.
         variant_id = new_id()
         spec = GenerationSpec.model_validate({**spec_fields, "seed": seed_from(key.pk, variant_id)})
@@ -224,27 +302,32 @@ class GenerationService:
         self.pregen.note(user_id, key, spec_fields, now)
         request: dict[str, object] = {"text": key.text, "safety_policy": self.safety.policy}
         candidate = self._job(user_id, key.pk, spec, variant_id, request, now)
-        served = singleflight.serve_or_submit(
-            self.backend.store,
-            user_id=user_id,
-            candidate=candidate,
-            key=key,
-            now=now,
-            lease_seconds=self.settings.soul_lease_seconds,
-            max_attempts=self.settings.soul_max_delivery_attempts,
-            admit=admit,
-        )
+        with tracing.span("api.singleflight", {"soul.pk": key.pk}) as span:
+            served = singleflight.serve_or_submit(
+                self.backend.store,
+                user_id=user_id,
+                candidate=candidate,
+                key=key,
+                now=now,
+                lease_seconds=self.settings.soul_lease_seconds,
+                max_attempts=self.settings.soul_max_delivery_attempts,
+                admit=admit,
+            )
+            span.set_attribute("soul.created", served.created)
         if served.created and served.job is not None:
             if render is not None and key is asked and self.semantic is not None:
                 self.semantic.remember(key)  # only a key with a job becomes a merge target
             self._publish(served.job)
-        return Outcome(served, key.pk)
+        return Outcome(served, key.pk, how=_how(served, joined=key is not asked))
 
     def _semantic_key(self, user_id: str, key: PromptKey, now: float) -> PromptKey:
         if self.semantic is None:
             return key
         peek = lambda: self.peek_quota(user_id)  # noqa: E731  (no embedding for an over-quota caller)
-        return keylinks.key_for(self.backend.store, self.semantic, key, now, peek)
+        with tracing.span("api.semantic", {"soul.pk": key.pk}) as span:
+            joined = keylinks.key_for(self.backend.store, self.semantic, key, now, peek)
+            span.set_attribute("soul.joined_pk", joined.pk)
+        return joined
 
     def _check(self, user_id: str, key: PromptKey, spec_fields: dict[str, object]) -> None:
         """Content safety: the cue (for Wan the full prompt sent), and no key an administrator blocked."""
@@ -252,16 +335,24 @@ class GenerationService:
         self.safety.check(user_id, str(text), soul_id=key.soul_id, kind=key.kind.value)
         self.safety.refuse_blocked_key(key.pk)
 
-    def _hit(self, user_id: str, key: PromptKey, spec_fields: dict[str, object], hit: Variant) -> Outcome:
+    def _hit(
+        self, user_id: str, key: PromptKey, spec_fields: dict[str, object], hit: Variant, how: str = "hit"
+    ) -> Outcome:
         """A hit costs no check, unless its variant was made under an older policy (re-checked lazily, cached)."""
         if self.safety.stale(hit.safety_policy):
             text = spec_fields["prompt"] if key.kind is Kind.WAN else spec_fields["label"]
             self.safety.check(user_id, str(text), soul_id=key.soul_id, kind=key.kind.value)
-        return Outcome(lifecycle.Served(variant=hit), key.pk)
+        history.record_cache_hit(self.backend.store, user_id=user_id, variant=hit, now=self.backend.clock.now())
+        return Outcome(lifecycle.Served(variant=hit), key.pk, how=how)
 
     def _admit(self, user_id: str, now: float) -> lifecycle.Admit:
         """A pre-generated variant costs its first viewer one generation of their quota (shared/first_serve.py)."""
-        return lambda variant: first_serve.admit(self.backend.store, user_id, variant, now, self.take_quota)
+
+        def charge(uid: str) -> None:  # called only for a pre-generated variant's first viewer
+            self.take_quota(uid)
+            self.metrics.pregen_variant("served")
+
+        return lambda variant: first_serve.admit(self.backend.store, user_id, variant, now, charge)
 
     def _job(
         self, user_id: str, pk: str, spec: GenerationSpec, variant_id: str, request: dict[str, object], now: float
@@ -284,7 +375,9 @@ class GenerationService:
         from shared.domain.models import JobMessage
 
         message = JobMessage(job_id=job.job_id, lane=job.lane)
-        self.backend.queue.publish(job.lane, message.model_dump_json().encode())
+        attributes = {"soul.job_id": job.job_id, "soul.pk": job.pk, "soul.lane": job.lane}
+        with tracing.span("api.publish", attributes, kind=tracing.SpanKind.PRODUCER):
+            self.backend.queue.publish(job.lane, message.model_dump_json().encode())  # carries the trace
         lifecycle.mark_published(self.backend.store, job.job_id)
         # Starting a worker is the dispatcher's job (Pub/Sub → CloudEvent function), not the request's.
         log.info("job queued", extra={"job_id": job.job_id, "pk": job.pk, "lane": job.lane})

@@ -5,6 +5,10 @@ job held under another worker's live lease is handed back for later, and a crash
 are reused. Permanent errors fail the job with a reason and ack; transient ones give the lease back
 and nack with capped, jittered backoff; on the last delivery the job fails and the message goes on
 to the dead-letter lane.
+
+Traces (shared/tracing.py): each message's `traceparent` attribute is the parent of its job's spans,
+`worker.claim`, `worker.generate` (one per batch: the first job's trace, the others linked, every job
+id an attribute), `worker.encode`, `worker.upload` and `worker.complete` (the completion transaction).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import threading
 import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from PIL import Image
 from pydantic import ValidationError
@@ -24,7 +28,8 @@ from gpu_jobs.generators.base import Generator, GenRequest, Output
 from gpu_jobs.hooks import StoreHooks
 from gpu_jobs.media import decode_png
 from gpu_jobs.pipeline import Stages
-from shared import lifecycle, pregen
+from shared import lifecycle, pregen, tracing
+from shared import metrics as soul_metrics
 from shared.bootstrap import Backend
 from shared.domain.jobs import backoff_seconds
 from shared.domain.models import Artifact, Job, JobError, JobMessage, JobStatus, Kind
@@ -45,6 +50,7 @@ class Claimed:
     job: Job
     delivery: Delivery
     hooks: StoreHooks
+    trace: tracing.Context = field(default_factory=tracing.Context)  # the message's: its spans' parent
 
 
 class Worker:
@@ -55,8 +61,10 @@ class Worker:
         *,
         worker_id: str | None = None,
         screen: screening.OutputScreen | None = None,
+        metrics: soul_metrics.Metrics | None = None,
     ) -> None:
         self.backend = backend
+        self.metrics = metrics or soul_metrics.current()  # jobs, generation seconds, fill, spend (docs/OPERATIONS.md)
         # Content safety: every output is screened before it is uploaded (gpu_jobs/screening.py).
         self.screen = screen or screening.from_settings(backend.store, backend.clock, backend.settings)
         self.generator_for = generator_for
@@ -105,7 +113,7 @@ class Worker:
         return len(deliveries)
 
     def handle(self, lane: str, deliveries: Sequence[Delivery]) -> None:
-        claimed = [c for c in (self._claim(lane, d) for d in deliveries) if c is not None]
+        claimed = [c for c in (self._claim_traced(lane, d) for d in deliveries) if c is not None]
         groups: dict[tuple[object, ...], list[Claimed]] = defaultdict(list)
         for item in claimed:
             groups[(item.job.kind, *item.job.spec.batch_key())].append(item)
@@ -120,6 +128,17 @@ class Worker:
             beat.stop()
 
     # -- claiming -------------------------------------------------------------------------------
+    def _claim_traced(self, lane: str, delivery: Delivery) -> Claimed | None:
+        parent = tracing.extract(delivery.attributes)
+        attributes = {"soul.lane": lane, "soul.attempt": delivery.attempt}
+        with tracing.span("worker.claim", attributes, parent=parent, kind=tracing.SpanKind.CONSUMER):
+            claimed = self._claim(lane, delivery)
+            tracing.annotate({"soul.claimed": claimed is not None})
+            if claimed is not None:
+                tracing.annotate({"soul.job_id": claimed.job.job_id, "soul.pk": claimed.job.pk})
+                claimed.trace = parent
+        return claimed
+
     def _claim(self, lane: str, delivery: Delivery) -> Claimed | None:
         queue, clock = self.backend.queue, self.backend.clock
         try:
@@ -201,6 +220,7 @@ class Worker:
         generator = self.generator_for(todo[0].job.kind)
         started = time.monotonic()
         outputs = self._run_generator(generator, todo)
+        self._measured(todo, generator.name, time.monotonic() - started)
         if todo[0].job.kind is Kind.SVD:
             frames = sum(max(1, c.job.spec.num_frames) for c in todo)
             record_timing(
@@ -211,13 +231,23 @@ class Worker:
                 self._finish(item, JobStatus.CANCELED, JobError(code="canceled", message="canceled by the user"))
                 continue
             if (passed := self._screened(generator, item, output)) is not None:
-                self._store(item, artifacts.encode(item.job, passed), passed.generator or generator.name)
+                self._store(item, self._encode(item, passed), passed.generator or generator.name)
+
+    def _measured(self, todo: list[Claimed], generator: str, seconds: float) -> None:
+        job = todo[0].job
+        video = sum(c.job.spec.num_frames / max(1, c.job.spec.fps) for c in todo) if job.kind is Kind.WAN else 0.0
+        batch = 1 if job.kind is Kind.WAN else self.settings.soul_batch_size
+        call = soul_metrics.GeneratorCall(job.lane, job.kind.value, generator, seconds, len(todo), batch, video)
+        self.metrics.generated(call)
+        made_ahead = sum(1 for c in todo if c.job.owner == pregen.OWNER)
+        if made_ahead:
+            self.metrics.pregen_spent(job.lane, seconds * made_ahead / len(todo))
 
     def _screened(self, generator: Generator, item: Claimed, output: Output) -> Output | None:
         """Screened before anything is uploaded; a blocked output may be remade with another seed."""
 
         def redo(job: Job) -> Output:
-            return self._run_generator(generator, [Claimed(job, item.delivery, item.hooks)])[0]
+            return self._run_generator(generator, [Claimed(job, item.delivery, item.hooks, item.trace)])[0]
 
         try:
             item.job, passed = self.screen.passed(item.job, output, redo)
@@ -226,13 +256,18 @@ class Worker:
             return None
         return passed
 
+    def _encode(self, item: Claimed, output: Output) -> dict[str, bytes]:
+        with tracing.span("worker.encode", {"soul.job_id": item.job.job_id}, parent=item.trace):
+            return artifacts.encode(item.job, output)
+
     def _take_kept(self, variant_id: str) -> tuple[dict[str, bytes], str] | None:
         with self._lock:  # run() stores batch N while batch N+1 starts: two threads reach _kept
             return self._kept.pop(variant_id, None)
 
     def _store(self, item: Claimed, encoded: dict[str, bytes], generator: str) -> None:
         try:
-            uploaded = artifacts.upload(self.backend.blobs, item.job, encoded)
+            with tracing.span("worker.upload", {"soul.job_id": item.job.job_id}, parent=item.trace):
+                uploaded = artifacts.upload(self.backend.blobs, item.job, encoded)
         except SoulError:
             with self._lock:
                 self._kept[item.job.variant_id] = (encoded, generator)
@@ -249,7 +284,13 @@ class Worker:
         # Out-of-memory is the generator's to handle (SDXL retries once with the batch split, then fails
         # the batch permanently with code out_of_memory), since only it knows what a smaller batch is.
         # The accelerator is held for generate() alone; its hooks only record (a side thread writes).
-        with self._stages.generating(requests, remote=todo[0].job.kind is Kind.WAN) as relayed:
+        ids = [c.job.job_id for c in todo]
+        attributes = {"soul.job_ids": ids, "soul.batch": len(ids), "soul.generator": generator.name}
+        links = [c.trace for c in todo[1:]]
+        with (
+            tracing.span("worker.generate", attributes, parent=todo[0].trace, links=links),
+            self._stages.generating(requests, remote=todo[0].job.kind is Kind.WAN) as relayed,
+        ):
             return generator.generate(relayed)
 
     def _source(self, job: Job) -> Image.Image | None:
@@ -261,11 +302,16 @@ class Worker:
     def _complete(self, item: Claimed, found: dict[str, Artifact], generator: str) -> None:
         now = self.backend.clock.now()
         variant = artifacts.variant_for(item.job, found, generator, now, screened_by=self.screen.name)
-        lifecycle.complete(self.backend.store, item.job.job_id, variant, now=now)
+        with tracing.span("worker.complete", {"soul.job_id": item.job.job_id}, parent=item.trace):
+            lifecycle.complete(self.backend.store, item.job.job_id, variant, now=now)
+        self.metrics.job(item.job.lane, item.job.kind.value, "succeeded")
+        if item.job.owner == pregen.OWNER:
+            self.metrics.pregen_variant("made")
         log.info("job succeeded", extra={"job_id": item.job.job_id, "pk": item.job.pk, "generator": generator})
 
     def _finish(self, item: Claimed, status: JobStatus, error: JobError | None) -> None:
         lifecycle.finish(self.backend.store, item.job.job_id, status, now=self.backend.clock.now(), error=error)
+        self.metrics.job(item.job.lane, item.job.kind.value, status.value, error.code if error else "")
 
     # -- errors ---------------------------------------------------------------------------------
     def _on_error(self, lane: str, group: list[Claimed], exc: SoulError) -> None:
@@ -287,6 +333,7 @@ class Worker:
                 )
                 self._finish(item, JobStatus.FAILED, error)
                 queue.nack(lane, item.delivery.ack_id)  # on to the dead-letter lane
+                self.metrics.dead_letter(lane)
             else:
                 self._retry_later(lane, item, error, exc)
 
@@ -302,6 +349,7 @@ class Worker:
         if isinstance(exc, RetryableError) and exc.retry_after:
             delay = max(delay, exc.retry_after)
         log.warning("transient error; retrying", extra={"job_id": item.job.job_id, "delay": round(delay, 2)})
+        self.metrics.job(item.job.lane, item.job.kind.value, "retried", exc.code)
         self.backend.queue.nack(lane, item.delivery.ack_id, delay_seconds=delay)
 
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from shared.config import LANES, Settings, get_settings
 from shared.lanes import report as report_lanes
 from shared.logging import configure
+from shared.tracing_setup import setup as setup_tracing
 
 _started_emulators: list[object] = []  # stopped when this command ends (SIGTERM included)
 
@@ -35,6 +36,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         get_settings.cache_clear()
     settings = get_settings()
     configure(settings.log_level)
+    setup_tracing(settings, f"soul-{getattr(args, 'command', 'cli')}")
     if getattr(args, "backend", None) == "emulators":
         _prepare_emulators(settings)
     return settings
@@ -83,7 +85,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     generators.warm(lanes)  # load weights and compile now, not on the first user's request
     report_lanes(backend.store, settings, lanes, backend.clock.now())  # what /info says the workers run
     worker = Worker(backend, generators.for_kind)
-    worker.run(lanes, threading.Event(), exit_when_idle=idle_exit_seconds(args.exit_when_idle, settings))
+    try:
+        worker.run(lanes, threading.Event(), exit_when_idle=idle_exit_seconds(args.exit_when_idle, settings))
+    finally:
+        worker.metrics.flush()  # a Cloud Run job's last figures go out before it exits
     return 0
 
 

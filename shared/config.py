@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     soul_backend: Backend = "local"
     soul_data_dir: Path = Path(".soul-data")
     log_level: str = "INFO"
+    # Metrics (shared/metrics.py): Prometheus text at /metrics always; Cloud Monitoring too in the cloud.
+    soul_metrics_exporter: Literal["prometheus", "cloud_monitoring"] = "prometheus"
+    # Traces (shared/tracing.py): `log` = one JSON line per ended span; Terraform sets cloud_trace.
+    soul_trace_exporter: Literal["log", "cloud_trace", "off"] = "log"
+    otel_exporter_otlp_endpoint: str = ""  # also export spans over OTLP/HTTP to <endpoint>/v1/traces
 
     # Google Cloud (the gcp backend). Emulator hosts are read by the google clients themselves.
     google_cloud_project: str = "soul-local"

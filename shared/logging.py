@@ -1,7 +1,9 @@
 """JSON logs that Cloud Logging parses: one object per line with `severity` and `message`.
 
 Context such as `job_id` and `pk` goes in `extra=`; secrets never do (redaction of known secret
-values is applied to every record as a last line of defence).
+values is applied to every record as a last line of defence). A line written inside a span carries
+Cloud Logging's `logging.googleapis.com/trace` and `logging.googleapis.com/spanId` (shared/tracing.py),
+so Cloud Logging groups a request's lines from every deployable under its trace.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 from typing import Any
+
+from shared import tracing
 
 _RESERVED = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 _secrets: set[str] = set()
@@ -35,6 +39,7 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             "logger": record.name,
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            **tracing.log_fields(),
         }
         for key, value in vars(record).items():
             if key not in _RESERVED and not key.startswith("_"):

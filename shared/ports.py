@@ -7,14 +7,16 @@ production gives:
   equality / range / array-contains queries, and single-document compare-and-set (a read that returns a
   version token, a write conditioned on it: Firestore's update-time precondition).
 - JobQueue ~ Pub/Sub pull subscriptions: at-least-once, ack / nack / deadline extension, redelivery
-  after the ack deadline, dead-lettering after `max_delivery_attempts`.
+  after the ack deadline, dead-lettering after `max_delivery_attempts`. `publish` puts the caller's
+  trace context (shared/tracing.py `inject`: `traceparent`) in the message's attributes; each
+  Delivery gives them back, so the consumer continues the trace.
 - BlobStore ~ Cloud Storage: create-only writes (generation-match 0), short-lived signed URLs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 Doc = dict[str, Any]
@@ -80,6 +82,7 @@ class Delivery:
     data: bytes
     attempt: int  # 1 on first delivery
     message_id: str = ""
+    attributes: dict[str, str] = field(default_factory=dict)  # the trace context (`traceparent`), if any
 
 
 class JobQueue(Protocol):

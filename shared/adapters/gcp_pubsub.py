@@ -1,6 +1,7 @@
 """JobQueue on Cloud Pub/Sub (or its emulator, via PUBSUB_EMULATOR_HOST).
 
-One topic (`settings.pubsub_topic`); each message carries its lane in the `lane` attribute. Each lane
+One topic (`settings.pubsub_topic`); each message carries its lane in the `lane` attribute and the
+publisher's trace context in `traceparent` (shared/tracing.py; absent outside a span). Each lane
 has a pull subscription `settings.subscription(lane)` filtered on that attribute, with a dead-letter
 policy (`max_delivery_attempts`) forwarding to `settings.pubsub_dead_letter_topic`, whose
 subscription `<dead topic>-sub` is read as lane "dead".
@@ -27,6 +28,7 @@ from functools import cached_property
 from google.api_core import exceptions as gexc
 from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
+from shared import tracing
 from shared.config import LANES, Settings
 from shared.domain.demand import PREGEN_LANES
 from shared.errors import Unavailable
@@ -70,7 +72,8 @@ class PubSubJobQueue:
     def publish(self, lane: str, data: bytes) -> str:
         topic = self.publisher.topic_path(self._project, self._settings.pubsub_topic)
         try:
-            message_id: str = self.publisher.publish(topic, data, lane=lane).result(timeout=30)
+            attributes = {**tracing.inject(), "lane": lane}
+            message_id: str = self.publisher.publish(topic, data, **attributes).result(timeout=30)
         except (*_TRANSIENT, gexc.DeadlineExceeded, TimeoutError) as exc:
             raise Unavailable(f"publish to {topic} failed: {exc}") from exc
         return message_id
@@ -102,7 +105,8 @@ class PubSubJobQueue:
                 foreign.append(received.ack_id)
                 continue
             attempt = received.delivery_attempt or 1
-            out.append(Delivery(received.ack_id, bytes(message.data), attempt, message.message_id))
+            attributes = dict(message.attributes)
+            out.append(Delivery(received.ack_id, bytes(message.data), attempt, message.message_id, attributes))
         if foreign:
             self.ack(lane, foreign)
         return out

@@ -39,6 +39,26 @@ CREATE INDEX IF NOT EXISTS queue_ack ON queue (ack_id);
 """
 
 
+def _add_published_at(conn: sqlite3.Connection) -> None:
+    """Queues made before messages carried their publish time (the oldest-message age, shared/metrics.py)
+    gain the column; their older rows read as published when last made visible."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(queue)")}
+    if "published_at" not in columns:
+        try:
+            conn.execute("ALTER TABLE queue ADD COLUMN published_at REAL")
+        except sqlite3.OperationalError as exc:  # another process added it between the two statements
+            if "duplicate column" not in str(exc):
+                raise
+
+
+def _add_attributes(conn: sqlite3.Connection) -> None:
+    """Queues made before messages carried attributes (the trace context, shared/tracing.py) gain the
+    column; their older rows have none (a consumer starts a new trace for them)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(queue)")}
+    if "attributes" not in columns:
+        conn.execute("ALTER TABLE queue ADD COLUMN attributes TEXT")
+
+
 class SqliteDb:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -71,6 +91,8 @@ class SqliteDb:
             boot = self._connect()
             try:
                 boot.executescript(_SCHEMA)
+                _add_attributes(boot)
+                _add_published_at(boot)
             finally:
                 boot.close()
         except (sqlite3.Error, OSError) as exc:
