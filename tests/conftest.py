@@ -20,7 +20,7 @@ from functions.app import create_app
 from functions.context import Context
 from gpu_jobs.bootstrap import Generators
 from gpu_jobs.worker import Worker
-from infra import seed
+from infra import emulators, seed
 from shared.bootstrap import Backend, build_backend
 from shared.config import Settings
 
@@ -143,3 +143,17 @@ def soul_dev(tmp_path: Path) -> Iterator[SoulDev]:
     server = SoulDev(tmp_path / "data", {"SOUL_PREVIEW_STEP_SECONDS": "0.02"})
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def gcp_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """The Firestore and Pub/Sub emulators and the local GCS server for the whole run: reused from the
+    environment when it names them, else started here once (each start costs the JVMs' boot). Tests
+    keep apart by resetting Firestore and naming their own topics and buckets."""
+    try:
+        with emulators.environment(tmp_path_factory.mktemp("emulator-logs")) as env:
+            yield env
+    except emulators.EmulatorsUnavailable as exc:
+        if os.environ.get("SOUL_SKIP_EMULATORS") == "1":
+            pytest.skip(f"emulators unavailable (SOUL_SKIP_EMULATORS=1): {exc}")
+        pytest.fail(f"cannot start the emulators: {exc} (SOUL_SKIP_EMULATORS=1 skips)")

@@ -10,10 +10,9 @@ fresh bucket, so tests never see each other's data.
 
 from __future__ import annotations
 
-import os
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,18 +42,6 @@ class Adapters:
     queue: Any
     blobs: Any
     fetch: Callable[[str, str], bytes]  # (signed url, object name) -> the bytes a client would get
-
-
-@pytest.fixture(scope="session")
-def gcp_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """Emulator env vars for the session: reused from the environment or started here."""
-    try:
-        with emulators.environment(tmp_path_factory.mktemp("emulator-logs")) as env:
-            yield env
-    except emulators.EmulatorsUnavailable as exc:
-        if os.environ.get("SOUL_SKIP_EMULATORS") == "1":
-            pytest.skip(f"gcp adapters skipped (SOUL_SKIP_EMULATORS=1): {exc}")
-        pytest.fail(f"cannot start the emulators for the gcp contract tests: {exc} (SOUL_SKIP_EMULATORS=1 skips)")
 
 
 def _local(tmp_path: Path) -> Adapters:

@@ -3,9 +3,8 @@ built with the settings a test asks for, and a small generator whose colour a fa
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -18,17 +17,6 @@ from shared.clock import SystemClock
 from tests.conftest import make_settings
 
 
-@pytest.fixture(scope="module")
-def emulator_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    try:
-        with emulators.environment(tmp_path_factory.mktemp("emulator-logs")) as env:
-            yield env
-    except emulators.EmulatorsUnavailable as exc:
-        if os.environ.get("SOUL_SKIP_EMULATORS") == "1":
-            pytest.skip(f"emulators unavailable (SOUL_SKIP_EMULATORS=1): {exc}")
-        pytest.fail(f"cannot start the emulators: {exc} (SOUL_SKIP_EMULATORS=1 skips)")
-
-
 def make_backend(kind: str, tmp_path: Path, request: pytest.FixtureRequest, **overrides: object) -> Backend:
     if kind == "local":
         backend = build_backend(make_settings(tmp_path / "data", **overrides))
@@ -36,7 +24,7 @@ def make_backend(kind: str, tmp_path: Path, request: pytest.FixtureRequest, **ov
         from shared.adapters.gcp_backend import build
         from shared.adapters.gcp_pubsub import ensure_topology
 
-        env = request.getfixturevalue("emulator_env")
+        env = request.getfixturevalue("gcp_env")
         project = env.get("GOOGLE_CLOUD_PROJECT", emulators.DEFAULT_PROJECT)
         emulators.reset_firestore(env["FIRESTORE_EMULATOR_HOST"], project)
         run = f"s{uuid.uuid4().hex[:10]}"

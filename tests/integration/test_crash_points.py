@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,17 +37,6 @@ ENV_FIELDS = (
 )
 
 
-@pytest.fixture(scope="module")
-def emulator_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    try:
-        with emulators.environment(tmp_path_factory.mktemp("emulator-logs")) as env:
-            yield env
-    except emulators.EmulatorsUnavailable as exc:
-        if os.environ.get("SOUL_SKIP_EMULATORS") == "1":
-            pytest.skip(f"emulators unavailable (SOUL_SKIP_EMULATORS=1): {exc}")
-        pytest.fail(f"cannot start the emulators: {exc} (SOUL_SKIP_EMULATORS=1 skips)")
-
-
 def _backend(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> tuple[Backend, dict[str, str]]:
     common = {"soul_lease_seconds": 5, "soul_ack_deadline_seconds": 10}
     if kind == "local":
@@ -57,7 +45,7 @@ def _backend(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> tuple
     else:
         from shared.adapters.gcp_pubsub import ensure_topology
 
-        env = request.getfixturevalue("emulator_env")
+        env = request.getfixturevalue("gcp_env")
         os.environ.update(env)
         emulators.reset_firestore(env["FIRESTORE_EMULATOR_HOST"], env.get("GOOGLE_CLOUD_PROJECT", "soul-local"))
         run = f"c{uuid.uuid4().hex[:10]}"

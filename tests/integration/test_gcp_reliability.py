@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -41,17 +40,6 @@ from shared.records import JOBS, VARIANTS
 
 pytestmark = pytest.mark.integration
 MAX_ATTEMPTS = 5
-
-
-@pytest.fixture(scope="module")
-def gcp_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    try:
-        with emulators.environment(tmp_path_factory.mktemp("emulator-logs")) as env:
-            yield env
-    except emulators.EmulatorsUnavailable as exc:
-        if os.environ.get("SOUL_SKIP_EMULATORS") == "1":
-            pytest.skip(f"emulators unavailable (SOUL_SKIP_EMULATORS=1): {exc}")
-        pytest.fail(f"cannot start the emulators: {exc} (SOUL_SKIP_EMULATORS=1 skips)")
 
 
 class CountingQueue:

@@ -7,10 +7,9 @@ bodies under functions-framework: test_hardening_slow_bodies.py."""
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,17 +38,6 @@ ISSUER = LocalIssuer()
 ALICE, BOB, CAROL = ISSUER.bearer("alice"), ISSUER.bearer("bob"), ISSUER.bearer("carol")
 ADMIN = ISSUER.bearer("root", soul_admin=True)
 CUE = {"soul_id": "nova", "cue": "lighthouse on a cliff"}
-
-
-@pytest.fixture(scope="module")
-def gcp_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    try:
-        with emulators.environment(tmp_path_factory.mktemp("emulator-logs")) as env:
-            yield env
-    except emulators.EmulatorsUnavailable as exc:
-        if os.environ.get("SOUL_SKIP_EMULATORS") == "1":
-            pytest.skip(f"emulators unavailable (SOUL_SKIP_EMULATORS=1): {exc}")
-        pytest.fail(f"cannot start the emulators: {exc} (SOUL_SKIP_EMULATORS=1 skips)")
 
 
 def _common(tmp_path: Path) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from shared.bootstrap import Backend
 from shared.records import KEY_LINKS
 from shared.semantic import space_of
 from tests.conftest import drain
-from tests.integration.safety_support import emulator_env, make_backend  # noqa: F401  (fixture)
+from tests.integration.safety_support import make_backend
 
 pytestmark = pytest.mark.integration
 

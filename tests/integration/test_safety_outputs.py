@@ -26,7 +26,7 @@ from shared.records import AUDIT, BLOCKED_KEYS, JOBS, VARIANTS
 from shared.safety.build import image_screener
 from shared.safety.policy import Verdict
 from tests.conftest import drain
-from tests.integration.safety_support import Colours, emulator_env, is_red, make_backend  # noqa: F401 - fixture
+from tests.integration.safety_support import Colours, is_red, make_backend
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ from gpu_jobs.bootstrap import Generators
 from gpu_jobs.worker import Worker
 from shared.records import AUDIT, INFLIGHT, JOBS, PROMPT_KEYS, QUOTAS, VARIANTS
 from tests.conftest import drain
-from tests.integration.safety_support import emulator_env, make_backend  # noqa: F401 - fixture
+from tests.integration.safety_support import make_backend
 
 pytestmark = pytest.mark.integration
 BACKENDS = ["local", "gcp"]

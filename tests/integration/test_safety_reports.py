@@ -15,7 +15,7 @@ from functions.context import Context
 from gpu_jobs.worker import Worker
 from shared.records import AUDIT, BLOCKED_KEYS, VARIANTS
 from tests.conftest import drain
-from tests.integration.safety_support import Colours, emulator_env, make_backend  # noqa: F401 - fixture
+from tests.integration.safety_support import Colours, make_backend
 
 pytestmark = pytest.mark.integration
 
