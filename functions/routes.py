@@ -28,6 +28,7 @@ class Call:
     path: dict[str, str]
     authorization: str | None
     header_user: str | None
+    outcome: str | None = None  # how a generation route served the call (functions/metrics_http.py)
 
     def user(self, claimed: str | None) -> str:
         return self.ctx.identity.user(self.authorization, self.header_user, claimed)
@@ -132,6 +133,7 @@ def style_out(style: StyleProfile) -> s.StyleOut:
 def respond(call: Call, outcome: Outcome, user_id: str, wait: float) -> tuple[int, BaseModel]:
     """200 with the variant on a hit (or when the job finishes within `wait`), else 202 with the task."""
     ctx, served = call.ctx, outcome.served
+    call.outcome = outcome.how
     ctx.tasks.count_cache(served.variant is not None)
     if served.variant is not None:
         return 200, result_out(ctx, served.variant, cache_hit=True, landmark=outcome.landmark_key)
@@ -338,6 +340,7 @@ def post_wan_direct(call: Call) -> tuple[int, BaseModel]:
     b: s.WanDirectBody = call.body
     user = call.user(b.user_id)
     job = call.ctx.generation.wan_direct(user, b.positive_prompt, b.negative_prompt, b.seed, b.generate_gif)
+    call.outcome = "miss"  # uncached: always a new job
     if b.wait > 0:
         job = call.ctx.tasks.wait(job.job_id, user, b.wait, refuse=False)
         if job.status.terminal:

@@ -1,0 +1,112 @@
+"""Metrics through the API's test client and a worker on the local backend (issue 26 parts 2 and 4): `/metrics`
+parses as Prometheus text, and a hit, a miss and a blocked request each move their own counter by exactly
+one and no other request counter; the worker's job, generation and spend figures, and the queue gauges
+read from the SQLite queue at scrape time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from functions.app import create_app
+from functions.context import Context
+from gpu_jobs.bootstrap import Generators
+from gpu_jobs.worker import Worker
+from infra import seed
+from shared.adapters.otel_metrics import build
+from shared.bootstrap import Backend, build_backend
+from shared.metrics import Metrics
+from tests.conftest import drain, make_settings
+
+pytestmark = pytest.mark.integration
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> tuple[FlaskClient, Worker, Backend]:
+    backend = build_backend(make_settings(tmp_path / "data"))
+    seed.load(backend)
+    metrics: Metrics = build(backend.settings)  # this test's own: no other test's requests in it
+    client = create_app(Context.build(backend, metrics=metrics)).test_client()
+    worker = Worker(backend, Generators(backend.settings, backend.store).for_kind, metrics=metrics)
+    return client, worker, backend
+
+
+def scrape(client: FlaskClient) -> Samples:
+    r = client.get("/metrics")
+    assert r.status_code == 200 and r.mimetype == "text/plain"
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(r.get_data(as_text=True))
+        for s in family.samples
+    }
+
+
+def requests_moved(before: Samples, after: Samples) -> dict[tuple[str, str], float]:
+    """Every soul_requests_total series that changed, by (route, outcome), and by how much."""
+    moved = {}
+    for (name, labels), value in after.items():
+        if name == "soul_requests_total" and value != before.get((name, labels), 0.0):
+            found = dict(labels)
+            moved[(found["route"], found["outcome"])] = value - before.get((name, labels), 0.0)
+    return moved
+
+
+def image(client: FlaskClient, cue: str, user: str) -> int:
+    return client.get("/image", query_string={"soul_id": "nova", "cue": cue, "user_id": user}).status_code
+
+
+def test_hit_miss_and_blocked_each_move_their_counter_by_one(stack: tuple[FlaskClient, Worker, Backend]) -> None:
+    client, worker, _ = stack
+    before = scrape(client)
+    assert image(client, "penguin", "u1") == 202
+    middle = scrape(client)
+    assert requests_moved(before, middle) == {("/image", "miss"): 1.0, ("/metrics", "ok"): 1.0}
+
+    drain(worker)
+    before = scrape(client)
+    assert image(client, "penguin", "u2") == 200
+    after = scrape(client)
+    assert requests_moved(before, after) == {("/image", "hit"): 1.0, ("/metrics", "ok"): 1.0}
+    latency = ("soul_request_duration_seconds_count", frozenset({("route", "/image"), ("outcome", "hit")}))
+    assert after[latency] - before.get(latency, 0.0) == 1.0
+
+    before = scrape(client)
+    assert image(client, "a naked child", "u3") == 422
+    after = scrape(client)
+    assert requests_moved(before, after) == {("/image", "blocked"): 1.0, ("/metrics", "ok"): 1.0}
+
+
+def test_attach_and_rejected_are_their_own_outcomes(stack: tuple[FlaskClient, Worker, Backend]) -> None:
+    client, _, _ = stack
+    assert image(client, "owl", "u1") == 202
+    before = scrape(client)
+    assert image(client, "owl", "u2") == 202  # the same key's job is still queued: u2 waits on it
+    assert client.get("/tasks/nope", query_string={"user_id": "u2"}).status_code == 404
+    moved = requests_moved(before, scrape(client))
+    assert moved == {("/image", "attach"): 1.0, ("/tasks/<task_id>", "rejected"): 1.0, ("/metrics", "ok"): 1.0}
+
+
+def test_worker_figures_and_queue_gauges(stack: tuple[FlaskClient, Worker, Backend]) -> None:
+    client, worker, _ = stack
+    for cue in ("cat", "dog"):
+        assert image(client, cue, "u1") == 202
+    queued = scrape(client)
+    assert queued[("soul_queue_depth", frozenset({("lane", "image")}))] == 2.0
+    assert queued[("soul_queue_depth", frozenset({("lane", "video")}))] == 0.0
+    assert queued[("soul_queue_oldest_age_seconds", frozenset({("lane", "image")}))] >= 0.0
+
+    drain(worker)
+    done = scrape(client)
+    assert done[("soul_queue_depth", frozenset({("lane", "image")}))] == 0.0
+    succeeded = frozenset({("lane", "image"), ("kind", "image"), ("outcome", "succeeded"), ("code", "")})
+    assert done[("soul_jobs_total", succeeded)] == 2.0
+    per_variant = frozenset({("kind", "image"), ("generator", "preview")})
+    assert done[("soul_generation_seconds_count", per_variant)] == 2.0
+    fills = [v for (n, labels), v in done.items() if n == "soul_batch_fill_count" and ("lane", "image") in labels]
+    assert sum(fills) >= 1.0  # one generator call per batch: two jobs, one or two calls
+    spend = done[("soul_cost_usd_total", frozenset({("item", "cloud_run_l4_instance"), ("kind", "image")}))]
+    assert spend > 0.0
