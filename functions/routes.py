@@ -168,7 +168,7 @@ ACCEPT: dict[int, type[BaseModel]] = {200: s.ResultOut, 202: s.AcceptedOut}
 def get_image(call: Call) -> tuple[int, BaseModel]:
     q: s.ImageQuery = call.query
     user = call.user(q.user_id)
-    return respond(call, call.ctx.generation.image(user, q.soul_id, q.cue), user, q.wait)
+    return respond(call, call.ctx.generation.image(user, q.soul_id, q.cue, q.seed, q.options()), user, q.wait)
 
 
 @router.add(
@@ -311,7 +311,7 @@ def post_video_from_variant(call: Call) -> tuple[int, BaseModel]:
 def get_wan(call: Call) -> tuple[int, BaseModel]:
     q: s.WanQuery = call.query
     user = call.user(q.user_id)
-    return respond(call, call.ctx.generation.wan(user, q.soul_id, q.cue), user, q.wait)
+    return respond(call, call.ctx.generation.wan(user, q.soul_id, q.cue, q.seed), user, q.wait)
 
 
 @router.add(

@@ -77,7 +77,9 @@ def list_tasks(call: Call) -> tuple[int, BaseModel]:
 def post_style(call: Call) -> tuple[int, BaseModel]:
     b: s.StyleBody = call.body
     call.ctx.identity.admin(call.authorization)
-    style = call.ctx.styles.upsert(b.soul_id, b.display_name, b.prompt_template, b.negative_prompt, b.params)
+    style = call.ctx.styles.upsert(
+        b.soul_id, b.display_name, b.prompt_template, b.negative_prompt, b.params, b.description
+    )
     return 200, style_out(style)
 
 

@@ -5,6 +5,7 @@ Unknown fields are rejected (a caller sending `image_path` learns that paths are
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -14,7 +15,15 @@ from shared.domain.models import StyleParams
 Slug = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
 UserId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@:-]*$")]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+# Blanks around a cue are trimmed first, so a cue of only spaces is empty (422), never a prompt; one over the
+# limit is refused (422), never cut. The pages read these limits from GET /limits.
 Cue = Annotated[str, StringConstraints(min_length=1, max_length=300, strip_whitespace=True)]
+Seed = Annotated[
+    int,
+    Field(
+        ge=0, le=2_147_483_647, description="Exactly this seed's output: the same request with it gives the same image"
+    ),
+]
 Mood = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[A-Za-z][A-Za-z -]*$")]
 Wait = Annotated[float, Field(ge=0, le=60, description="Seconds to wait for the result before answering 202")]
 
@@ -23,12 +32,37 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+def _style_option(name: str) -> Any:
+    """The style's own field's limits (StyleParams), as an optional request field: written once."""
+    limits: dict[str, Any] = {}
+    for constraint in StyleParams.model_fields[name].metadata:
+        limits.update(dataclasses.asdict(constraint))  # annotated_types.Ge(ge=1) -> {"ge": 1}
+    return Field(default=None, **limits)
+
+
 # -- requests ------------------------------------------------------------------------------------
-class ImageQuery(Strict):
+class CueQuery(Strict):
     soul_id: Slug
     cue: Cue
+    seed: Seed | None = None
     user_id: UserId | None = None
     wait: Wait = 0.0
+
+
+class ImageQuery(CueQuery):
+    """A cue for a soul. Without `seed`: a variant this user has not seen. With it: exactly that seed's
+    output (docs/ARCHITECTURE.md, Seeds). The options override the soul's own (GET /style) for this request."""
+
+    steps: int | None = _style_option("steps")
+    guidance_scale: float | None = _style_option("guidance_scale")
+    width: int | None = _style_option("width")
+    height: int | None = _style_option("height")
+
+    def options(self) -> dict[str, Any]:
+        return self.model_dump(include=set(OPTIONS), exclude_none=True)
+
+
+OPTIONS = ("steps", "guidance_scale", "width", "height")
 
 
 class SelfieBody(Strict):
@@ -64,7 +98,7 @@ class VideoFromVariantQuery(VideoBody):
     pass
 
 
-class WanQuery(ImageQuery):
+class WanQuery(CueQuery):
     pass
 
 
@@ -91,6 +125,7 @@ class TaskQuery(Strict):
 class StyleBody(Strict):
     soul_id: Slug
     display_name: Annotated[str, StringConstraints(max_length=80)] = ""
+    description: Annotated[str, StringConstraints(max_length=300)] = ""
     prompt_template: Annotated[str, StringConstraints(min_length=5, max_length=600, pattern=r"\{cue\}")]
     negative_prompt: Annotated[str, StringConstraints(max_length=600)] = ""
     params: StyleParams = Field(default_factory=StyleParams)
@@ -100,6 +135,7 @@ class StyleBody(Strict):
 class ErrorBody(BaseModel):
     code: str
     message: str
+    field: str | None = Field(default=None, description="The request field at fault, when one is")
 
 
 class ErrorOut(BaseModel):
@@ -227,6 +263,7 @@ class StatsOut(BaseModel):
 class StyleOut(BaseModel):
     soul_id: str
     display_name: str
+    description: str = ""
     prompt_template: str
     negative_prompt: str
     params: StyleParams
@@ -314,3 +351,32 @@ class InfoOut(BaseModel):
     lanes: dict[str, LaneOut]
     real_today: list[str]
     coming_later: list[str]
+
+
+class LimitOut(BaseModel):
+    """One request field's limits, as the API enforces them (from its request model)."""
+
+    type: str
+    minimum: float | None = None
+    maximum: float | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+    multiple_of: float | None = None
+
+
+class LimitsOut(BaseModel):
+    """The limits of the cue requests' fields, for forms that check before sending."""
+
+    image: dict[str, LimitOut]
+    wan: dict[str, LimitOut]
+
+
+class SampleOut(BaseModel):
+    """A soul's sample: an image this deployment made of it (a labelled preview when `generator` is one)."""
+
+    soul_id: str
+    cue: str
+    status: str = Field(description="'ready' (with `image_url`) or 'making' (ask again shortly)")
+    generator: str | None = None
+    image_url: str | None = None
+    variant_id: str | None = None

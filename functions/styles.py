@@ -16,8 +16,9 @@ class StyleService:
         self.records = Records(backend.store)
 
     def upsert(
-        self, soul_id: str, display_name: str, template: str, negative: str, params: StyleParams
+        self, soul_id: str, display_name: str, template: str, negative: str, params: StyleParams, description: str = ""
     ) -> StyleProfile:
+        """A description change alone keeps the version: it is not part of any prompt."""
         now = self.backend.clock.now()
 
         def run(tx: Tx) -> StyleProfile:
@@ -26,6 +27,7 @@ class StyleService:
             new = StyleProfile(
                 soul_id=soul_id,
                 display_name=display_name or soul_id,
+                description=description,
                 prompt_template=template,
                 negative_prompt=negative,
                 params=params,

@@ -42,8 +42,14 @@ class RetryableError(SoulError):
 
 
 class InvalidInput(PermanentError):
+    """Bad input; `field` names the request field at fault, so a page can show the message beside it."""
+
     code = "invalid_input"
     http_status = 422
+
+    def __init__(self, message: str, *, code: str | None = None, field: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.field = field
 
 
 class BadRequest(PermanentError):

@@ -16,9 +16,10 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
 from shared.domain.jobs import captures_requests
-from shared.domain.models import Job, JobStatus, PromptKey, Waiter, WaiterState
+from shared.domain.models import Job, JobStatus, PromptKey, Variant, Waiter, WaiterState
 from shared.errors import Conflict, TransactionConflict
 from shared.lifecycle import Admit, Served, request_cancel, serve_cached
 from shared.ports import Doc, DocumentStore, Tx
@@ -78,17 +79,22 @@ def serve_or_submit(
     max_attempts: int,
     allow_cached: bool = True,
     admit: Admit | None = None,
+    cached: Callable[[], Variant | None] | None = None,
 ) -> Served:
     """The key's live job with this user attached, else `candidate` created as the key's new job.
 
     The cache was looked at just before, but the key's job may have finished since: its completion
     writes the variant and deletes the marker in one transaction, so a missing marker is read as "maybe
-    just finished" and the cache is read once more before a second job is started for the key."""
+    just finished" and the cache is read once more before a second job is started for the key. That
+    read is `cached` when given (a seeded request: that seed's variant, seen or not, shared/seeded.py),
+    else an unseen variant of the key."""
     job = candidate.model_copy(update={"expire_at": now + JOB_LIFETIME_SECONDS})
+    if cached is None:
+        cached = lambda: serve_cached(store, user_id=user_id, pk=key.pk, now=now, admit=admit)  # noqa: E731
     for attempt in range(ATTEMPTS):
         marker, version = store.get_versioned(INFLIGHT, key.pk)
         if marker is None and attempt == 0 and allow_cached:
-            hit = serve_cached(store, user_id=user_id, pk=key.pk, now=now, admit=admit)
+            hit = cached()
             if hit is not None:
                 return Served(variant=hit)
         if marker is not None:
@@ -99,7 +105,7 @@ def serve_or_submit(
                 attach(store, current, user_id, now)
                 return Served(job=current)
             if current is not None and current.status is JobStatus.SUCCEEDED and allow_cached:
-                hit = serve_cached(store, user_id=user_id, pk=key.pk, now=now, admit=admit)
+                hit = cached()
                 if hit is not None:
                     return Served(variant=hit)
         fresh = {"job_id": job.job_id, "created_at": now, "expire_at": now + JOB_LIFETIME_SECONDS, "job": job.doc()}

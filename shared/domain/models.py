@@ -87,6 +87,7 @@ class StyleParams(ApproximateOptions):
 class StyleProfile(Record):
     soul_id: str
     display_name: str = ""
+    description: str = ""  # what the soul is, in a line, for the pickers (not part of any prompt)
     prompt_template: str = "{cue}"
     negative_prompt: str = ""
     params: StyleParams = Field(default_factory=StyleParams)
