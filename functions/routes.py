@@ -12,7 +12,7 @@ from functions.context import Context
 from functions.routing import Router
 from functions.service import Outcome
 from shared import delivery
-from shared.domain.models import Job, SeenMarks, StyleProfile, Variant
+from shared.domain.models import Job, SeenMarks, StyleProfile, Variant, Waiter
 from shared.errors import NotFound
 from shared.records import seen_collection
 
@@ -78,8 +78,10 @@ def timing_out(ctx: Context, job: Job) -> s.TimingOut:
     out = s.TimingOut(queued_seconds=round(max(0.0, queued), 2), run_seconds=None if ran is None else round(ran, 2))
     ctx.tasks.timings.saw(job)  # a run that just finished moves the next estimate at once
     if not job.status.terminal:
-        estimate = ctx.tasks.timings.for_job(job)
-        out.estimate_seconds, out.basis = estimate.seconds, estimate.basis
+        forecast = ctx.tasks.forecast(job)  # one estimate everywhere, with the queue place while queued
+        out.estimate_seconds, out.basis = forecast.estimate.seconds, forecast.estimate.basis
+        out.queue_position, out.running_in_lane = forecast.queue_position, forecast.running_in_lane
+        out.start_in_seconds = forecast.start_in_seconds
     return out
 
 
@@ -100,7 +102,8 @@ def result_out(
     )
 
 
-def task_out(ctx: Context, job: Job) -> s.TaskOut:
+def task_out(ctx: Context, job: Job, run: Waiter | None = None) -> s.TaskOut:
+    """`run`: the caller's own record of the task (when they asked; served from the cache or not)."""
     result = None
     if job.status.value == "succeeded":
         result = variant_out(ctx, ctx.generation.records.variant(job.variant_id))
@@ -123,6 +126,8 @@ def task_out(ctx: Context, job: Job) -> s.TaskOut:
         started_at=job.started_at,
         finished_at=job.finished_at,
         timing=timing_out(ctx, job),
+        requested_at=run.created_at if run is not None else None,
+        served_from_cache=run is not None and run.served_from_cache,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from functions import routes_runs  # noqa: F401 - registers the shared-run routes on the router
 from functions import schemas as s
 from functions.routes import Call, router, style_out, task_out
 from shared.errors import Unavailable
@@ -33,9 +34,11 @@ def get_stats(call: Call) -> tuple[int, BaseModel]:
 def get_task(call: Call) -> tuple[int, BaseModel]:
     q: s.TaskQuery = call.query
     user = call.maybe_user(q.user_id)
-    tasks = call.ctx.tasks
-    job = tasks.wait(call.path["task_id"], user, q.wait) if q.wait else tasks.get(call.path["task_id"], user)
-    return 200, task_out(call.ctx, job)
+    tasks, task_id = call.ctx.tasks, call.path["task_id"]
+    if not q.wait:
+        return 200, task_out(call.ctx, *tasks.get_run(task_id, user))
+    job = tasks.wait(task_id, user, q.wait)
+    return 200, task_out(call.ctx, job, tasks.records.waiter(task_id, user) if user else None)
 
 
 @router.add(
@@ -61,8 +64,8 @@ def delete_task(call: Call) -> tuple[int, BaseModel]:
 )
 def list_tasks(call: Call) -> tuple[int, BaseModel]:
     q: s.TasksQuery = call.query
-    jobs = call.ctx.tasks.list(call.maybe_user(q.user_id), q.status, q.limit)
-    return 200, s.TaskListOut(tasks=[task_out(call.ctx, j) for j in jobs])
+    runs = call.ctx.tasks.runs(call.maybe_user(q.user_id), q.status, q.limit)
+    return 200, s.TaskListOut(tasks=[task_out(call.ctx, job, run) for job, run in runs])
 
 
 # -- styles --------------------------------------------------------------------------------------

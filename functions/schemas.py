@@ -206,6 +206,11 @@ class TimingOut(BaseModel):
     run_seconds: float | None = None
     estimate_seconds: float | None = None
     basis: str = ""
+    # While queued: its place in its lane's queue (1 = next) and when it should start, from the real
+    # queue and measured runs (functions/tasks.py, forecast); null when not queued or nothing measured.
+    queue_position: int | None = None
+    running_in_lane: int | None = None
+    start_in_seconds: float | None = None
 
 
 class TaskOut(BaseModel):
@@ -226,6 +231,9 @@ class TaskOut(BaseModel):
     started_at: float | None = None
     finished_at: float | None = None
     timing: TimingOut | None = None
+    # The caller's own run record (shared/history.py): when they asked, and whether it was a cache hit.
+    requested_at: float | None = None
+    served_from_cache: bool = False
 
 
 class VariantDetailOut(BaseModel):

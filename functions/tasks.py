@@ -8,22 +8,25 @@ be a second write on the hit path for a statistic. A process that dies loses at 
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
 from collections import Counter
+from dataclasses import dataclass
 
-from functions.timings import Timings
+from functions.timings import Estimate, Timings
 from functions.waits import LongPolls
 from shared import lifecycle, singleflight
 from shared.bootstrap import Backend
 from shared.concurrency import overlapped
 from shared.config import LANES
-from shared.domain.models import Job, JobError, JobMessage, JobStatus, Waiter, WaiterState
+from shared.domain.models import Job, JobError, JobMessage, JobStatus, Kind, Waiter, WaiterState
 from shared.errors import Conflict, NotFound
 from shared.records import COUNTERS, JOBS, JOBS_SCANNED, TIMINGS, VARIANTS, Records
 
 SHARDS = 8
+Runs = list[tuple[Job, Waiter | None]]  # each job with the caller's own run record (None: an operator's read)
 FLUSH_SECONDS = 1.0
 GIF_SECONDS_PER_FRAME = 0.05
 
@@ -70,11 +73,15 @@ class TaskService:
         return Job.model_validate(job_doc), waiter
 
     def get(self, job_id: str, user_id: str | None) -> Job:
+        return self.get_run(job_id, user_id)[0]
+
+    def get_run(self, job_id: str, user_id: str | None) -> tuple[Job, Waiter | None]:
+        """The task as the caller sees it, with their own run record (None for an operator's read)."""
         job, waiter = self._read(job_id, user_id)
         if waiter is not None:
             # The waiter learns the result here: the variant joins their seen list (once).
             lifecycle.deliver(self.backend.store, job, waiter, self.backend.clock.now())
-        return _as_seen_by(job, waiter)
+        return _as_seen_by(job, waiter), waiter
 
     def wait(self, job_id: str, user_id: str | None, seconds: float, *, refuse: bool = True) -> Job:
         """Polls until the job ends or `seconds` pass, holding one of the bounded long-poll slots
@@ -89,6 +96,9 @@ class TaskService:
                 clock.sleep(min(0.1, deadline - clock.now()))
                 job = self.get(job_id, user_id)
         return job
+
+    def list(self, user_id: str | None, status: str | None, limit: int) -> list[Job]:
+        return [job for job, _ in self.runs(user_id, status, limit)]
 
     def cancel(self, job_id: str, user_id: str | None) -> Job:
         """The task as the caller sees it afterwards: canceled for them, whether or not others still wait."""
@@ -113,15 +123,43 @@ class TaskService:
             self.backend.queue.publish(job.lane, message.model_dump_json().encode())
         return job
 
-    def list(self, user_id: str | None, status: str | None, limit: int) -> list[Job]:
+    def runs(self, user_id: str | None, status: str | None, limit: int) -> Runs:
+        """The user's runs, newest first: the jobs they asked for and the hits served to them from the
+        cache (shared/history.py), each with their run record; every user's jobs for an operator."""
         wanted = JobStatus(status) if status else None
         if user_id is None:
-            return self.records.jobs(status=wanted, limit=limit)
+            return [(job, None) for job in self.records.jobs(status=wanted, limit=limit)]
         # The status lives on the shared job (and a leaver sees it canceled): with a status, the
         # user's newest JOBS_SCANNED tasks are looked through.
         found = self.records.user_jobs(user_id, limit=limit if wanted is None else max(limit, JOBS_SCANNED))
-        views = [_as_seen_by(j, w) for j, w in found]
-        return [v for v in views if wanted is None or v.status is wanted][:limit]
+        views: Runs = [(_as_seen_by(j, w), w) for j, w in found]
+        return [(v, w) for v, w in views if wanted is None or v.status is wanted][:limit]
+
+    def forecast(self, job: Job) -> Forecast:
+        """The one estimate every page shows (docs/PLAYGROUND.md, "One estimate"): how long a run of this
+        shape takes, and for a queued job its place in its lane's queue and when it should start."""
+        estimate = self._run_estimate(job)
+        if job.status is not JobStatus.QUEUED:
+            return Forecast(estimate)
+        store = self.backend.store
+        ahead = store.count(
+            JOBS, [("lane", "==", job.lane), ("status", "==", "queued"), ("created_at", "<", job.created_at)]
+        )
+        running = store.count(JOBS, [("lane", "==", job.lane), ("status", "==", "running")])
+        if estimate.seconds is None:
+            return Forecast(estimate, ahead + 1, running)
+        # Each worker slot takes a job at a time: those running finish first, then the queue ahead of
+        # this job drains `slots` at a time, each run taking the measured median.
+        slots = max(1, running)
+        start_in = (math.ceil(running / slots) + ahead // slots) * estimate.seconds if running or ahead else 0.0
+        return Forecast(estimate, ahead + 1, running, round(start_in, 2))
+
+    def _run_estimate(self, job: Job) -> Estimate:
+        """An animation is estimated as GET /video/estimate says before it is sent, so the figures agree."""
+        if job.kind is Kind.SVD:
+            found = self.estimate(job.spec.num_frames)
+            return Estimate(float(str(found["estimated_seconds"])), str(found["basis"]))
+        return self.timings.for_job(job)
 
     def count_cache(self, hit: bool) -> None:
         with self._count_lock:
@@ -155,12 +193,17 @@ class TaskService:
         }
 
     def estimate(self, num_frames: int) -> dict[str, object]:
-        """From the worker's measured seconds per frame when there is one, else the configured figure."""
+        """Finished runs of exactly this shape first, then this deployment's measured seconds per frame,
+        then the worker's model timing, and only then the configured figure."""
         settings = self.backend.settings
+        shape = (Kind.SVD.value, settings.svd_image_width, settings.svd_image_height, settings.svd_steps, num_frames)
+        exact = self.timings.for_shape(shape)
         measured = self.backend.store.get(TIMINGS, "svd")
         ran = self.timings.per_frame()
         gif_per_frame = GIF_SECONDS_PER_FRAME
-        if ran is not None:  # this deployment's own finished runs come first: they are what the user gets
+        if exact.seconds is not None:
+            (per_frame, basis), gif_per_frame = (exact.seconds / max(1, num_frames), exact.basis), 0.0
+        elif ran is not None:  # this deployment's own finished runs come first: they are what the user gets
             (per_frame, basis), gif_per_frame = ran, 0.0  # a measured run already includes its encoding
         elif measured and float(measured.get("seconds_per_frame", 0)) > 0:
             per_frame = float(measured["seconds_per_frame"])
@@ -183,6 +226,14 @@ class TaskService:
             "num_frames": num_frames,
             "basis": basis,
         }
+
+
+@dataclass(frozen=True)
+class Forecast:
+    estimate: Estimate  # the run's own duration (measured median) and its basis in words
+    queue_position: int | None = None  # 1 = next in its lane (queued jobs only)
+    running_in_lane: int | None = None
+    start_in_seconds: float | None = None  # None: nothing measured to count with
 
 
 def ensure_found(job: Job | None, job_id: str) -> Job:

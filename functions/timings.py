@@ -105,7 +105,9 @@ class Timings:
         return table
 
     def for_job(self, job: Job) -> Estimate:
-        shape = shape_of(job)
+        return self.for_shape(shape_of(job))
+
+    def for_shape(self, shape: Shape) -> Estimate:
         found = self.table().get(shape)
         if found is None:
             return Estimate(None, f"no measured run of {describe(shape)} yet")

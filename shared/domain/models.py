@@ -244,6 +244,8 @@ class Waiter(Record):
     state: WaiterState = WaiterState.WAITING
     created_at: float
     expire_at: float = 0.0
+    # A request served from the cache: the user's own run record of the variant's job (shared/history.py).
+    served_from_cache: bool = False
 
 
 class SeenMarks(Record):

@@ -48,6 +48,28 @@ resource "google_firestore_index" "jobs_status_created" {
   }
 }
 
+# A queued task's place in its lane's queue (functions/tasks.py, forecast): queued jobs of the lane
+# created before it, counted.
+resource "google_firestore_index" "jobs_lane_status_created" {
+  project     = var.project_id
+  database    = google_firestore_database.this.name
+  collection  = "jobs"
+  query_scope = "COLLECTION"
+
+  fields {
+    field_path = "lane"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "status"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "created_at"
+    order      = "ASCENDING"
+  }
+}
+
 # GET /tasks for one user: their waiter documents (one per user and job), newest first.
 resource "google_firestore_index" "waiters_user_created" {
   project     = var.project_id
