@@ -57,6 +57,7 @@ REQUIRED: dict[str, set[str]] = {
         "pubsub_dead_letter_topic",
         "soul_max_delivery_attempts",  # must equal the subscriptions' dead-letter policy
         "soul_ack_deadline_seconds",  # must equal the subscriptions' ack deadline
+        "soul_metrics_exporter",  # cloud_monitoring: the default (prometheus) is only read by /metrics scrapes
     },
     "functions.api_env": {"soul_auth_mode", "soul_signer_email", "soul_text_moderation", "soul_firebase_api_key"},
     "functions.dispatch_env": {"cloud_run_region", "cloud_run_job_gpu", "cloud_run_job_wan"},

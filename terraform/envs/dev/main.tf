@@ -40,6 +40,8 @@ locals {
     # api: enqueues pre-generation; dispatcher: launches for it within budget; worker: pulls low lanes.
     SOUL_PREGEN_DAILY_GPU_SECONDS = tostring(var.pregen_daily_gpu_seconds)
     LOG_LEVEL                     = var.log_level
+    # Metrics (shared/metrics.py) to Cloud Monitoring as workload.googleapis.com/<name> (docs/OPERATIONS.md).
+    SOUL_METRICS_EXPORTER = "cloud_monitoring"
   }
   api_env = {
     SOUL_AUTH_MODE    = "token"
@@ -381,4 +383,31 @@ resource "google_cloud_scheduler_job" "reconcile" {
   }
 
   depends_on = [module.services]
+}
+
+# Alerts, SLOs, the dashboard and the billing budget (docs/OPERATIONS.md is the runbook).
+module "monitoring" {
+  source                   = "../../modules/monitoring"
+  project_id               = var.project_id
+  subscription_prefix      = local.names.subscription_prefix
+  dead_letter_subscription = "${local.names.dead_letter_topic}-sub"
+  lane_age_targets         = var.lane_age_targets
+  api_service              = "api"
+  gpu_job                  = module.worker_gpu.name
+  notification_channel     = var.notification_channel
+  billing_account          = var.billing_account
+  daily_budget_usd         = var.daily_budget_usd
+  error_ratio_threshold    = 0.02
+  hit_latency_seconds      = 0.25
+  hit_latency_goal         = 0.99
+  job_success_goal         = 0.98
+  depends_on               = [module.services]
+}
+
+# Every deployable that records metrics writes them to Cloud Monitoring as itself.
+resource "google_project_iam_member" "metric_writers" {
+  for_each = toset(["soul-api", "soul-dispatcher", "soul-worker-gpu", "soul-worker-wan"])
+  project  = var.project_id
+  role     = "roles/monitoring.metricWriter"
+  member   = module.accounts.members[each.key]
 }

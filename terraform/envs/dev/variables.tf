@@ -109,3 +109,27 @@ variable "sign_in_domains" {
   type        = list(string)
   default     = []
 }
+
+variable "notification_channel" {
+  description = "Cloud Monitoring notification channel id (projects/P/notificationChannels/N) for every alert and the budget; empty: console only."
+  type        = string
+  default     = ""
+}
+
+variable "billing_account" {
+  description = "Billing account id (XXXXXX-XXXXXX-XXXXXX) for the project's budget; empty: no budget is made."
+  type        = string
+  default     = ""
+}
+
+variable "daily_budget_usd" {
+  description = "Spend a day that alerts (Soul's estimate); the billing budget is 30 times this a month."
+  type        = number
+  default     = 50
+}
+
+variable "lane_age_targets" {
+  description = "Seconds the oldest unacked job of each lane may wait before an alert (docs/OPERATIONS.md)."
+  type        = map(number)
+  default     = { image = 300, video = 900, wan = 900 }
+}

@@ -24,6 +24,8 @@ variable "services" {
     "apikeys.googleapis.com",
     "language.googleapis.com", # content safety: moderateText on prompts (api)
     "pubsub.googleapis.com",
+    "monitoring.googleapis.com",     # metrics, alerts, SLOs, the dashboard (modules/monitoring)
+    "billingbudgets.googleapis.com", # the project's budget (modules/monitoring)
     "run.googleapis.com",
     "secretmanager.googleapis.com",
     "storage.googleapis.com",
