@@ -52,6 +52,7 @@ PROJECT = emulators.DEFAULT_PROJECT
 KID = "rehearsal"
 LAG_SECONDS = 3.0  # the real API reports an execution's end some seconds after its tasks exit
 DROPPED = {"SDXL_MODEL_PATH"}  # REHEARSAL_ENV["jobs"]
+REPLACED = {"SOUL_TRACE_EXPORTER": "log"}  # REHEARSAL_ENV["traces"]
 # Whoever applied Terraform (an Owner) watching the executions; no deployable runs as it.
 OPERATOR = "operator@rehearsal.invalid"
 # Added to Terraform's env, per deployable kind, and why.
@@ -59,6 +60,8 @@ REHEARSAL_ENV = {
     "all": "FIRESTORE_/PUBSUB_/STORAGE_EMULATOR_HOST: the clients talk to the local servers",
     "all ": "SOUL_ACCESS_LOG: each process records the Google APIs it calls (the IAM check)",
     "all  ": "SOUL_LANGUAGE_ENDPOINT / SOUL_VISION_ENDPOINT: the Natural Language and Vision double",
+    "traces": "SOUL_TRACE_EXPORTER=log instead of Terraform's cloud_trace: each process writes its spans to its"
+    " log (the trace test reads them there); no Cloud Trace API here (its exporter: tests/unit/test_tracing_export.py)",
     "api": "SOUL_JWKS_FILE: ID tokens are verified against the rehearsal's key, not Firebase's",
     "dispatch": "CLOUD_RUN_API_ENDPOINT: the Cloud Run Admin API double, its path naming the process's"
     " service account (the reconcile job's too: it relaunches)",
@@ -113,7 +116,7 @@ class Rehearsal:
         """A Cloud Run task: the image's `soul` entry point is this checkout's."""
         command = [str(Path(sys.executable).parent / argv[0]), *argv[1:]]
         job = env["CLOUD_RUN_JOB"]
-        full = {**self.base_env(job), **{k: self._models(v) for k, v in env.items() if k not in DROPPED}}
+        full = {**self.base_env(job), **{k: self._models(v) for k, v in env.items() if k not in DROPPED}, **REPLACED}
         if "CLOUD_RUN_JOB_GPU" in full and self.double:  # a job that launches workers (reconcile): the double
             full["CLOUD_RUN_API_ENDPOINT"] = self.double.endpoint(self.deploy.jobs()[job]["service_account"])
         return self.spawn(command, full, name)
@@ -200,7 +203,7 @@ class Rehearsal:
     def _function(
         self, package: FunctionsPackage, function: dict[str, Any], name: str, port: int, extra: dict[str, str]
     ) -> subprocess.Popen[bytes]:
-        env = {**self.base_env(name), **function["env"], **extra, **package.env()}
+        env = {**self.base_env(name), **function["env"], **extra, **package.env(), **REPLACED}
         env["PATH"] = f"{package.venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
         return self.spawn(package.command(function, port), env, name, cwd=package.source)
 

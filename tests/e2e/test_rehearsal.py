@@ -13,6 +13,7 @@ grants its service account. Skipped, with the reason, only where Java or the Clo
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import shutil
@@ -199,6 +200,67 @@ def test_the_gpu_worker_with_an_empty_models_mount_fails_video_jobs_model_unavai
     assert "SVD_MODEL_PATH" in task["error"]["message"]
 
 
+TRACE_ID = "5a0c1e2d3b4f56789abcdef012345678"  # the caller's trace: every deployable must continue it
+CALLER_SPAN = "1122334455667788"
+API_SPANS = ["GET /image", "api.cache_read", "api.singleflight", "api.publish"]
+DISPATCH_SPANS = ["dispatch.event", "dispatch.launch"]
+WORKER_SPANS = ["worker.claim", "worker.generate", "worker.encode", "worker.upload", "worker.complete"]
+
+
+def test_one_request_is_one_trace_through_the_api_dispatch_and_the_worker(rehearsal: dict[str, Any]) -> None:
+    """A request with a known `traceparent`: its trace id is in the api's, dispatch's and the worker's logs
+    (their span lines, SOUL_TRACE_EXPORTER=log in the rehearsal), each step's span in order, parented
+    across the queue on the publish span; the api's own log line carries Cloud Logging's trace field."""
+    auth, base = _auth(rehearsal["state"]), rehearsal["url"]
+    headers = {**auth("u4"), "traceparent": f"00-{TRACE_ID}-{CALLER_SPAN}-01"}
+    miss = httpx.get(f"{base}/image", params={"soul_id": "nova", "cue": "a heron at dawn"}, headers=headers, timeout=30)
+    assert miss.status_code in (200, 202) and miss.json()["cache_hit"] is False, miss.text
+    task = _until_done(rehearsal, miss.json()["task_id"], auth("u4"))
+    assert task["status"] == "succeeded", task
+    logs = rehearsal["state"] / "logs"
+    spans = _until_spans(logs, {"api": API_SPANS, "dispatch": DISPATCH_SPANS, "soul-worker-gpu-*": WORKER_SPANS})
+    by_name = {s["span"]: s for s in spans}
+    assert by_name["GET /image"]["parent_span_id"] == CALLER_SPAN
+    publish = by_name["api.publish"]
+    # Across the queue: dispatch's event and the worker's steps are children of the publish span.
+    for name in ["dispatch.event", *WORKER_SPANS]:
+        assert by_name[name]["parent_span_id"] == publish["span_id"], name
+    assert by_name["dispatch.launch"]["parent_span_id"] == by_name["dispatch.event"]["span_id"]
+    assert by_name["worker.generate"]["attributes"]["soul.job_ids"] == [miss.json()["task_id"]]
+    for earlier, later in [*itertools.pairwise(API_SPANS), *itertools.pairwise(WORKER_SPANS)]:
+        assert by_name[earlier]["start_ns"] <= by_name[later]["start_ns"], (earlier, later)
+    assert publish["start_ns"] <= by_name["dispatch.event"]["start_ns"]
+    assert publish["start_ns"] <= by_name["worker.claim"]["start_ns"]
+    queued = [line for line in _lines(logs / "api.log") if line.get("message") == "job queued"]
+    trace_field = f"projects/soul-local/traces/{TRACE_ID}"
+    assert any(line.get("logging.googleapis.com/trace") == trace_field for line in queued), queued[-3:]
+
+
+def _lines(path: Path) -> list[dict[str, Any]]:
+    out = []
+    for text in path.read_text(errors="replace").splitlines():
+        if text.startswith("{"):
+            with contextlib.suppress(ValueError):
+                out.append(json.loads(text))
+    return out
+
+
+def _until_spans(logs: Path, wanted: dict[str, list[str]], timeout: float = 60) -> list[dict[str, Any]]:
+    """The trace's span lines once every process's log holds the spans `wanted` of it (a span's line is
+    written as it ends, which may be just after the state the client saw)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found: dict[str, list[dict[str, Any]]] = {}
+        for pattern in wanted:
+            lines = [line for path in logs.glob(f"{pattern}.log") for line in _lines(path)]
+            found[pattern] = [line for line in lines if line.get("trace_id") == TRACE_ID and "span" in line]
+        missing = {p: set(names) - {s["span"] for s in found[p]} for p, names in wanted.items()}
+        if not any(missing.values()):
+            return [span for spans in found.values() for span in spans]
+        assert time.monotonic() < deadline, f"spans of trace {TRACE_ID} missing from the logs: {missing}"
+        time.sleep(0.2)
+
+
 def _until_done(rehearsal: dict[str, Any], task_id: str, headers: dict[str, str]) -> dict[str, Any]:
     """Poll a task; while it is queued, do what Cloud Scheduler does every period (run reconcile, which
     launches for queued work): the scenario's canceled video may hold the lane's dispatch slot for
@@ -290,6 +352,11 @@ PLATFORM = {
     "bucket/soul-local-soul-models": "Cloud Run mounts the models bucket into the GPU job",
     "roles/cloudbuild.builds.builder": "Cloud Build builds the functions as soul-build (here: a local venv)",
 }
+# Grants whose use the rehearsal replaces, and where that path is exercised instead.
+REPLACED = {
+    "roles/cloudtrace.agent": "spans go to each process's log here (SOUL_TRACE_EXPORTER=log, infra/rehearse.py);"
+    " the Cloud Trace exporter writes to a local Cloud Trace API in tests/unit/test_tracing_export.py",
+}
 # Grants the scenario does not reach, each with where the path is exercised instead.
 NOT_EXERCISED = {
     "soul-worker-wan": "no Wan job in the scenario (no DashScope fake in the rehearsal)",
@@ -328,7 +395,7 @@ def test_every_google_api_use_has_its_role_and_every_role_a_use(rehearsal: dict[
     used |= _cloud_run_calls_covered(rehearsal["state"] / "logs", deploy, granted)
     for account, role, resource in granted - used:
         name = account.split("@")[0]
-        if role in PLATFORM or resource in PLATFORM:
+        if role in PLATFORM or resource in PLATFORM or role in REPLACED:
             continue
         if {name, f"{name} {role}", f"{name} {resource}"} & set(NOT_EXERCISED):
             continue

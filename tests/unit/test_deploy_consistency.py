@@ -58,6 +58,7 @@ REQUIRED: dict[str, set[str]] = {
         "soul_max_delivery_attempts",  # must equal the subscriptions' dead-letter policy
         "soul_ack_deadline_seconds",  # must equal the subscriptions' ack deadline
         "soul_metrics_exporter",  # cloud_monitoring: the default (prometheus) is only read by /metrics scrapes
+        "soul_trace_exporter",  # cloud_trace: the default (log) writes spans to stderr instead
     },
     "functions.api_env": {"soul_auth_mode", "soul_signer_email", "soul_text_moderation", "soul_firebase_api_key"},
     "functions.dispatch_env": {"cloud_run_region", "cloud_run_job_gpu", "cloud_run_job_wan"},
@@ -88,6 +89,7 @@ NOT_SET_IN_CLOUD: dict[str, str] = {
     "soul_language_endpoint": "empty = Google's Natural Language API; only tests point it at a local server",
     "soul_vision_endpoint": "empty = Google's Vision API; only tests point it at a local server",
     "soul_allowed_hosts": "dev mode only (DNS rebinding); the cloud runs token mode, where Host is not checked",
+    "otel_exporter_otlp_endpoint": "empty = no OTLP collector; the cloud exports spans to Cloud Trace",
     "soul_cors_origins": "empty = no cross-origin browser callers; the web pages are same-origin with the api",
 }
 STORE_METHODS = {"get", "get_many", "query", "count", "create", "set", "update", "delete", "increment"}
@@ -189,6 +191,7 @@ def test_every_field_without_a_safe_cloud_default_is_classified() -> None:
 def test_cloud_modes_are_the_cloud_ones() -> None:
     assert env_locals()["common_env"]["SOUL_BACKEND"] == "gcp"
     assert env_locals()["api_env"]["SOUL_AUTH_MODE"] == "token"
+    assert env_locals()["common_env"]["SOUL_TRACE_EXPORTER"] == "cloud_trace"
     assert env_locals()["api_env"]["SOUL_SIGNER_EMAIL"] == '${module.accounts.emails["soul-api"]}'
 
 

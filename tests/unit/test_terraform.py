@@ -186,9 +186,20 @@ def test_roles_are_least_privilege() -> None:
         "roles/iam.serviceAccountUser",
     }
     # serviceUsageConsumer: Natural Language / Vision calls (content safety) need serviceusage.services.use.
-    assert project_roles["soul-api"] == ["roles/datastore.user", "roles/serviceusage.serviceUsageConsumer"]
+    # cloudtrace.agent (cloudtrace.traces.patch): every deployable writes its spans (SOUL_TRACE_EXPORTER).
+    assert project_roles["soul-api"] == [
+        "roles/datastore.user",
+        "roles/serviceusage.serviceUsageConsumer",
+        "roles/cloudtrace.agent",
+    ]
     # The dispatcher writes dispatch/* and dispatch_stats/* (its launch slots and counters).
-    assert project_roles["soul-dispatcher"] == ["roles/datastore.user", "roles/eventarc.eventReceiver"]
+    assert project_roles["soul-dispatcher"] == [
+        "roles/datastore.user",
+        "roles/eventarc.eventReceiver",
+        "roles/cloudtrace.agent",
+    ]
+    for deployable in ("soul-worker-gpu", "soul-worker-wan", "soul-reconcile"):
+        assert "roles/cloudtrace.agent" in project_roles[deployable], deployable
     # The secret: only the Wan worker reads it.
     assert env_module("dashscope_key")["accessors"] == ['${module.accounts.members["soul-worker-wan"]}']
     # The dispatcher runs jobs through a role with exactly the run-with-overrides permissions.

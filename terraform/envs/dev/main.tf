@@ -42,6 +42,8 @@ locals {
     LOG_LEVEL                     = var.log_level
     # Metrics (shared/metrics.py) to Cloud Monitoring as workload.googleapis.com/<name> (docs/OPERATIONS.md).
     SOUL_METRICS_EXPORTER = "cloud_monitoring"
+    # Spans to Cloud Trace (batched), every deployable: one trace from the request to the worker (docs/TRACING.md).
+    SOUL_TRACE_EXPORTER = "cloud_trace"
   }
   api_env = {
     SOUL_AUTH_MODE    = "token"
@@ -105,12 +107,13 @@ module "accounts" {
   project_roles = {
     # Natural Language moderateText (api) and Vision SafeSearch (workers) have no resource-level
     # permission: the caller needs serviceusage.services.use on the project whose API it calls.
-    "soul-api" = ["roles/datastore.user", "roles/serviceusage.serviceUsageConsumer"]
+    # roles/cloudtrace.agent: every deployable writes its spans to Cloud Trace (SOUL_TRACE_EXPORTER).
+    "soul-api" = ["roles/datastore.user", "roles/serviceusage.serviceUsageConsumer", "roles/cloudtrace.agent"]
     # dispatch/* (launch slots) and dispatch_stats/* in Firestore.
-    "soul-dispatcher" = ["roles/datastore.user", "roles/eventarc.eventReceiver"]
-    "soul-worker-gpu" = ["roles/datastore.user", "roles/serviceusage.serviceUsageConsumer"]
-    "soul-worker-wan" = ["roles/datastore.user", "roles/serviceusage.serviceUsageConsumer"]
-    "soul-reconcile"  = ["roles/datastore.user"]
+    "soul-dispatcher" = ["roles/datastore.user", "roles/eventarc.eventReceiver", "roles/cloudtrace.agent"]
+    "soul-worker-gpu" = ["roles/datastore.user", "roles/serviceusage.serviceUsageConsumer", "roles/cloudtrace.agent"]
+    "soul-worker-wan" = ["roles/datastore.user", "roles/serviceusage.serviceUsageConsumer", "roles/cloudtrace.agent"]
+    "soul-reconcile"  = ["roles/datastore.user", "roles/cloudtrace.agent"]
     # The functions' build account (the default one may not exist or lack permissions on projects
     # created since mid-2024): Cloud Build's documented role for a custom build service account.
     "soul-build" = ["roles/cloudbuild.builds.builder"]

@@ -11,6 +11,7 @@ variable "services" {
     "cloudbuild.googleapis.com",
     "cloudfunctions.googleapis.com",
     "cloudscheduler.googleapis.com",
+    "cloudtrace.googleapis.com", # spans from every deployable (SOUL_TRACE_EXPORTER=cloud_trace)
     # Cloud Build's default accounts, and projects created since mid-2024 build with the Compute
     # Engine default account unless a build service account is set (the functions set soul-build).
     "compute.googleapis.com",
