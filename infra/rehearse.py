@@ -52,7 +52,7 @@ PROJECT = emulators.DEFAULT_PROJECT
 KID = "rehearsal"
 LAG_SECONDS = 3.0  # the real API reports an execution's end some seconds after its tasks exit
 DROPPED = {"SDXL_MODEL_PATH"}  # REHEARSAL_ENV["jobs"]
-REPLACED = {"SOUL_TRACE_EXPORTER": "log"}  # REHEARSAL_ENV["traces"]
+REPLACED = {"SOUL_TRACE_EXPORTER": "log", "SOUL_METRICS_EXPORTER": "prometheus"}  # REHEARSAL_ENV["traces"], ["metrics"]
 # Whoever applied Terraform (an Owner) watching the executions; no deployable runs as it.
 OPERATOR = "operator@rehearsal.invalid"
 # Added to Terraform's env, per deployable kind, and why.
@@ -62,6 +62,8 @@ REHEARSAL_ENV = {
     "all  ": "SOUL_LANGUAGE_ENDPOINT / SOUL_VISION_ENDPOINT: the Natural Language and Vision double",
     "traces": "SOUL_TRACE_EXPORTER=log instead of Terraform's cloud_trace: each process writes its spans to its"
     " log (the trace test reads them there); no Cloud Trace API here (its exporter: tests/unit/test_tracing_export.py)",
+    "metrics": "SOUL_METRICS_EXPORTER=prometheus instead of Terraform's cloud_monitoring: no Cloud Monitoring API"
+    " here; each process keeps its figures (the exporter writes to a fake client in tests/unit/test_metrics_export.py)",
     "api": "SOUL_JWKS_FILE: ID tokens are verified against the rehearsal's key, not Firebase's",
     "dispatch": "CLOUD_RUN_API_ENDPOINT: the Cloud Run Admin API double, its path naming the process's"
     " service account (the reconcile job's too: it relaunches)",

@@ -12,6 +12,7 @@ once: metrics are never a reason to refuse a request.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from shared.config import Settings
@@ -22,7 +23,8 @@ log = get_logger("soul.metrics")
 EXPORT_SECONDS = 60  # Cloud Monitoring accepts one point per series per 5 s at most; a minute is its norm
 
 
-def build(settings: Settings) -> Metrics:
+def build(settings: Settings, monitoring_client: Any | None = None) -> Metrics:
+    """`monitoring_client`: a MetricServiceClient (tests pass a fake); None builds Google's own."""
     from opentelemetry.exporter.prometheus import PrometheusMetricReader
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.resources import Resource
@@ -32,7 +34,7 @@ def build(settings: Settings) -> Metrics:
     readers: list[Any] = [PrometheusMetricReader(disable_target_info=True, scope_info_enabled=False, registry=registry)]
     resource = Resource.create({"service.name": "soul"})
     if settings.soul_metrics_exporter == "cloud_monitoring":
-        pushed = _cloud_reader(settings)
+        pushed = _cloud_reader(settings, monitoring_client)
         if pushed is not None:
             readers.append(pushed[0])
             resource = resource.merge(pushed[1])
@@ -41,18 +43,23 @@ def build(settings: Settings) -> Metrics:
     return Metrics(meter, text=lambda: generate_latest(registry), flush=lambda: _flush(provider))
 
 
-def _cloud_reader(settings: Settings) -> tuple[Any, Any] | None:
+def _cloud_reader(settings: Settings, client: Any | None) -> tuple[Any, Any] | None:
     from opentelemetry.exporter.cloud_monitoring import CloudMonitoringMetricsExporter
     from opentelemetry.resourcedetector.gcp_resource_detector import GoogleCloudResourceDetector
     from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+    from opentelemetry.sdk.resources import Resource
 
     try:
-        exporter = CloudMonitoringMetricsExporter(project_id=settings.google_cloud_project, add_unique_identifier=True)
+        exporter = CloudMonitoringMetricsExporter(
+            project_id=settings.google_cloud_project, client=client, add_unique_identifier=True
+        )
     except Exception as exc:  # noqa: BLE001 - google.auth's errors vary; serving must go on without export
         log.error("metrics: Cloud Monitoring export unavailable", extra={"reason": f"{type(exc).__name__}: {exc}"})
         return None
     reader = PeriodicExportingMetricReader(exporter, export_interval_millis=EXPORT_SECONDS * 1000)
-    return reader, GoogleCloudResourceDetector(raise_on_error=False).detect()
+    # The metadata server answers only on Google Cloud: elsewhere (the rehearsal, tests) no probe is made.
+    on_cloud_run = any(os.environ.get(name) for name in ("K_SERVICE", "CLOUD_RUN_JOB"))
+    return reader, GoogleCloudResourceDetector(raise_on_error=False).detect() if on_cloud_run else Resource.get_empty()
 
 
 def _flush(provider: Any) -> None:

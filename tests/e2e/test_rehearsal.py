@@ -356,6 +356,8 @@ PLATFORM = {
 REPLACED = {
     "roles/cloudtrace.agent": "spans go to each process's log here (SOUL_TRACE_EXPORTER=log, infra/rehearse.py);"
     " the Cloud Trace exporter writes to a local Cloud Trace API in tests/unit/test_tracing_export.py",
+    "roles/monitoring.metricWriter": "metrics stay in each process here (SOUL_METRICS_EXPORTER=prometheus,"
+    " infra/rehearse.py); the Cloud Monitoring exporter writes to a fake client in tests/unit/test_metrics_export.py",
 }
 # Grants the scenario does not reach, each with where the path is exercised instead.
 NOT_EXERCISED = {

@@ -167,14 +167,9 @@ def test_every_alert_links_a_runbook_section_that_exists() -> None:
 
 
 def test_deployables_that_record_metrics_may_write_them() -> None:
-    writers = resources(ENV / "main.tf", "google_project_iam_member")["metric_writers"]
-    assert writers["role"] == "roles/monitoring.metricWriter"
-    assert set(re.findall(r'"([\w-]+)"', writers["for_each"])) == {
-        "soul-api",
-        "soul-dispatcher",
-        "soul-worker-gpu",
-        "soul-worker-wan",
-    }
+    roles = blocks(ENV / "main.tf", "module")["accounts"]["project_roles"]
+    writers = {account for account, granted in roles.items() if "roles/monitoring.metricWriter" in granted}
+    assert writers == {"soul-api", "soul-dispatcher", "soul-worker-gpu", "soul-worker-wan"}
     services = blocks(ROOT / "terraform/modules/project_services/main.tf", "variable")["services"]["default"]
     assert {"monitoring.googleapis.com", "billingbudgets.googleapis.com"} <= set(services)
 

@@ -42,6 +42,8 @@ locals {
     LOG_LEVEL                     = var.log_level
     # Metrics (shared/metrics.py) to Cloud Monitoring as workload.googleapis.com/<name> (docs/OPERATIONS.md).
     SOUL_METRICS_EXPORTER = "cloud_monitoring"
+    # Metrics (shared/metrics.py) to Cloud Monitoring as workload.googleapis.com/<name> (docs/OPERATIONS.md).
+    SOUL_METRICS_EXPORTER = "cloud_monitoring"
     # Spans to Cloud Trace (batched), every deployable: one trace from the request to the worker (docs/TRACING.md).
     SOUL_TRACE_EXPORTER = "cloud_trace"
   }
@@ -108,11 +110,12 @@ module "accounts" {
     # Natural Language moderateText (api) and Vision SafeSearch (workers) have no resource-level
     # permission: the caller needs serviceusage.services.use on the project whose API it calls.
     # roles/cloudtrace.agent: every deployable writes its spans to Cloud Trace (SOUL_TRACE_EXPORTER).
-    "soul-api" = ["roles/datastore.user", "roles/serviceusage.serviceUsageConsumer", "roles/cloudtrace.agent"]
+    # roles/monitoring.metricWriter: those that record metrics write them (SOUL_METRICS_EXPORTER).
+    "soul-api" = ["roles/datastore.user", "roles/serviceusage.serviceUsageConsumer", "roles/cloudtrace.agent", "roles/monitoring.metricWriter"]
     # dispatch/* (launch slots) and dispatch_stats/* in Firestore.
-    "soul-dispatcher" = ["roles/datastore.user", "roles/eventarc.eventReceiver", "roles/cloudtrace.agent"]
-    "soul-worker-gpu" = ["roles/datastore.user", "roles/serviceusage.serviceUsageConsumer", "roles/cloudtrace.agent"]
-    "soul-worker-wan" = ["roles/datastore.user", "roles/serviceusage.serviceUsageConsumer", "roles/cloudtrace.agent"]
+    "soul-dispatcher" = ["roles/datastore.user", "roles/eventarc.eventReceiver", "roles/cloudtrace.agent", "roles/monitoring.metricWriter"]
+    "soul-worker-gpu" = ["roles/datastore.user", "roles/serviceusage.serviceUsageConsumer", "roles/cloudtrace.agent", "roles/monitoring.metricWriter"]
+    "soul-worker-wan" = ["roles/datastore.user", "roles/serviceusage.serviceUsageConsumer", "roles/cloudtrace.agent", "roles/monitoring.metricWriter"]
     "soul-reconcile"  = ["roles/datastore.user", "roles/cloudtrace.agent"]
     # The functions' build account (the default one may not exist or lack permissions on projects
     # created since mid-2024): Cloud Build's documented role for a custom build service account.
@@ -405,12 +408,4 @@ module "monitoring" {
   hit_latency_goal         = 0.99
   job_success_goal         = 0.98
   depends_on               = [module.services]
-}
-
-# Every deployable that records metrics writes them to Cloud Monitoring as itself.
-resource "google_project_iam_member" "metric_writers" {
-  for_each = toset(["soul-api", "soul-dispatcher", "soul-worker-gpu", "soul-worker-wan"])
-  project  = var.project_id
-  role     = "roles/monitoring.metricWriter"
-  member   = module.accounts.members[each.key]
 }
