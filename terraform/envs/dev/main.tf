@@ -42,8 +42,6 @@ locals {
     LOG_LEVEL                     = var.log_level
     # Metrics (shared/metrics.py) to Cloud Monitoring as workload.googleapis.com/<name> (docs/OPERATIONS.md).
     SOUL_METRICS_EXPORTER = "cloud_monitoring"
-    # Metrics (shared/metrics.py) to Cloud Monitoring as workload.googleapis.com/<name> (docs/OPERATIONS.md).
-    SOUL_METRICS_EXPORTER = "cloud_monitoring"
     # Spans to Cloud Trace (batched), every deployable: one trace from the request to the worker (docs/TRACING.md).
     SOUL_TRACE_EXPORTER = "cloud_trace"
   }
