@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from functions.identity import Identity, TokenVerifier
 from functions.quota import Limits, Quota, RedisQuota, StoreQuota
@@ -21,6 +21,7 @@ from shared.bootstrap import Backend, build_backend
 from shared.config import Settings, get_settings
 from shared.errors import NotConfigured
 from shared.logging import configure, get_logger, register_secret
+from shared.metered_store import MeteredStore
 from shared.tracing_setup import setup as setup_tracing
 
 VERSION = "0.1.0"
@@ -69,9 +70,10 @@ class Context:
             from functions.tokens import JwtVerifier
 
             verifier = JwtVerifier.from_settings(settings)
-        quota = quota or _quota(backend, settings)
         metrics = metrics or soul_metrics.current()
         metrics.watch_queue(backend.queue, soul_metrics.WATCHED_LANES)  # the local queue; Pub/Sub reports its own
+        backend = replace(backend, store=MeteredStore(backend.store, metrics))  # each record operation priced
+        quota = quota or _quota(backend, settings)
         return cls(
             backend,
             GenerationService(backend, quota.take, quota.peek, metrics),

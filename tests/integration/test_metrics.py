@@ -16,6 +16,7 @@ from functions.context import Context
 from gpu_jobs.bootstrap import Generators
 from gpu_jobs.worker import Worker
 from infra import seed
+from shared import prices
 from shared.adapters.otel_metrics import build
 from shared.bootstrap import Backend, build_backend
 from shared.metrics import Metrics
@@ -110,3 +111,17 @@ def test_worker_figures_and_queue_gauges(stack: tuple[FlaskClient, Worker, Backe
     assert sum(fills) >= 1.0  # one generator call per batch: two jobs, one or two calls
     spend = done[("soul_cost_usd_total", frozenset({("item", "cloud_run_l4_instance"), ("kind", "image")}))]
     assert spend > 0.0
+
+
+def test_a_hit_costs_its_record_operations_at_list_price(stack: tuple[FlaskClient, Worker, Backend]) -> None:
+    client, worker, _ = stack
+    assert image(client, "heron", "u1") == 202
+    drain(worker)
+    before = scrape(client)
+    assert image(client, "heron", "u2") == 200
+    after = scrape(client)
+    for item in ("firestore_read", "firestore_write"):
+        key = ("soul_cost_usd_total", frozenset({("item", item), ("kind", "request")}))
+        operations = (after[key] - before.get(key, 0.0)) / prices.PRICES[item].usd
+        # a hit reads the key's variants and the user's seen marks and writes the mark (plus /metrics: none)
+        assert round(operations) >= 1 and abs(operations - round(operations)) < 1e-6, (item, operations)
