@@ -19,6 +19,7 @@ from infra import seed
 from shared import prices
 from shared.adapters.otel_metrics import build
 from shared.bootstrap import Backend, build_backend
+from shared.errors import RetryableError
 from shared.metrics import Metrics
 from tests.conftest import drain, make_settings
 
@@ -125,3 +126,43 @@ def test_a_hit_costs_its_record_operations_at_list_price(stack: tuple[FlaskClien
         operations = (after[key] - before.get(key, 0.0)) / prices.PRICES[item].usd
         # a hit reads the key's variants and the user's seen marks and writes the mark (plus /metrics: none)
         assert round(operations) >= 1 and abs(operations - round(operations)) < 1e-6, (item, operations)
+
+
+def test_a_paraphrase_joined_to_a_made_key_is_a_semantic_merge(tmp_path: Path) -> None:
+    backend = build_backend(make_settings(tmp_path / "data", soul_semantic_cache=True))
+    seed.load(backend)
+    metrics = build(backend.settings)
+    client = create_app(Context.build(backend, metrics=metrics)).test_client()
+    assert image(client, "a fox sleeping under an oak tree at night", "u1") == 202
+    drain(Worker(backend, Generators(backend.settings, backend.store).for_kind, metrics=metrics))
+    before = scrape(client)
+    assert image(client, "At night, a fox asleep beneath an oak tree!", "u2") == 200
+    assert requests_moved(before, scrape(client)) == {("/image", "semantic_merge"): 1.0, ("/metrics", "ok"): 1.0}
+
+
+class Flaky:
+    """A generator whose every call fails with a transient error."""
+
+    name = "flaky"
+
+    def setup(self) -> None:
+        pass
+
+    def generate(self, requests: object) -> list[object]:
+        raise RetryableError("the accelerator went away", code="device_lost")
+
+
+def test_a_job_that_keeps_failing_is_retried_then_dead_lettered(tmp_path: Path) -> None:
+    backend = build_backend(make_settings(tmp_path / "data", soul_max_delivery_attempts=2, soul_retry_base_seconds=0))
+    seed.load(backend)
+    metrics = build(backend.settings)
+    client = create_app(Context.build(backend, metrics=metrics)).test_client()
+    worker = Worker(backend, lambda kind: Flaky(), metrics=metrics)  # type: ignore[arg-type,return-value]
+    assert image(client, "storm", "u1") == 202
+    assert worker.run_once("image") == 1  # attempt 1: retried (the retry delay is 0: visible again at once)
+    assert worker.run_once("image") == 1  # attempt 2 = the last: failed, on to the dead-letter lane
+    after = scrape(client)
+    labels = {("lane", "image"), ("kind", "image"), ("code", "device_lost")}
+    assert after[("soul_jobs_total", frozenset({*labels, ("outcome", "retried")}))] == 1.0
+    assert after[("soul_jobs_total", frozenset({*labels, ("outcome", "failed")}))] == 1.0
+    assert after[("soul_dead_letters_total", frozenset({("lane", "image")}))] == 1.0

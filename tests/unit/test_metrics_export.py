@@ -1,17 +1,21 @@
 """The Cloud Monitoring side of shared/adapters/otel_metrics.py, on a hand-written fake of Google's
 MetricServiceClient: what the real exporter writes is workload.googleapis.com/<instrument> with the
 instrument's labels (the names Terraform's alerts use), and a process whose exporter cannot be built
-(no credentials) still serves its Prometheus text."""
+(no credentials) still serves its Prometheus text. And the dispatcher's launches and refusals."""
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from functions.dispatch import handle
 from shared.adapters.otel_metrics import build
 from shared.config import Settings
+from shared.domain.models import JobMessage
+from shared.errors import PermanentError
 from shared.metrics import BY_NAME, GeneratorCall
 
 pytestmark = pytest.mark.unit
@@ -72,3 +76,26 @@ def test_without_credentials_the_process_keeps_its_prometheus_text(
     metrics.flush()
     text = metrics.prometheus_text()
     assert text is not None and b'soul_requests_total{outcome="miss",route="/image"} 1.0' in text
+
+
+class Refusing:
+    def launch(self, lane: str) -> None:
+        raise PermanentError(f"no job for {lane}", code="not_found")
+
+
+class Launching:
+    def launch(self, lane: str) -> None:
+        pass
+
+
+def test_dispatch_counts_launches_and_refusals() -> None:
+    metrics = build(Settings())
+    data = base64.b64encode(JobMessage(job_id="j1", lane="video").model_dump_json().encode()).decode()
+    event = {"message": {"data": data, "attributes": {"lane": "video"}}}
+    assert handle(event, Launching, metrics) == "video"
+    assert handle(event, Launching, metrics) == "video"
+    assert handle(event, Refusing, metrics) is None  # dropped: a retry cannot fix a refusal
+    assert handle({"message": {"data": "not base64!"}}, Launching, metrics) is None  # malformed: not a launch
+    text = (metrics.prometheus_text() or b"").decode()
+    assert 'soul_launches_total{lane="video",outcome="asked"} 2.0' in text
+    assert 'soul_launches_total{lane="video",outcome="refused"} 1.0' in text
