@@ -21,7 +21,7 @@ from typing import Any, Literal, Protocol
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from shared import prices
-from shared.config import LANES
+from shared.config import LANES, Settings
 from shared.domain.demand import PREGEN_LANES
 
 InstrumentKind = Literal["counter", "histogram", "gauge"]
@@ -182,6 +182,14 @@ class Metrics:
         self._flush()
 
 
+def build(settings: Settings, monitoring_client: Any | None = None) -> Metrics:
+    """A Metrics of its own over the exporters SOUL_METRICS_EXPORTER asks for (shared/adapters/otel_metrics.py)."""
+    from shared.adapters.otel_metrics import exporters
+
+    made = exporters(settings, monitoring_client)
+    return Metrics(made.meter, text=made.text, flush=made.flush)
+
+
 _lock = threading.Lock()
 _current: Metrics | None = None
 
@@ -191,7 +199,6 @@ def current() -> Metrics:
     global _current  # noqa: PLW0603 - one meter provider per process, like the clients
     with _lock:
         if _current is None:
-            from shared.adapters.otel_metrics import build
             from shared.config import get_settings
 
             _current = build(get_settings())

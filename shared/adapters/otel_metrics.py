@@ -13,17 +13,25 @@ once: metrics are never a reason to refuse a request.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from shared.config import Settings
 from shared.logging import get_logger
-from shared.metrics import Metrics
 
 log = get_logger("soul.metrics")
 EXPORT_SECONDS = 60  # Cloud Monitoring accepts one point per series per 5 s at most; a minute is its norm
 
 
-def build(settings: Settings, monitoring_client: Any | None = None) -> Metrics:
+@dataclass(frozen=True)
+class Exporters:
+    meter: Any  # opentelemetry.metrics.Meter
+    text: Callable[[], bytes]  # the Prometheus exposition, rendered now
+    flush: Callable[[], None]
+
+
+def exporters(settings: Settings, monitoring_client: Any | None = None) -> Exporters:
     """`monitoring_client`: a MetricServiceClient (tests pass a fake); None builds Google's own."""
     from opentelemetry.exporter.prometheus import PrometheusMetricReader
     from opentelemetry.sdk.metrics import MeterProvider
@@ -39,8 +47,7 @@ def build(settings: Settings, monitoring_client: Any | None = None) -> Metrics:
             readers.append(pushed[0])
             resource = resource.merge(pushed[1])
     provider = MeterProvider(metric_readers=readers, resource=resource)
-    meter = provider.get_meter("soul")
-    return Metrics(meter, text=lambda: generate_latest(registry), flush=lambda: _flush(provider))
+    return Exporters(provider.get_meter("soul"), lambda: generate_latest(registry), lambda: _flush(provider))
 
 
 def _cloud_reader(settings: Settings, client: Any | None) -> tuple[Any, Any] | None:

@@ -17,10 +17,9 @@ from gpu_jobs.bootstrap import Generators
 from gpu_jobs.worker import Worker
 from infra import seed
 from shared import prices
-from shared.adapters.otel_metrics import build
 from shared.bootstrap import Backend, build_backend
 from shared.errors import RetryableError
-from shared.metrics import Metrics
+from shared.metrics import Metrics, build
 from tests.conftest import drain, make_settings
 
 pytestmark = pytest.mark.integration

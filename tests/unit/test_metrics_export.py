@@ -12,11 +12,10 @@ from typing import Any
 import pytest
 
 from functions.dispatch import handle
-from shared.adapters.otel_metrics import build
 from shared.config import Settings
 from shared.domain.models import JobMessage
 from shared.errors import PermanentError
-from shared.metrics import BY_NAME, GeneratorCall
+from shared.metrics import BY_NAME, GeneratorCall, build
 
 pytestmark = pytest.mark.unit
 
