@@ -2,7 +2,7 @@
 
 The api continues an incoming W3C `traceparent` (or starts a trace); the job's Pub/Sub message carries
 the context in its attributes (`inject` at publish, `extract` in dispatch and the worker), so dispatch
-and the worker continue the same trace. Spans are named `<deployable>.<step>` (docs/TRACING.md lists
+and the worker continue the same trace. Spans are named `<deployable>.<step>` (docs/OPERATIONS.md, Traces, lists
 them).
 
 Export (SOUL_TRACE_EXPORTER): `cloud_trace` in the cloud (batched, shared/adapters/gcp_trace.py);

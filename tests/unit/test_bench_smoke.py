@@ -25,6 +25,8 @@ def test_request_benchmark_runs_and_every_request_is_a_hit(tmp_path: Path, capsy
     assert figures["breakdown"] == {"get_versioned users": 1, "query variants": 1, "write_if_unchanged users": 1}
     printed = capsys.readouterr().out
     assert "round trips per hit" in printed and "soul/bare-cas" in printed
+    # Tracing's cost, measured beside a server with SOUL_TRACE_EXPORTER=off, every request a hit there too.
+    assert figures["untraced c=1"]["misses"] == 0 and "soul/untraced" in printed and "target (tracing" in printed
 
 
 def test_trace_runs_with_no_repeats(capsys: pytest.CaptureFixture[str]) -> None:

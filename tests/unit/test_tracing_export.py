@@ -83,12 +83,14 @@ def test_off_builds_no_provider() -> None:
 
 
 def test_log_writes_one_parseable_line_per_ended_span(trace_log: io.StringIO) -> None:
-    tracing.install(build_provider(_settings(soul_trace_exporter="log")), "test-project")
+    provider = build_provider(_settings(soul_trace_exporter="log"))
+    tracing.install(provider, "test-project")
     with tracing.span("outer", {"soul.job_id": "j1"}, parent=tracing.extract({"traceparent": TRACEPARENT})):
         with tracing.span("inner"):
             pass
+    assert provider is not None and provider.force_flush()  # a background thread writes them otherwise
     inner, outer = (json.loads(line) for line in trace_log.getvalue().splitlines())
-    assert [inner["span"], outer["span"]] == ["inner", "outer"]  # each written as it ends
+    assert [inner["span"], outer["span"]] == ["inner", "outer"]  # in the order they ended
     assert inner["trace_id"] == outer["trace_id"] == TRACE_ID
     assert inner["parent_span_id"] == outer["span_id"] and outer["parent_span_id"] == "00f067aa0ba902b7"
     assert outer["attributes"] == {"soul.job_id": "j1"} and outer["duration_ms"] >= 0
@@ -98,10 +100,12 @@ def test_log_writes_one_parseable_line_per_ended_span(trace_log: io.StringIO) ->
 
 
 def test_log_writes_nothing_below_info(trace_log: io.StringIO) -> None:
-    tracing.install(build_provider(_settings(soul_trace_exporter="log")), "test-project")
+    provider = build_provider(_settings(soul_trace_exporter="log"))
+    tracing.install(provider, "test-project")
     logging.getLogger("soul.trace").setLevel(logging.WARNING)
     with tracing.span("quiet"):
         pass
+    assert provider is not None and provider.force_flush()
     assert trace_log.getvalue() == ""
 
 
@@ -162,6 +166,18 @@ def test_cloud_trace_writes_batches_to_the_trace_api() -> None:
     (span,) = json.loads(body)["spans"]
     assert span["name"].startswith(f"projects/test-project/traces/{TRACE_ID}/spans/")
     assert span["displayName"]["value"] == "written"
+
+
+def test_cloud_trace_without_credentials_logs_an_error_and_still_gives_spans_ids(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trace_log: io.StringIO
+) -> None:
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
+    provider = build_provider(_settings(soul_trace_exporter="cloud_trace"))
+    (line,) = (json.loads(text) for text in trace_log.getvalue().splitlines())
+    assert (line["severity"], line["message"], line["code"]) == ("ERROR", "spans are not exported", "trace_credentials")
+    tracing.install(provider, "test-project")
+    with tracing.span("kept"):
+        assert tracing.log_fields()  # log lines still group by trace
 
 
 def test_cloud_trace_is_what_the_cloud_setting_builds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

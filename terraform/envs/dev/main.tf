@@ -42,7 +42,7 @@ locals {
     LOG_LEVEL                     = var.log_level
     # Metrics (shared/metrics.py) to Cloud Monitoring as workload.googleapis.com/<name> (docs/OPERATIONS.md).
     SOUL_METRICS_EXPORTER = "cloud_monitoring"
-    # Spans to Cloud Trace (batched), every deployable: one trace from the request to the worker (docs/TRACING.md).
+    # Spans to Cloud Trace (batched), every deployable: one trace from the request to the worker (docs/OPERATIONS.md, Traces).
     SOUL_TRACE_EXPORTER = "cloud_trace"
   }
   api_env = {
