@@ -21,6 +21,7 @@ from shared.bootstrap import Backend, build_backend
 from shared.errors import RetryableError
 from shared.metrics import Metrics, build
 from tests.conftest import drain, make_settings
+from tests.fakes.id_tokens import PROJECT, LocalIssuer
 
 pytestmark = pytest.mark.integration
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -165,3 +166,21 @@ def test_a_job_that_keeps_failing_is_retried_then_dead_lettered(tmp_path: Path) 
     assert after[("soul_jobs_total", frozenset({*labels, ("outcome", "retried")}))] == 1.0
     assert after[("soul_jobs_total", frozenset({*labels, ("outcome", "failed")}))] == 1.0
     assert after[("soul_dead_letters_total", frozenset({("lane", "image")}))] == 1.0
+
+
+def test_in_token_mode_only_an_administrator_reads_metrics(tmp_path: Path) -> None:
+    issuer = LocalIssuer()
+    settings = make_settings(
+        tmp_path / "data",
+        soul_auth_mode="token",
+        soul_jwks_file=issuer.write_jwks(tmp_path / "jwks.json"),
+        google_cloud_project=PROJECT,
+        soul_signing_key="metrics-test-signing-key",
+        soul_admin_subjects="root",
+    )
+    backend = build_backend(settings)
+    client = create_app(Context.build(backend, metrics=build(settings))).test_client()
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers=issuer.bearer("alice")).status_code == 403
+    admin = client.get("/metrics", headers=issuer.bearer("root"))
+    assert admin.status_code == 200 and b'soul_requests_total{outcome="rejected",route="/metrics"} 2.0' in admin.data

@@ -36,8 +36,13 @@ def clean(text: str) -> str:
     return text.replace('\\"', '"')
 
 
+def module_resources(kind: str) -> dict[str, Any]:
+    """`kind` resources across the module's files."""
+    return {name: body for path in sorted(MODULE.glob("*.tf")) for name, body in resources(path, kind).items()}
+
+
 def policies() -> dict[str, Any]:
-    return resources(MODULE / "main.tf", "google_monitoring_alert_policy")
+    return module_resources("google_monitoring_alert_policy")
 
 
 def filters(policy: dict[str, Any]) -> list[str]:
@@ -54,7 +59,7 @@ def every_filter() -> list[str]:
     found += [
         clean(c["denominator_filter"]) for p in policies().values() for c in _thresholds(p) if "denominator_filter" in c
     ]
-    for slo in resources(MODULE / "main.tf", "google_monitoring_slo").values():
+    for slo in module_resources("google_monitoring_slo").values():
         sli = slo["request_based_sli"][0]
         for cut in sli.get("distribution_cut", []):
             found.append(clean(cut["distribution_filter"]))
@@ -121,7 +126,7 @@ def test_daily_spend_alert_and_a_billing_budget_on_the_notification_channel() ->
     (spend,) = _thresholds(policies()["daily_spend"])
     assert "/soul_cost_usd" in clean(spend["filter"]) and spend["threshold_value"] == "${var.daily_budget_usd}"
     assert spend["aggregations"][0]["alignment_period"] == "86400s"
-    budget = resources(MODULE / "main.tf", "google_billing_budget")["soul"]
+    budget = module_resources("google_billing_budget")["soul"]
     assert budget["all_updates_rule"][0]["monitoring_notification_channels"] == "${local.channels}"
     channels = parsed(MODULE / "main.tf")["locals"][0]["channels"]
     assert "var.notification_channel" in channels
@@ -130,7 +135,7 @@ def test_daily_spend_alert_and_a_billing_budget_on_the_notification_channel() ->
 
 
 def test_slos_for_hit_latency_and_job_success_on_a_custom_service() -> None:
-    slos = resources(MODULE / "main.tf", "google_monitoring_slo")
+    slos = module_resources("google_monitoring_slo")
     assert {s["service"] for s in slos.values()} == {"${google_monitoring_custom_service.soul.service_id}"}
     cut = slos["hit_latency"]["request_based_sli"][0]["distribution_cut"][0]
     assert 'metric.labels.outcome = "hit"' in clean(cut["distribution_filter"])
