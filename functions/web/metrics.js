@@ -73,10 +73,10 @@
       table("Queue per lane (waiting, oldest)", Object.keys(depth).map((l) => [l, `${depth[l]}, ${Math.round(age[l] || 0)} s`])),
       table("Jobs by outcome", ["succeeded", "failed", "canceled", "retried"].map((o) => [o, jobs[o] || 0])),
       table("Workers and spend", [
-        ["launches", sum(samples, "soul_launches_total", { outcome: "asked" })],
+        ["launches", sum(samples, "soul_launches_total", { outcome: "asked" })], // the cloud dispatcher's; none locally
         ["launches refused", sum(samples, "soul_launches_total", { outcome: "refused" })],
         ["dead letters", sum(samples, "soul_dead_letters_total")],
-        ["estimated spend", `$${spend.toFixed(4)}`],
+        ["estimated spend", `$${spend.toFixed(6)}`],
         ["spend per request", served ? `$${(spend / served).toFixed(6)}` : "–"],
       ]),
     ];

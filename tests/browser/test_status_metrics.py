@@ -50,4 +50,4 @@ def test_status_page_shows_the_metrics_it_scrapes(page: Page, web: SoulDev) -> N
     assert shown == want
     assert all(int(want[k]) >= 1 for k in ("hit", "miss", "blocked", "succeeded"))  # the workers record into it too
     expect(section.locator("td[data-metric='image']")).to_have_text(re.compile(r"^\d+, \d+ s$"))
-    expect(section.locator("td[data-metric='estimated spend']")).to_have_text(re.compile(r"^\$\d+\.\d{4}$"))
+    expect(section.locator("td[data-metric='estimated spend']")).to_have_text(re.compile(r"^\$\d+\.\d{6}$"))
