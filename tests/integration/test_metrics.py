@@ -13,15 +13,18 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from functions.app import create_app
 from functions.context import Context
+from functions.service import GenerationService
 from gpu_jobs.bootstrap import Generators
 from gpu_jobs.worker import Worker
 from infra import seed
-from shared import prices
+from shared import pregen, prices
 from shared.bootstrap import Backend, build_backend
+from shared.domain.demand import Policy
 from shared.errors import RetryableError
 from shared.metrics import Metrics, build
 from tests.conftest import drain, make_settings
 from tests.fakes.id_tokens import PROJECT, LocalIssuer
+from tests.integration import test_pregen as pregen_support
 
 pytestmark = pytest.mark.integration
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -184,3 +187,27 @@ def test_in_token_mode_only_an_administrator_reads_metrics(tmp_path: Path) -> No
     assert client.get("/metrics", headers=issuer.bearer("alice")).status_code == 403
     admin = client.get("/metrics", headers=issuer.bearer("root"))
     assert admin.status_code == 200 and b'soul_requests_total{outcome="rejected",route="/metrics"} 2.0' in admin.data
+
+
+def test_pregeneration_spend_made_and_first_served(tmp_path: Path) -> None:
+    """Two variants made ahead on the low lane; served counts each the first time anyone is shown it."""
+    backend, clock = pregen_support._backend(tmp_path, budget=1000.0)
+    metrics = build(backend.settings)
+    service = GenerationService(backend, metrics=metrics)
+    service.pregen.flush_mode = "manual"
+    service.pregen.policy = Policy(target_headroom=2)
+    worker = Worker(backend, lambda kind: pregen_support.RecordingGenerator(), metrics=metrics)  # type: ignore[arg-type,return-value]
+    pregen_support._warm_key(backend, clock, service, worker)
+    clock.t += pregen.FLUSH_SECONDS
+    assert len(service.pregen.flush(clock.now())) == 2
+    while worker.run_once("image"):
+        pass
+    text = (metrics.prometheus_text() or b"").decode()
+    assert 'soul_pregen_variants_total{event="made"} 2.0' in text
+    assert 'soul_pregen_variants_total{event="served"}' not in text  # nobody has been shown one yet
+    assert 'soul_pregen_seconds_total{lane="image-low"}' in text
+    shown = [service.image(user, "nova", pregen_support.CUE).served.variant for user in ("ann", "bob")]
+    first_served = len({v.variant_id for v in shown if v is not None})  # each charged once, to its first viewer
+    assert first_served >= 1
+    text = (metrics.prometheus_text() or b"").decode()
+    assert f'soul_pregen_variants_total{{event="served"}} {float(first_served)}' in text
