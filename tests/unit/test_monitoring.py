@@ -65,7 +65,9 @@ def every_filter() -> list[str]:
             found.append(clean(cut["distribution_filter"]))
         for ratio in sli.get("good_total_ratio", []):
             found += [clean(v) for v in ratio.values()]
-    found += [clean(tile[1]) for tile in parsed(MODULE / "dashboard.tf")["locals"][0]["tiles"]]
+    dashboard = parsed(MODULE / "dashboard.tf")["locals"][0]
+    found += [clean(tile[1]) for tile in dashboard["tiles"]]
+    found += [clean(f) for tile in dashboard["ratio_tiles"] for f in tile[1:]]
     return found
 
 

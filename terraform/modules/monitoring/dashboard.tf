@@ -17,6 +17,11 @@ locals {
     ["Pre-generated variants made / first served (/s)", "metric.type = \"${local.workload}/soul_pregen_variants\"", "ALIGN_RATE", "REDUCE_SUM", ["metric.labels.event"]],
     ["Estimated spend (USD/s)", "metric.type = \"${local.workload}/soul_cost_usd\"", "ALIGN_RATE", "REDUCE_SUM", ["metric.labels.item"]],
   ]
+  # [title, numerator filter, denominator filter]: estimated spend per generation request served.
+  ratio_tiles = [
+    ["Estimated spend per request (USD)", "metric.type = \"${local.workload}/soul_cost_usd\"", "metric.type = \"${local.workload}/soul_requests\" AND metric.labels.outcome = one_of(\"hit\", \"semantic_merge\", \"attach\", \"miss\")"],
+  ]
+  rate = { alignmentPeriod = "300s", perSeriesAligner = "ALIGN_RATE", crossSeriesReducer = "REDUCE_SUM" }
 }
 
 resource "google_monitoring_dashboard" "soul" {
@@ -25,7 +30,7 @@ resource "google_monitoring_dashboard" "soul" {
     displayName = "Soul"
     mosaicLayout = {
       columns = 12
-      tiles = [for i, t in local.tiles : {
+      tiles = concat([for i, t in local.tiles : {
         xPos   = (i % 2) * 6
         yPos   = floor(i / 2) * 4
         width  = 6
@@ -49,7 +54,26 @@ resource "google_monitoring_dashboard" "soul" {
             }]
           }
         }
-      }]
+        }], [for i, t in local.ratio_tiles : {
+        xPos   = ((length(local.tiles) + i) % 2) * 6
+        yPos   = floor((length(local.tiles) + i) / 2) * 4
+        width  = 6
+        height = 4
+        widget = {
+          title = t[0]
+          xyChart = {
+            dataSets = [{
+              plotType = "LINE"
+              timeSeriesQuery = {
+                timeSeriesFilterRatio = {
+                  numerator   = { filter = t[1], aggregation = local.rate }
+                  denominator = { filter = t[2], aggregation = local.rate }
+                }
+              }
+            }]
+          }
+        }
+      }])
     }
   })
 }
