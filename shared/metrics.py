@@ -64,7 +64,9 @@ CATALOGUE: tuple[Instrument, ...] = (
     Instrument("soul_dead_letters", "counter", "1", "Messages sent on to the dead-letter lane", ("lane",)),
     Instrument("soul_pregen_seconds", "counter", "s", "Generation seconds spent pre-generating", ("lane",)),
     Instrument("soul_pregen_variants", "counter", "1", "Pre-generated variants made and first served", ("event",)),
-    Instrument("soul_cost_usd", "counter", "1", "Estimated spend at list prices (shared/prices.py)", ("item", "kind")),
+    Instrument(
+        "soul_cost_usd", "counter", "{USD}", "Estimated spend at list prices (shared/prices.py)", ("item", "kind")
+    ),
 )
 BY_NAME = {i.name: i for i in CATALOGUE}
 
