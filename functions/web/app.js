@@ -1,7 +1,8 @@
-/* The image page: generate a soul image from a cue (or a landmark selfie), follow the task's real
- * progress (brought into view on a phone), show the image with its download and details, "Transform to
- * GIF" (SVD on that variant → MP4 + GIF), and the user's "seen" history, each entry opening the detail
- * dialog (detail.js). Uses window.Soul from common.js. */
+/* The image page: pick a soul (cards with its description and a sample made here), generate from a cue
+ * (checked against the API's limits before sending, fields.js; Advanced: seed and the soul's settings) or
+ * take a landmark selfie, follow the task's real progress (brought into view on a phone), show the image with
+ * its download and details, "Transform to GIF" (SVD on that variant → MP4 + GIF), and the user's "seen"
+ * history, each entry opening the detail dialog (detail.js). Uses window.Soul from common.js. */
 "use strict";
 
 (function () {
@@ -130,11 +131,83 @@
     show.addEventListener("click", () => panel.scrollIntoView({ block: "start" }));
   }
 
+  // -- souls: a card each, with its description and a sample this server made of it ----------------------
+  const SAMPLE_WAIT_MS = [1000, 2000, 4000, 8000];
+
+  async function loadSample(card, soul, attempt = 0) {
+    const note = card.querySelector(".sample-note");
+    let sample;
+    try {
+      sample = (await S.api("GET", `/style/${encodeURIComponent(soul.soul_id)}/sample`)).data;
+    } catch (_err) {
+      note.textContent = "No sample: could not reach the server.";
+      return;
+    }
+    if (sample.status !== "ready") {
+      note.textContent = "Sample being made…";
+      const wait = SAMPLE_WAIT_MS[Math.min(attempt, SAMPLE_WAIT_MS.length - 1)];
+      if (attempt < 30) setTimeout(() => loadSample(card, soul, attempt + 1), wait);
+      return;
+    }
+    const preview = sample.generator === "preview";
+    const img = card.querySelector("img");
+    img.alt = preview ? `Preview placeholder for ${soul.display_name} (no model installed)` : `Sample of ${soul.display_name}`;
+    img.src = S.url(sample.image_url);
+    img.hidden = false;
+    card.dataset.generator = sample.generator;
+    note.textContent = preview ? "Sample: a labelled preview, no model here" : `Sample made here (${sample.generator})`;
+  }
+
+  function soulCards(souls) {
+    const select = $("soul");
+    const cards = souls.map((soul) => {
+      const card = S.el(
+        "button",
+        // Out of the Tab order: the <select> above is the keyboard way to choose (it says the description too).
+        { type: "button", className: "soul-card", "data-soul": soul.soul_id, "aria-pressed": "false", tabIndex: -1 },
+        S.el("img", { alt: "", hidden: true, decoding: "async", width: 96, height: 96 }),
+        S.el("span", { className: "soul-name", text: soul.display_name || soul.soul_id }),
+        S.el("span", { className: "soul-desc", text: soul.description || "" }),
+        S.el("span", { className: "sample-note hint", text: "Loading the sample…" }),
+      );
+      card.addEventListener("click", () => {
+        select.value = soul.soul_id;
+        select.dispatchEvent(new Event("change", { bubbles: true }));
+      });
+      loadSample(card, soul);
+      return card;
+    });
+    $("soul-cards").replaceChildren(...cards);
+    const pressed = () => cards.forEach((c) => c.setAttribute("aria-pressed", String(c.dataset.soul === select.value)));
+    select.addEventListener("change", pressed);
+    pressed();
+  }
+
+  /* The Advanced boxes show the chosen soul's own settings as their placeholders (empty = those). */
+  function soulSettings(event) {
+    const soul = event.detail;
+    if (!soul) return;
+    for (const input of document.querySelectorAll("#advanced [data-param]")) {
+      input.placeholder = `${soul.params[input.dataset.param]} (${soul.display_name || soul.soul_id}'s)`;
+    }
+  }
+
+  /* The query for GET /image: the cue, and the seed and settings only when given (else the soul's own). */
+  function imageQuery(f) {
+    const query = { soul_id: f.soul_id, cue: f.cue, user_id: S.user() };
+    for (const name of ["seed", "steps", "guidance_scale", "width", "height"]) {
+      if (f[name] !== undefined && f[name] !== "") query[name] = f[name];
+    }
+    return query;
+  }
+
   function init() {
     S.initUser();
     S.loadInfo();
-    S.loadSouls([$("soul"), $("selfie-soul")]);
+    $("soul").addEventListener("soul:soul", soulSettings);
+    S.loadSouls([$("soul"), $("selfie-soul")]).then(soulCards);
     S.loadPlaces([$("city")]);
+    S.fields.setUp($("image-form"));
 
     const imageJob = new S.JobPanel($("image-job"), "Image", showImage);
     // On a phone the result is under both forms: bring the live job into view as soon as it starts.
@@ -152,9 +225,10 @@
       clearResult();
       videoJob.reset("");
     };
-    S.onSubmit($("image-form"), (f) => {
+    S.onSubmit($("image-form"), async (f) => {
+      if (!(await S.fields.check($("image-form")))) return; // said next to the field; nothing sent
       fresh();
-      const query = { soul_id: f.soul_id, cue: f.cue, user_id: S.user() };
+      const query = imageQuery(f);
       return imageJob.start(() => S.api("GET", "/image", { query }));
     });
     S.onSubmit($("selfie-form"), (f) => {

@@ -1,5 +1,6 @@
 /* Soul web pages: what every page shares — the API client (with signin.js's token in token mode), the
- * dev-mode user id, the alert region, the soul / city pickers and the generator info. (job.js follows a task; status.js is the status view.)
+ * dev-mode user id, the alert region, the soul / city pickers and the generator info. (job.js follows a task;
+ * status.js is the status view; fields.js checks form fields against the API's own limits.)
  * Plain browser JavaScript, no build step, no external URL. Exposed as `window.Soul`. */
 "use strict";
 
@@ -12,16 +13,17 @@
   const BASE = ((meta && meta.content) || "").replace(/\/$/, "");
 
   class ApiError extends Error {
-    constructor(status, code, message) {
+    constructor(status, code, message, field) {
       super(message);
       this.status = status;
       this.code = code;
+      this.field = field || null; // the request field at fault (a 422), shown next to that field
     }
   }
 
   const HINTS = {
-    not_configured: "The server has no DashScope API key (DASHSCOPE_API_KEY), so Wan video cannot run here.",
-    network: "Check that `soul dev` (or the API) is running and reachable.",
+    not_configured: "Text-to-video is not set up on this server yet.",
+    network: "Check your connection and try again. If it keeps failing, the service may be down.",
     invalid_input: "Check the form fields and try again.",
     rate_limited: "Too many requests: wait a moment and try again.",
   };
@@ -61,7 +63,7 @@
     if (!response.ok) {
       const error = data && data.error;
       const message = (error && error.message) || `The server answered ${response.status} ${response.statusText}.`;
-      throw new ApiError(response.status, (error && error.code) || `http_${response.status}`, message);
+      throw new ApiError(response.status, (error && error.code) || `http_${response.status}`, message, error && error.field);
     }
     if (data === null) throw new ApiError(response.status, "bad_response", "The server's answer was not JSON.");
     return { status: response.status, data };
@@ -135,15 +137,27 @@
     return el;
   }
 
+  /* Fills each soul <select>; its describing element (aria-describedby) says what the chosen soul is.
+   * Resolves to the souls (style profiles), or [] when they could not be loaded. */
   async function loadSouls(selects) {
     try {
       const { data } = await api("GET", "/style");
       const styles = data.styles.filter((s) => !s.archived);
       for (const select of selects) {
         select.replaceChildren(...styles.map((s) => option(s.soul_id, `${s.display_name || s.soul_id} (${s.soul_id})`)));
+        const about = document.getElementById((select.getAttribute("aria-describedby") || "").split(" ")[0]);
+        const describe = () => {
+          const soul = styles.find((s) => s.soul_id === select.value);
+          if (about && soul) about.textContent = soul.description || "";
+          select.dispatchEvent(new CustomEvent("soul:soul", { bubbles: true, detail: soul }));
+        };
+        select.addEventListener("change", describe);
+        describe();
       }
+      return styles;
     } catch (err) {
       showError(err, "Loading the souls");
+      return [];
     }
   }
 
@@ -165,18 +179,30 @@
     }
   }
 
-  /* The footer says which generators run (a preview placeholder is never passed off as a model). */
+  /* The footer says what makes the pictures, so a preview placeholder is never passed off as a model. The
+   * status page has the operator's view (each lane, backend, auth); the other pages one short honest line. */
   async function loadInfo() {
     const el = document.getElementById("generators");
     try {
       const { data } = await api("GET", "/info");
-      const parts = Object.entries(data.generators).map(([kind, what]) => `${kind}: ${what}`);
-      el.textContent = `Generators: ${parts.join(" · ")} — backend ${data.backend}, auth ${data.auth_mode}.`;
+      if (document.body.dataset.page === "status") {
+        const parts = Object.entries(data.generators).map(([kind, what]) => `${kind}: ${what}`);
+        el.textContent = `Generators: ${parts.join(" · ")} — backend ${data.backend}, auth ${data.auth_mode}.`;
+      } else {
+        el.textContent = consumerNote(data.lanes || {});
+      }
       return data;
     } catch (_err) {
-      el.textContent = "Generator info unavailable.";
+      el.textContent = "Could not tell what makes the pictures here.";
       return null;
     }
+  }
+
+  function consumerNote(lanes) {
+    const previews = ["image", "video"].filter((lane) => lanes[lane] && lanes[lane].real === false);
+    if (!previews.length) return "Pictures and clips are made by this server's models.";
+    const what = previews.map((lane) => (lane === "image" ? "images" : "GIFs and clips")).join(" and ");
+    return `Placeholder mode: ${what} here are labelled previews (marked PREVIEW), not model output.`;
   }
 
   function sleep(ms) {

@@ -1,6 +1,6 @@
-/* The video page: Wan text-to-video (soul + cue) and the landmark selfie video, each a task followed
- * to its MP4 + GIF. Wan runs on DashScope: when GET /info says this server has no key, both forms are
- * turned off and the notice says why and which variable to set (a request would only fail). */
+/* The video page: Wan text-to-video (soul + cue, optional seed) and the landmark selfie video, each a task
+ * followed to its MP4 + GIF. Wan runs on DashScope: when GET /info says this server has no key, both forms
+ * are turned off and the notice says so in plain words (the variable to set is on the status page). */
 "use strict";
 
 (function () {
@@ -35,9 +35,10 @@
     const wan = info && info.generators && info.generators.wan;
     if (!wan || !wan.startsWith("not configured")) return;
     const note = $("wan-notice");
+    // Plain words here; what an operator sets to turn it on is on the status page.
     note.textContent =
-      "Wan video is off on this server: it has no DashScope API key. Set DASHSCOPE_API_KEY in the server's " +
-      "environment and restart it (`soul dev`), then reload this page. Images and GIFs work without it.";
+      "Text-to-video is not available on this server yet, so these forms are off. " +
+      "Images and GIFs work (Images page).";
     note.hidden = false;
     for (const form of [$("wan-form"), $("wan-selfie-form")]) {
       form.setAttribute("aria-describedby", "wan-notice");
@@ -53,9 +54,12 @@
     S.loadPlaces([$("wan-city")]);
     const job = new S.JobPanel($("wan-job"), "Video", showVideo);
 
-    S.onSubmit($("wan-form"), (f) => {
+    S.fields.setUp($("wan-form"));
+    S.onSubmit($("wan-form"), async (f) => {
+      if (!(await S.fields.check($("wan-form")))) return; // said next to the field; nothing sent
       $("wan-out").hidden = true;
       const query = { soul_id: f.soul_id, cue: f.cue, user_id: S.user() };
+      if (f.seed) query.seed = f.seed;
       return job.start(() => S.api("GET", "/wan-video/", { query }));
     });
     S.onSubmit($("wan-selfie-form"), (f) => {

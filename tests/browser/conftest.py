@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
@@ -41,9 +43,25 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SoulDev]:
         server = SoulDev(root / "data", env)
         server.hold_file = root / "hold"  # a test creates it to hold the running preview job, removes it to let go
     try:
+        make_soul_samples(server)
         yield server
     finally:
         server.stop()
+
+
+def make_soul_samples(server: SoulDev, timeout: float = 120.0) -> None:
+    """The image page's soul cards ask for each soul's sample (GET /style/{id}/sample), which makes it once
+    with the server's own generator: made here, before any test, so no test's job ever waits behind them."""
+    souls = [s["soul_id"] for s in httpx.get(f"{server.url}/style", timeout=10).json()["styles"]]
+    deadline = time.monotonic() + timeout
+    while souls:
+        souls = [
+            s for s in souls if httpx.get(f"{server.url}/style/{s}/sample", timeout=10).json()["status"] != "ready"
+        ]
+        if souls and time.monotonic() > deadline:
+            raise TimeoutError(f"soul samples not made within {timeout} s: {souls}")
+        if souls:
+            time.sleep(0.2)  # polling the server's state (the samples are jobs in its own worker)
 
 
 @pytest.fixture(scope="session")

@@ -146,16 +146,24 @@ def test_cancel_a_queued_job(page: Page, web: SoulDev, user_id: str) -> None:
 
 def test_api_errors_are_rendered_in_words(page: Page, screenshot: Callable[[Page, str], Path]) -> None:
     page.goto("/")
+    expect(page.locator("#image-form")).to_have_attribute("data-limits", "ready")
     alert = page.get_by_role("alert")
-    # A cue of blanks passes the browser's `required` check; the API rejects it (422).
-    page.get_by_label("Cue").fill("   ")
+    cue = page.get_by_label("Cue")
+    # A cue of blanks would pass the browser's `required`: it is refused before sending, next to the field.
+    cue.fill("   ")
     page.get_by_role("button", name="Generate").click()
-    expect(alert).to_contain_text("cue: String should have at least 1 character")
-    expect(alert).to_contain_text("(invalid_input)")
-    # Said once: the alert has the API's words, the panel only points at it.
-    expect(page.locator("#image-job [data-status]")).to_have_text("Not done: see the message at the top of the page.")
+    expect(page.locator("#cue-error")).to_have_text("Write a cue of 1–300 characters. Spaces alone do not count.")
+    expect(cue).to_have_attribute("aria-invalid", "true")
+    expect(cue).to_be_focused()
+    expect(page.locator("#image-job [data-status]")).to_have_text("Nothing generated yet.")  # nothing was sent
+    # A cue the API refuses (no words left once normalized): its 422 names the field, said next to it once.
+    cue.fill("!!!")
+    page.get_by_role("button", name="Generate").click()
+    expect(page.locator("#cue-error")).to_have_text("Write a cue with at least one word, number or emoji.")
+    expect(page.locator("#image-job [data-status]")).to_have_text("Not sent: see the message next to the field.")
+    expect(page.locator("#alerts .alert")).to_have_count(0)
 
-    # A city the server does not know (a stale place list): 404 with the API's own explanation.
+    # A city the server does not know (a stale place list): 404 with the API's own explanation, in the alert.
     expect(page.locator("#city option")).not_to_have_count(0)
     page.eval_on_selector("#city", "s => s.add(new Option('Atlantis', 'atlantis'))")
     page.get_by_label("City").select_option("atlantis")
