@@ -2,7 +2,11 @@
  * `#task=<id>` or `#variant=<id>` on any page that loads this script. It shows the outputs full size with
  * a download for every format, the prompt actually sent (the soul's template applied), seed, settings and
  * measured times, a "copy as curl" that repeats the request, and Re-run / Another variant ("seen N of M").
- * A task still running is followed live while the dialog is open. Extends window.Soul (common.js). */
+ * A task still running is followed live, with Cancel, while the dialog is open.
+ * The address bar always names the run on screen (Re-run and Another variant replace it), and the dialog
+ * is one history entry: Back closes it. A link to someone else's finished run opens the shared view
+ * (GET /shared/...: "shared by another user", what the viewer can do). Media URLs are signed on each open
+ * and signed again when one has expired under the viewer. Extends window.Soul (common.js). */
 "use strict";
 
 (function () {
@@ -17,6 +21,25 @@
   let dialog = null;
   let opened = 0; // each open() bumps it: a slow answer for an older open is dropped
   let places = null;
+  let pushed = false; // the dialog has its own history entry (Back closes it; closing goes back)
+  const REF = /^#(task|variant)=([A-Za-z0-9_-]+)$/;
+
+  function hashFor(ref) {
+    return ref.task ? `#task=${ref.task}` : `#variant=${ref.variant}`;
+  }
+
+  /* The address bar names the run on screen: a new entry when the dialog opens, replaced while it is open. */
+  function syncUrl(ref) {
+    const hash = hashFor(ref);
+    if (location.hash === hash) return;
+    const target = location.pathname + location.search + hash;
+    if (dialog && dialog.open) {
+      history.replaceState(history.state, "", target);
+    } else {
+      history.pushState({ soulDetail: true }, "", target);
+      pushed = true;
+    }
+  }
 
   function shell() {
     if (dialog) return dialog;
@@ -30,7 +53,13 @@
     );
     dialog.addEventListener("close", () => {
       opened++;
-      if (/^#(task|variant)=/.test(location.hash)) history.replaceState(null, "", location.pathname + location.search);
+      if (!REF.test(location.hash)) return; // closed by Back: the address bar has moved on already
+      if (pushed) {
+        pushed = false;
+        history.back(); // the dialog's own entry goes: Back after this leaves the page, as expected
+      } else {
+        history.replaceState(null, "", location.pathname + location.search); // opened from a loaded link
+      }
     });
     document.body.append(dialog);
     return dialog;
@@ -150,19 +179,28 @@
     ]);
   }
 
-  function status(task) {
+  function status(task, ref, run) {
     if (!task) return null;
     const { step, total } = task.progress;
+    const place = S.queueWords ? S.queueWords(task) : "";
     const words = {
-      queued: "Queued: waiting for a worker.",
-      running: total ? `Running: step ${step}/${total}.` : "Running.",
-      succeeded: "Succeeded.",
+      queued: place ? `Queued: ${place}.` : "Queued: waiting for a worker.",
+      running: task.cancel_requested ? "Canceling…" : total ? `Running: step ${step}/${total}.` : "Running.",
+      succeeded: task.served_from_cache ? "Succeeded: served to you from the cache." : "Succeeded.",
       failed: `Failed: ${task.error ? task.error.message : "no reason given"}`,
       canceled: task.error ? `Canceled: ${task.error.message}` : "Canceled.",
     }[task.status];
     const p = el("p", { className: `state state-${task.status}`, "data-state": task.status, text: words || task.status });
-    if (task.status !== "running" || !total) return p;
-    return el("div", {}, p, el("progress", { max: total, value: step, "aria-label": "Progress" }));
+    const parts = [p];
+    if (task.status === "running" && total) parts.push(el("progress", { max: total, value: step, "aria-label": "Progress" }));
+    const timing = !["succeeded", "failed", "canceled"].includes(task.status) && S.timingWords ? S.timingWords(task) : "";
+    if (timing) parts.push(el("p", { className: "hint", "data-timing": true, text: timing }));
+    if (["queued", "running"].includes(task.status) && !task.cancel_requested) {
+      const cancel = el("button", { type: "button", "data-cancel-run": true, text: "Cancel this run" });
+      cancel.addEventListener("click", () => cancelRun(task.task_id, cancel, () => render(ref, run)));
+      parts.push(cancel);
+    }
+    return el("div", { className: "run-status" }, ...parts);
   }
 
   async function actions(kind, spec, seenOf, succeeded) {
@@ -184,6 +222,20 @@
     );
   }
 
+  /* DELETE /tasks/{id} for this user (a shared job goes on for the others who asked for it). */
+  async function cancelRun(taskId, button, then) {
+    button.disabled = true;
+    try {
+      await S.api("DELETE", `/tasks/${encodeURIComponent(taskId)}`, { query: { user_id: S.user() } });
+      say("Cancel requested.");
+      document.dispatchEvent(new CustomEvent("soul:runs-changed"));
+    } catch (err) {
+      say(`Not canceled: ${err.message} (${err.code}).`);
+      button.disabled = false;
+    }
+    if (then) then();
+  }
+
   async function rerun(request, button) {
     button.disabled = true;
     say("Sending…");
@@ -198,8 +250,24 @@
     }
   }
 
+  /* Someone else's run (their link): what anyone holding it may see, or the API's reason it is not there. */
+  async function fetchShared(ref) {
+    const path = ref.task ? `/shared/tasks/${encodeURIComponent(ref.task)}` : `/shared/variants/${encodeURIComponent(ref.variant)}`;
+    const shared = (await S.api("GET", path, { query: { user_id: S.user() } })).data;
+    return { shared, kind: shared.kind, spec: { soul_id: shared.soul_id, cue: shared.cue }, variant: shared.variant };
+  }
+
   async function fetchRef(ref) {
     const query = { user_id: S.user() };
+    try {
+      return await fetchOwn(ref, query);
+    } catch (err) {
+      if (err.status !== 404) throw err;
+      return fetchShared(ref); // not this user's: the shared view, or the reason there is nothing to see
+    }
+  }
+
+  async function fetchOwn(ref, query) {
     if (ref.variant) {
       const detail = (await S.api("GET", `/image/variant/${encodeURIComponent(ref.variant)}`, { query })).data;
       return { kind: detail.variant.kind, spec: detail.spec, variant: detail.variant, task: null, seenOf: detail };
@@ -226,12 +294,18 @@
       return;
     }
     if (run !== opened) return;
+    if (got.shared) {
+      body.replaceChildren(...(await sharedView(got)));
+      body.dataset.ref = `shared:${ref.task ? `task=${ref.task}` : `variant=${ref.variant}`}`;
+      watchMedia(body, ref, run);
+      return;
+    }
     const { kind, spec, variant, task, seenOf } = got;
     shell().querySelector("#detail-h").textContent = spec.cue || (variant && variant.label) || "Run";
     const done = !task || ["succeeded", "failed", "canceled"].includes(task.status);
     // SVD animates the source image and takes no text: say so rather than call its label a prompt.
     const prompt = kind === "svd" ? block("Source image's cue (SVD takes no text prompt)", spec.prompt, null) : block("Prompt sent", spec.prompt, "Prompt");
-    const parts = [status(task), variant ? outputs(variant) : null, prompt];
+    const parts = [status(task, ref, run), variant ? outputs(variant) : null, prompt];
     if (spec.negative_prompt) parts.push(block("Negative prompt", spec.negative_prompt, null));
     parts.push(settings(kind, spec, variant, task));
     if (done) parts.push(await actions(kind, spec, seenOf, Boolean(variant)));
@@ -239,8 +313,56 @@
     const focused = document.activeElement && body.contains(document.activeElement) ? document.activeElement.textContent : null;
     body.replaceChildren(...parts.filter(Boolean));
     body.dataset.ref = ref.task ? `task=${ref.task}` : `variant=${ref.variant}`;
+    watchMedia(body, ref, run);
     if (focused) [...body.querySelectorAll("button, a")].find((b) => b.textContent === focused)?.focus();
     if (!done) setTimeout(() => run === opened && render(ref, run), LIVE_MS);
+  }
+
+  /* The shared view: whose it is ("another user", never their id), the output, and what the viewer can do. */
+  async function sharedView({ shared, kind, spec, variant }) {
+    shell().querySelector("#detail-h").textContent = shared.cue || "Shared run";
+    const whose = shared.yours ? "Your run." : "Shared by another user. Their other runs, settings and name stay private.";
+    const can = el("ul", { className: "can" }, ...shared.can.map((c) => el("li", { text: c })));
+    const parts = [
+      el("p", { className: "state", "data-shared": shared.yours ? "yours" : "theirs", text: whose }),
+      outputs(variant),
+      facts([["Soul", spec.soul_id], ["Kind", kind], ["Cue", spec.cue]]),
+      el("section", { className: "block" }, el("h3", { text: "What you can do" }), can),
+    ];
+    const request = kind === "svd" || spec.soul_id === "direct" ? null : await requestFor(kind, spec);
+    if (request && !shared.yours) {
+      const button = el("button", { type: "button", className: "primary", "data-rerun": true, text: "Make my own" });
+      button.addEventListener("click", () => rerun(request, button));
+      const why = "Sends this cue as your request: a variant you have not seen comes back from the cache, else a new one is made. It becomes your run.";
+      parts.push(el("div", { className: "actions" }, button, el("span", { className: "hint", text: why })));
+    }
+    return parts;
+  }
+
+  /* URLs are short-lived: a picture or clip whose URL expired while the dialog was open is signed again. */
+  function watchMedia(body, ref, run) {
+    for (const media of body.querySelectorAll("figure img, figure video")) {
+      media.addEventListener("error", () => run === opened && resign(body, ref, run), { once: true });
+    }
+  }
+
+  async function resign(body, ref, run) {
+    let got;
+    try {
+      got = await fetchRef(ref);
+    } catch (_err) {
+      return; // the dialog says what it said; a broken picture stays broken
+    }
+    if (run !== opened || !got.variant) return;
+    for (const [ext] of FORMATS) {
+      const src = got.variant.urls[ext] && S.url(got.variant.urls[ext]);
+      const figure = body.querySelector(`figure[data-format="${ext}"]`);
+      if (!src || !figure) continue;
+      figure.querySelector("img, video").src = src;
+      for (const link of figure.querySelectorAll("a")) link.href = src;
+    }
+    body.dataset.resigned = String(Number(body.dataset.resigned || 0) + 1);
+    watchMedia(body, ref, run);
   }
 
   /* `ref` is {task: id} or {variant: id}; `note` is said once it is open. */
@@ -249,13 +371,20 @@
     const run = ++opened;
     box.querySelector("[data-body]").replaceChildren(el("p", { className: "hint", text: "Loading…" }));
     say(note || "");
+    syncUrl(ref);
     if (!box.open) box.showModal();
     render(ref, run);
   }
 
-  function fromHash() {
-    const match = /^#(task|variant)=([A-Za-z0-9_-]+)$/.exec(location.hash);
-    if (match) open({ [match[1]]: match[2] });
+  function fromHash(event) {
+    const match = REF.exec(location.hash);
+    if (match) {
+      if (event && event.type === "hashchange" && !(dialog && dialog.open)) pushed = true; // a link in the page
+      open({ [match[1]]: match[2] });
+    } else if (dialog && dialog.open) {
+      pushed = false; // Back (or a link elsewhere in the page) left the dialog's entry: close it
+      dialog.close();
+    }
   }
 
   window.addEventListener("hashchange", fromHash);

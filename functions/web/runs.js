@@ -1,7 +1,9 @@
-/* The runs view: every task of this user, newest first — inputs, status, queued / ran times, live
- * progress with elapsed and time left, a thumbnail of the output, the error in words — each opening
- * the detail dialog (detail.js). Live while anything is queued or running; "Show older runs" pages on.
- * Uses window.Soul (common.js). */
+/* The runs view: every run of this user, newest first — the tasks they sent and the results served to
+ * them from the cache (marked so) — with inputs, status, queued / ran times, a queued run's place in
+ * line, live progress with elapsed and time left (the job panel's words: one estimate everywhere), a
+ * thumbnail of the output, the error in words, and Cancel on a run still going; each opens the detail
+ * dialog (detail.js). Live while anything is queued or running; "Show older runs" pages on.
+ * Uses window.Soul (common.js, job.js). */
 "use strict";
 
 (function () {
@@ -26,9 +28,12 @@
   function state(task) {
     const t = task.timing || {};
     const { step, total } = task.progress;
+    if (task.served_from_cache && task.status === "succeeded") return "Served from the cache · no wait";
     switch (task.status) {
-      case "queued":
-        return `Queued ${seconds(t.queued_seconds)}`;
+      case "queued": {
+        const place = S.queueWords(task);
+        return `Queued ${seconds(t.queued_seconds)}${place ? ` · ${place}` : ""} · ${S.timingWords(task).replace(/^Waiting [^·]*· /, "")}`;
+      }
       case "running": {
         const ran = t.run_seconds || 0;
         const left = t.estimate_seconds === null ? "no measured run of this size yet" : t.estimate_seconds > ran ? `about ${seconds(t.estimate_seconds - ran)} left` : "taking longer than usual";
@@ -47,7 +52,8 @@
 
   function row(task) {
     const spec = task.spec || { soul_id: "?", cue: task.task_id };
-    const meta = `${spec.soul_id} · ${KINDS[task.kind] || task.kind} · ${S.ago(task.created_at)}`;
+    const origin = task.served_from_cache ? " · from the cache" : "";
+    const meta = `${spec.soul_id} · ${KINDS[task.kind] || task.kind}${origin} · ${S.ago(task.requested_at || task.created_at)}`;
     const main = el(
       "span",
       { className: "run-main" },
@@ -59,7 +65,27 @@
       main.append(el("progress", { max: task.progress.total, value: task.progress.step, "aria-hidden": "true" }));
     }
     const link = el("a", { href: `#task=${task.task_id}` }, thumb(task), main);
-    return el("li", { className: "run", "data-task": task.task_id, "data-status": task.status }, link);
+    const item = el("li", { className: "run", "data-task": task.task_id, "data-status": task.status }, link);
+    if (task.served_from_cache) item.dataset.cached = "";
+    if ((task.status === "queued" || task.status === "running") && !task.cancel_requested) {
+      const cancel = el("button", { type: "button", className: "run-cancel", text: "Cancel", "aria-label": `Cancel ${spec.cue || "this run"}` });
+      cancel.addEventListener("click", () => cancelRun(task.task_id, cancel));
+      item.append(cancel);
+    }
+    return item;
+  }
+
+  /* For this user only: a job others asked for too goes on for them (DELETE /tasks/{id}). */
+  async function cancelRun(taskId, button) {
+    button.disabled = true;
+    try {
+      await S.api("DELETE", `/tasks/${encodeURIComponent(taskId)}`, { query: { user_id: S.user() } });
+    } catch (err) {
+      S.showError(err, "Canceling the run");
+      button.disabled = false;
+      return;
+    }
+    load();
   }
 
   async function load() {
@@ -79,12 +105,15 @@
     const focused = document.activeElement && document.activeElement.closest(".run");
     list.replaceChildren(...shown.map(row));
     if (focused) list.querySelector(`[data-task="${focused.dataset.task}"] a`)?.focus();
+    const cached = shown.filter((t) => t.served_from_cache).length;
     const more = document.getElementById("runs-more");
     more.hidden = tasks.length <= limit || limit >= MAX;
     const active = shown.filter((t) => t.status === "queued" || t.status === "running").length;
-    summary.textContent = shown.length
-      ? `${uid}: ${shown.length} run${shown.length === 1 ? "" : "s"} shown, newest first${active ? `, ${active} in progress (live)` : ""}.`
+    const fromCache = cached ? ` (${cached} served from the cache)` : "";
+    const words = shown.length
+      ? `${uid}: ${shown.length} run${shown.length === 1 ? "" : "s"}${fromCache} shown, newest first${active ? `, ${active} in progress (live)` : ""}.`
       : `${uid} has no runs yet: make one on the Images or Video page.`;
+    if (summary.textContent !== words) summary.textContent = words; // a live region: said only when it changes
     if (firstShown === null) {
       firstShown = performance.now();
       document.body.dataset.firstView = String(Math.round(firstShown));

@@ -74,17 +74,23 @@ def test_runs_detail_downloads_curl_and_another_variant(
     answer = json.loads(
         subprocess.run(["bash", "-c", snippet], check=True, capture_output=True, text=True, timeout=40).stdout
     )
-    assert answer["variant"]["soul_id"] == "nova"
-    # Another variant (the curl made a second one, seen by this user): the count is shown, then it opens.
+    # Pinned to the run's seed, the curl gives back this very run's variant.
+    assert answer["variant"]["variant_id"] == made["variant_id"], answer
+    # Another variant: the count is shown, then the new run opens and the address bar names it.
     page.reload()
     expect(dialog).to_be_visible()  # the #task= link survives a reload
-    expect(dialog.locator("[data-seen]")).to_contain_text("You have seen 2 of 2 ready variants of this prompt")
+    expect(dialog.locator("[data-seen]")).to_contain_text("You have seen 1 of 1 ready variant of this prompt")
     dialog.get_by_role("button", name="Another variant").click()
     expect(dialog.locator("[data-say]")).to_have_text("Sent: following the new run.")
     expect(dialog.locator("[data-state]")).to_have_text("Succeeded.")
-    expect(dialog.locator("[data-seen]")).to_contain_text("You have seen 3 of 3")
+    expect(dialog.locator("[data-seen]")).to_contain_text("You have seen 2 of 2")
+    new_task = (dialog.locator(".detail-body").get_attribute("data-ref") or "").removeprefix("task=")
+    assert new_task and new_task != made["task_id"]
+    assert page.evaluate("location.hash") == f"#task={new_task}"  # a copied link shares the run on screen
+    page.reload()
+    expect(dialog.locator(".detail-body")).to_have_attribute("data-ref", f"task={new_task}")
     dialog.get_by_role("button", name="Close").click()
-    expect(page.locator(".run")).to_have_count(3)  # the first, the curl's, and the other variant's
+    expect(page.locator(".run")).to_have_count(2)  # the first and the other variant's
     page.wait_for_function("() => location.hash === ''")  # closing forgets #task= (the close event is async)
 
 
@@ -101,10 +107,10 @@ def test_gallery_filters_and_every_format_downloads(
     expect(tiles).to_have_count(3)
     page.get_by_label("Kind").select_option("svd")
     expect(tiles).to_have_count(1)
-    expect(page.locator("#gallery-summary")).to_have_text(f"1 variant matching the filter seen by {user_id}.")
+    expect(page.locator("#gallery-summary")).to_have_text(f"1 result matching the filter from {user_id}'s runs.")
     page.get_by_label("Kind").select_option("")
     page.get_by_label("Soul").select_option("luna")
-    expect(tiles).to_have_text([re.compile("lantern in fog.*luna · image · made just now")])
+    expect(tiles).to_have_text([re.compile("lantern in fog.*luna · image · made for you just now")])
     page.get_by_label("Soul").select_option("")
     no_sideways_scroll(page)
     screenshot(page, "gallery")
@@ -140,7 +146,8 @@ def test_keyboard_opens_and_closes_a_run(page: Page, web: SoulDev, user_id: str)
 def test_phone_generate_brings_the_live_job_into_view_with_timings(
     page_factory: Callable[..., Page], screenshot: Callable[[Page, str], Path]
 ) -> None:
-    # Pixel (25 steps) is used by no other browser test: its first run has no measurement, its second has.
+    # Timings come from measured runs of the same shape (the soul's sample may already be one; before any
+    # run the words say there is none: tests/integration/test_runs_api.py). The second run has at least one.
     page = page_factory(**PHONE)
     page.goto("/")
     page.get_by_label("Soul", exact=True).first.select_option("pixel")
@@ -157,11 +164,13 @@ def test_phone_generate_brings_the_live_job_into_view_with_timings(
         box = page.locator("#image-job").bounding_box()
         assert box and -1 <= box["y"] <= 812 - box["height"], f"the live job is off screen: {box}"
         if attempt == 0:
-            expect(timing).to_contain_text(re.compile(r"elapsed · no time left to give: no measured run of image"))
+            expect(timing).to_contain_text(
+                re.compile(r"elapsed · (no time left to give: no measured run|about|longer)")
+            )
             screenshot(page, "live")
         else:
             expect(timing).to_contain_text(re.compile(r"elapsed · (about .* left|longer than the usual)"))
-            expect(timing).to_contain_text("median of 1 run measured here (preview generator")
+            expect(timing).to_contain_text(re.compile(r"median of \d+ runs? measured here \(preview generator"))
         expect(timing).to_have_text(re.compile(r"^Took \d.* \(waited .* in the queue\)\.$"))
     expect(page.locator("#image-job [data-status]")).to_have_text("Done: step 25/25.")
 
@@ -208,5 +217,7 @@ def test_runs_view_cold_load_cost(page_factory: Callable[..., Page], web: SoulDe
     )
     SHOTS.mkdir(parents=True, exist_ok=True)
     (SHOTS / "runs-cold-load.json").write_text(json.dumps(figures, indent=2))
-    assert figures["html_bytes"] + figures["code_bytes"] < 64_000, figures  # plain files, no framework
+    # Plain files, no framework (one would be hundreds of KB). Was 64 KB; sign-in, reports, the shared view,
+    # Cancel and queue words took it to 68 KB (docs/PLAYGROUND.md, Measured).
+    assert figures["html_bytes"] + figures["code_bytes"] < 72_000, figures
     assert 0 < figures["first_result_view_ms"] < 5_000, figures
