@@ -8,7 +8,8 @@ to the dead-letter lane.
 
 Traces (shared/tracing.py): each message's `traceparent` attribute is the parent of its job's spans,
 `worker.claim`, `worker.generate` (one per batch: the first job's trace, the others linked, every job
-id an attribute), `worker.encode`, `worker.upload` and `worker.complete` (the completion transaction).
+id an attribute), `worker.encode`, `worker.upload` and `worker.complete` (the completion transaction);
+a job's outcome lines (succeeded, failed, retrying) carry its trace for Cloud Logging too.
 """
 
 from __future__ import annotations
@@ -307,7 +308,8 @@ class Worker:
         self.metrics.job(item.job.lane, item.job.kind.value, "succeeded")
         if item.job.owner == pregen.OWNER:
             self.metrics.pregen_variant("made")
-        log.info("job succeeded", extra={"job_id": item.job.job_id, "pk": item.job.pk, "generator": generator})
+        extra = {"job_id": item.job.job_id, "pk": item.job.pk, "generator": generator, **tracing.fields_for(item.trace)}
+        log.info("job succeeded", extra=extra)
 
     def _finish(self, item: Claimed, status: JobStatus, error: JobError | None) -> None:
         lifecycle.finish(self.backend.store, item.job.job_id, status, now=self.backend.clock.now(), error=error)
@@ -318,7 +320,7 @@ class Worker:
         queue = self.backend.queue
         for item in group:
             error = JobError(code=exc.code, message=exc.message, retryable=exc.retryable)
-            extra = {"job_id": item.job.job_id, "pk": item.job.pk, "code": exc.code}
+            extra = {"job_id": item.job.job_id, "pk": item.job.pk, "code": exc.code, **tracing.fields_for(item.trace)}
             if isinstance(exc, JobCanceled):
                 self._finish(item, JobStatus.CANCELED, error)
                 queue.ack(lane, [item.delivery.ack_id])
@@ -348,7 +350,8 @@ class Worker:
         )
         if isinstance(exc, RetryableError) and exc.retry_after:
             delay = max(delay, exc.retry_after)
-        log.warning("transient error; retrying", extra={"job_id": item.job.job_id, "delay": round(delay, 2)})
+        extra = {"job_id": item.job.job_id, "delay": round(delay, 2), **tracing.fields_for(item.trace)}
+        log.warning("transient error; retrying", extra=extra)
         self.metrics.job(item.job.lane, item.job.kind.value, "retried", exc.code)
         self.backend.queue.nack(lane, item.delivery.ack_id, delay_seconds=delay)
 

@@ -169,6 +169,15 @@ def log_fields() -> dict[str, object]:
     return cloud_fields(span_ctx.trace_id, span_ctx.span_id, span_ctx.trace_flags.sampled)
 
 
+def fields_for(ctx: Context) -> dict[str, object]:
+    """Cloud Logging's trace fields for a line about work done in `ctx` but written outside its spans
+    (a job's outcome, logged by the worker after its steps)."""
+    span_ctx = trace.get_current_span(ctx).get_span_context()
+    if not span_ctx.is_valid:
+        return {}
+    return cloud_fields(span_ctx.trace_id, span_ctx.span_id, span_ctx.trace_flags.sampled)
+
+
 def cloud_fields(trace_id: int, span_id: int, sampled: bool) -> dict[str, object]:
     return {
         CLOUD_TRACE_FIELD: f"projects/{_state.project}/traces/{trace_id:032x}",
@@ -187,6 +196,7 @@ __all__ = [
     "cloud_fields",
     "current_context",
     "extract",
+    "fields_for",
     "flush",
     "inject",
     "install",

@@ -84,6 +84,17 @@ def test_the_worker_continues_the_trace_through_every_step(
     assert named["worker.claim"].attributes["soul.job_id"] == job_id
 
 
+def test_a_jobs_outcome_line_carries_its_trace(
+    client: FlaskClient, worker: Worker, spans: InMemorySpanExporter, caplog: pytest.LogCaptureFixture
+) -> None:
+    job_id = _miss(client, {"traceparent": TRACEPARENT})["task_id"]
+    with caplog.at_level(logging.INFO, logger="soul.worker"):
+        assert drain(worker, ("image",)) == 1
+    (done,) = [r for r in caplog.records if r.getMessage() == "job succeeded"]
+    assert done.job_id == job_id
+    assert getattr(done, tracing.CLOUD_TRACE_FIELD) == f"projects/test-project/traces/{TRACE_ID}"
+
+
 def test_a_batch_is_one_generate_span_linked_to_every_job_trace(
     client: FlaskClient, worker: Worker, spans: InMemorySpanExporter
 ) -> None:
