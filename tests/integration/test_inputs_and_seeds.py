@@ -5,6 +5,8 @@ deterministic function of it; the request options reach the job; each soul has a
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,7 @@ from gpu_jobs.bootstrap import Generators
 from gpu_jobs.worker import Worker
 from infra import seed as seed_data
 from shared.bootstrap import Backend, build_backend
-from shared.records import JOBS
+from shared.records import JOBS, VARIANTS
 from tests.conftest import drain, make_settings
 
 pytestmark = pytest.mark.integration
@@ -113,6 +115,32 @@ def test_a_seed_is_served_even_when_seen_and_made_once(client: FlaskClient, work
         status, hit = ask(client, user, cue="fox", seed=7)
         assert status == 200 and hit["variant_id"] == first["variant_id"]
     assert backend.store.count(JOBS) == 2  # the seeded one and the unseeded one, nothing more
+
+
+def test_concurrent_requests_for_one_seed_make_one_job(client: FlaskClient, worker: Worker, backend: Backend) -> None:
+    barrier = threading.Barrier(12)
+
+    def call(i: int) -> tuple[int, dict]:
+        barrier.wait()
+        # the same seed for everyone, and the same seed as an explicit request of u0 who saw it: one job
+        return ask(client, f"user{i}", cue="kite over the bay", seed=99)
+
+    with ThreadPoolExecutor(12) as pool:
+        results = list(pool.map(call, range(12)))
+    assert {status for status, _ in results} == {202}
+    assert len({body["task_id"] for _, body in results}) == 1
+    drain(worker)
+    assert backend.store.count(JOBS) == 1 and backend.store.count(VARIANTS) == 1
+    assert backend.store.query(VARIANTS)[0]["seed"] == 99
+
+
+def test_wan_takes_a_seed_to_the_job(client: FlaskClient) -> None:
+    r = client.get("/wan-video/", query_string={"soul_id": "luna", "cue": "owl at night", "seed": 12, "user_id": "u1"})
+    assert r.status_code == 202, r.get_json()
+    task = client.get(r.get_json()["status_url"], query_string={"user_id": "u1"}).get_json()
+    assert task["spec"]["seed"] == 12
+    refused = client.get("/wan-video/", query_string={"soul_id": "luna", "cue": "owl", "steps": 3, "user_id": "u1"})
+    assert refused.status_code == 422 and refused.get_json()["error"]["field"] == "steps"  # Wan has no steps
 
 
 def test_a_seed_reproduces_a_run_made_without_one(client: FlaskClient, worker: Worker) -> None:
