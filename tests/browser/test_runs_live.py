@@ -225,3 +225,34 @@ def test_the_screen_reader_hears_milestones_not_every_step(
     assert order == sorted(set(order)) and {0, 2, 4} <= set(order), said
     assert said[-1] == f"Image: {status.text_content()}", said
     assert len(said) <= 5, said  # not one per step
+
+
+@SIZES
+def test_one_estimate_before_and_while_an_animation_runs(
+    size: dict, page_factory: Callable[..., Page], web: SoulDev
+) -> None:
+    page = page_factory(**size)
+    page.goto("/")
+    page.get_by_label("Soul", exact=True).first.select_option("kai")
+    page.get_by_label("Cue").fill(f"a spinning top {width(size)}")
+    page.get_by_role("button", name="Generate").click()
+    expect(page.locator("#image-figure")).to_be_visible()
+    page.get_by_label("Frames").fill("6")
+    before = page.locator("#gif-estimate")
+    expect(before).to_have_text(re.compile(r"^About .* for 6 frames \(.+\)\.$"))
+    basis = re.fullmatch(r"About .* for 6 frames \((.+)\)\.", before.text_content() or "")
+    assert basis
+    assert web.hold_file is not None
+    settle(web)
+    web.hold_file.touch()  # the animation waits between steps: it is seen running
+    try:
+        page.get_by_role("button", name="Transform to GIF").click()
+        panel = page.locator("#video-job")
+        expect(panel).to_have_attribute("data-state", "running")
+        timing = panel.locator("[data-timing]")
+        expect(timing).to_contain_text(f"({basis.group(1)}).")  # the same figure's basis, not "no time left"
+        expect(timing).to_have_text(re.compile(r"elapsed · (about .* left|longer than the usual)"))
+        task_url = web.url + "/tasks/" + (panel.get_attribute("data-task") or "")
+    finally:
+        web.hold_file.unlink(missing_ok=True)
+    assert wait_status(task_url, TERMINAL) == "succeeded"
