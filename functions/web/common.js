@@ -201,7 +201,7 @@
   function consumerNote(lanes) {
     const previews = ["image", "video"].filter((lane) => lanes[lane] && lanes[lane].real === false);
     if (!previews.length) return "Pictures and clips are made by this server's models.";
-    const what = previews.map((lane) => (lane === "image" ? "images" : "GIFs and clips")).join(" and ");
+    const what = previews.length === 2 ? "images, GIFs and clips" : previews[0] === "image" ? "images" : "GIFs and clips";
     return `Placeholder mode: ${what} here are labelled previews (marked PREVIEW), not model output.`;
   }
 

@@ -171,7 +171,7 @@ def test_consumer_pages_carry_no_operator_content(path: str, page: Page) -> None
     page.goto(path)
     footer = page.locator("#generators")
     expect(footer).to_have_text(
-        "Placeholder mode: images and GIFs and clips here are labelled previews (marked PREVIEW), not model output."
+        "Placeholder mode: images, GIFs and clips here are labelled previews (marked PREVIEW), not model output."
     )
     expect(page.locator("[data-stats]")).to_have_count(0)  # queue internals live on /status
     text = page.locator("body").inner_text()
