@@ -28,6 +28,8 @@ from shared.records import COUNTERS, JOBS, JOBS_SCANNED, TIMINGS, VARIANTS, Reco
 SHARDS = 8
 Runs = list[tuple[Job, Waiter | None]]  # each job with the caller's own run record (None: an operator's read)
 FLUSH_SECONDS = 1.0
+PLACE_SECONDS = 1.0  # a queued task's place in line is counted again at most this often per process
+PLACES_KEPT = 10_000
 GIF_SECONDS_PER_FRAME = 0.05
 
 
@@ -56,6 +58,7 @@ class TaskService:
         self._pending: Counter[str] = Counter()
         self._flushed_at = time.monotonic()
         self._count_lock = threading.Lock()
+        self._places: dict[str, tuple[float, int, int]] = {}  # job id -> (when, ahead, running)
         settings = backend.settings
         self.long_polls = LongPolls(settings.soul_max_long_polls, settings.soul_max_long_polls_per_user)
 
@@ -141,11 +144,7 @@ class TaskService:
         estimate = self._run_estimate(job)
         if job.status is not JobStatus.QUEUED:
             return Forecast(estimate)
-        store = self.backend.store
-        ahead = store.count(
-            JOBS, [("lane", "==", job.lane), ("status", "==", "queued"), ("created_at", "<", job.created_at)]
-        )
-        running = store.count(JOBS, [("lane", "==", job.lane), ("status", "==", "running")])
+        ahead, running = self._place(job)
         if estimate.seconds is None:
             return Forecast(estimate, ahead + 1, running)
         # Each worker slot takes a job at a time: those running finish first, then the queue ahead of
@@ -153,6 +152,25 @@ class TaskService:
         slots = max(1, running)
         start_in = (math.ceil(running / slots) + ahead // slots) * estimate.seconds if running or ahead else 0.0
         return Forecast(estimate, ahead + 1, running, round(start_in, 2))
+
+    def _place(self, job: Job) -> tuple[int, int]:
+        """Queued jobs of its lane ahead of it, and jobs running there: two count queries, reused for
+        PLACE_SECONDS per process (a page polls its queued task several times a second)."""
+        now = time.monotonic()
+        with self._count_lock:
+            cached = self._places.get(job.job_id)
+        if cached is not None and now - cached[0] < PLACE_SECONDS:
+            return cached[1], cached[2]
+        store = self.backend.store
+        ahead = store.count(
+            JOBS, [("lane", "==", job.lane), ("status", "==", "queued"), ("created_at", "<", job.created_at)]
+        )
+        running = store.count(JOBS, [("lane", "==", job.lane), ("status", "==", "running")])
+        with self._count_lock:
+            if len(self._places) >= PLACES_KEPT:
+                self._places.clear()
+            self._places[job.job_id] = (now, ahead, running)
+        return ahead, running
 
     def _run_estimate(self, job: Job) -> Estimate:
         """An animation is estimated as GET /video/estimate says before it is sent, so the figures agree."""
