@@ -256,3 +256,22 @@ def test_one_estimate_before_and_while_an_animation_runs(
     finally:
         web.hold_file.unlink(missing_ok=True)
     assert wait_status(task_url, TERMINAL) == "succeeded"
+
+
+@SIZES
+def test_the_video_page_restores_the_last_video_run(
+    size: dict, page_factory: Callable[..., Page], web: SoulDev, user_id: str
+) -> None:
+    params = {"soul_id": "kai", "cue": f"a bird in the sky {width(size)}", "user_id": user_id}
+    sent = httpx.get(f"{web.url}/wan-video/", params=params, timeout=5)
+    assert sent.status_code == 202, sent.text
+    task_id = sent.json()["task_id"]
+    # No DashScope key here: the run fails with not_configured; the page shows that after a reload too.
+    assert wait_status(f"{web.url}/tasks/{task_id}", TERMINAL) == "failed"
+    page = page_factory(**size)
+    page.goto("/wan-video")
+    panel = page.locator("#wan-job")
+    expect(panel).to_have_attribute("data-restored", task_id)
+    expect(panel.locator("[data-status]")).to_have_text(re.compile("^Failed: "))
+    expect(panel).to_have_attribute("data-error-code", "not_configured")
+    expect(panel.get_by_role("link", name="Link to this run")).to_have_attribute("href", f"/runs#task={task_id}")
