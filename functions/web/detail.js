@@ -172,8 +172,10 @@
       ["Frames", spec.num_frames ? `${spec.num_frames} at ${spec.fps} fps` : null],
       ["Generator", variant && variant.generator],
       ["From variant", spec.source_variant_id],
-      ["Queued for", t ? seconds(t.queued_seconds) : null],
-      ["Ran for", t && t.run_seconds !== null ? seconds(t.run_seconds) : null],
+      // A cache hit did not wait or run for this user: the times are the first maker's, said as such.
+      ["Served", task && task.served_from_cache ? "from the cache, at once" : null],
+      [task && task.served_from_cache ? "Queued (first made)" : "Queued for", t ? seconds(t.queued_seconds) : null],
+      [task && task.served_from_cache ? "Ran (first made)" : "Ran for", t && t.run_seconds !== null ? seconds(t.run_seconds) : null],
       ["Variant", variant && variant.variant_id],
       ["Task", task ? task.task_id : null],
     ]);

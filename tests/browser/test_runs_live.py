@@ -132,6 +132,7 @@ def test_a_cache_hit_is_in_runs_and_the_gallery(
     expect(tile).to_contain_text("from the cache")
     tile.get_by_role("link").click()
     expect(page.get_by_role("dialog").locator("[data-state]")).to_have_text("Succeeded: served to you from the cache.")
+    expect(page.get_by_role("dialog").locator(".facts")).to_contain_text("Servedfrom the cache, at once")
 
 
 @SIZES
