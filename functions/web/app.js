@@ -140,7 +140,7 @@
     try {
       sample = (await S.api("GET", `/style/${encodeURIComponent(soul.soul_id)}/sample`)).data;
     } catch (_err) {
-      note.textContent = "No sample: could not reach the server.";
+      note.textContent = "No sample to show.";
       return;
     }
     if (sample.status !== "ready") {
