@@ -177,8 +177,15 @@
       loadSample(card, soul);
       return card;
     });
-    $("soul-cards").replaceChildren(...cards);
-    const pressed = () => cards.forEach((c) => c.setAttribute("aria-pressed", String(c.dataset.soul === select.value)));
+    const row = $("soul-cards");
+    row.replaceChildren(...cards);
+    const pressed = () => {
+      for (const card of cards) {
+        const on = card.dataset.soul === select.value;
+        card.setAttribute("aria-pressed", String(on));
+        if (on) row.scrollLeft = card.offsetLeft - row.offsetLeft - 8; // the chosen card in view (a phone's row scrolls)
+      }
+    };
     select.addEventListener("change", pressed);
     pressed();
   }

@@ -103,9 +103,11 @@ def test_advanced_settings_are_checked_against_the_apis_limits(size: dict, page_
     no_sideways_scroll(page)
 
 
+@SIZES
 def test_a_seed_gives_the_same_image_again_and_curl_brings_back_the_run(
-    page: Page, web: SoulDev, user_id: str, screenshot: Callable[[Page, str], Path]
+    size: dict, page_factory: Callable[..., Page], web: SoulDev, screenshot: Callable[[Page, str], Path]
 ) -> None:
+    page = page_factory(**size)
     ready(page)
     page.get_by_label("Soul", exact=True).first.select_option("nova")  # 30 steps, guidance 7, 1024×1024
     page.get_by_label("Cue").fill("lighthouse at dusk")
@@ -132,6 +134,7 @@ def test_a_seed_gives_the_same_image_again_and_curl_brings_back_the_run(
     expect(page.locator("#image-caption")).to_contain_text(f"seed {seed + 1}")
     other_png = httpx.get(f"{web.url}{page.locator('#result-image').get_attribute('src')}", timeout=5).content
     assert other_png != png
+    no_sideways_scroll(page)
     screenshot(page, "seeded")
 
 
@@ -162,6 +165,11 @@ def test_soul_cards_say_what_each_soul_is_with_a_labelled_sample(
     expect(kai).to_have_attribute("aria-pressed", "true")
     kai_soul = next(s for s in souls if s["soul_id"] == "kai")
     expect(page.locator("#soul-about")).to_have_text(kai_soul["description"])
+    # Chosen in the select, the last soul's card is scrolled into the (phone's scrolling) row.
+    page.locator("#soul").select_option(souls[-1]["soul_id"])
+    last = page.locator(f"#soul-cards .soul-card[data-soul='{souls[-1]['soul_id']}']")
+    expect(last).to_have_attribute("aria-pressed", "true")
+    expect(last).to_be_in_viewport(ratio=0.9)
     no_sideways_scroll(page)
     screenshot(page, "souls")
 
