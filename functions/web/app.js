@@ -104,7 +104,9 @@
     const frames = parseInt($("frames").value, 10);
     try {
       const { data } = await S.api("GET", "/video/estimate", { query: { num_frames: frames || "" } });
-      el.textContent = `About ${S.seconds(data.estimated_seconds)} for ${data.num_frames} frames (${data.basis}).`;
+      // The configured first guess names a server setting (operator words): the page says only what it is.
+      const basis = data.basis.startsWith("no run measured yet") ? "a first guess until a run is measured here" : data.basis;
+      el.textContent = `About ${S.seconds(data.estimated_seconds)} for ${data.num_frames} frames (${basis}).`;
     } catch (err) {
       el.textContent = `No estimate: ${err.message}`;
     }

@@ -182,15 +182,12 @@ def test_consumer_pages_carry_no_operator_content(path: str, page: Page) -> None
         "Placeholder mode: images, GIFs and clips here are labelled previews (marked PREVIEW), not model output."
     )
     expect(page.locator("[data-stats]")).to_have_count(0)  # queue internals live on /status
+    if path == "/":
+        page.get_by_label("Frames").fill("8")
+        expect(page.locator("#gif-estimate")).to_contain_text("8 frames (")  # the estimate, in consumer words
     text = page.locator("body").inner_text()
-    for ops in (
-        "DASHSCOPE_API_KEY",
-        "SDXL_MODEL_PATH",
-        "SVD_MODEL_PATH",
-        "soul dev",
-        "backend local",
-        "Queued per lane",
-    ):
+    setting = "SVD_ESTIMATED_SECONDS_PER_FRAME"
+    for ops in ("DASHSCOPE_API_KEY", "SDXL_MODEL_PATH", "SVD_MODEL_PATH", setting, "soul dev", "backend local"):
         assert ops not in text, f"{ops!r} on {path}"
 
 
