@@ -54,7 +54,8 @@ def _with_options(params: StyleParams, options: dict[str, Any]) -> StyleParams:
     except ValidationError as exc:
         error = exc.errors()[0]
         field = next((str(p) for p in error["loc"] if p in options), next(iter(options)))
-        raise InvalidInput(f"These settings do not work with this soul: {error['msg']}.", field=field) from None
+        why = str(error["msg"]).removeprefix("Value error, ")  # the style's own check (StyleParams), in its words
+        raise InvalidInput(f"These settings do not work with this soul: {why}.", field=field) from None
 
 
 def _how(served: lifecycle.Served, *, joined: bool) -> str:

@@ -82,6 +82,19 @@ def test_the_limits_the_pages_read_are_the_request_models(client: FlaskClient) -
     assert set(limits["wan"]) == {"cue", "seed"}  # Wan takes no steps, guidance or size
 
 
+def test_settings_the_soul_cannot_run_are_refused_in_its_words(client: FlaskClient, backend: Backend) -> None:
+    style = {"soul_id": "quick", "prompt_template": "{cue}, quick", "params": {"steps": 8, "step_cache_interval": 4}}
+    assert client.post("/style", json=style).status_code == 200
+    r = client.get("/image", query_string={"soul_id": "quick", "cue": "owl", "steps": 3, "user_id": "u1"})
+    assert r.status_code == 422
+    assert r.get_json()["error"] == {
+        "code": "invalid_input",
+        "message": "These settings do not work with this soul: step_cache_interval 4 must be below steps (3).",
+        "field": "steps",
+    }
+    assert backend.store.count(JOBS) == 0
+
+
 # -- seeds -----------------------------------------------------------------------------------------
 def other_deployment(tmp_path: Path) -> tuple[FlaskClient, Worker]:
     backend = build_backend(make_settings(tmp_path / "other"))
