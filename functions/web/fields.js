@@ -95,7 +95,7 @@
   function showApiError(form, err) {
     if (!err || !err.field) return false;
     const control = [...form.elements].find((c) => c.name === err.field);
-    if (!control) return false;
+    if (!control || !errorEl(control)) return false; // no place beside it: the page's alert says it
     mark(control, err.message);
     focus(control);
     return true;
