@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,6 +49,32 @@ class JsonFormatter(logging.Formatter):
             # The type only: a traceback can carry request data or secrets.
             entry["error_type"] = record.exc_info[0].__name__
         return redact(json.dumps(entry, default=str, ensure_ascii=False))
+
+
+def write_entries(logger: logging.Logger, entries: Sequence[dict[str, Any]]) -> None:
+    """`entries` as INFO lines of `logger`, in the shape JsonFormatter gives (each entry may set its own
+    `time`), written to every JSON stream handler the logger reaches, as `logger.info` would, but without
+    a LogRecord per line: for lines in bulk (span lines, shared/tracing_setup.py). Redacted the same."""
+    if not entries or not logger.isEnabledFor(logging.INFO):
+        return
+    now = datetime.now(UTC).isoformat()
+    head = {"severity": "INFO", "logger": logger.name, "time": now}
+    text = redact("".join(json.dumps({**head, **e}, default=str, ensure_ascii=False) + "\n" for e in entries))
+    current: logging.Logger | None = logger
+    while current is not None:
+        for handler in current.handlers:
+            if _json_stream(handler) and handler.level <= logging.INFO:
+                handler.acquire()
+                try:
+                    handler.stream.write(text)  # type: ignore[attr-defined]
+                    handler.flush()
+                finally:
+                    handler.release()
+        current = current.parent if current.propagate else None
+
+
+def _json_stream(handler: logging.Handler) -> bool:
+    return isinstance(handler, logging.StreamHandler) and isinstance(handler.formatter, JsonFormatter)
 
 
 def configure(level: str = "INFO") -> None:

@@ -140,8 +140,9 @@ def bare_call(op: bare.Op, keys: dict[str, str]) -> Callable[[object, str, str],
 
 
 @contextlib.contextmanager
-def serve(env: dict[str, str], log: Path) -> Iterator[int]:
-    """`functions-framework --target api` (gunicorn, gthread) on a free loopback port."""
+def serve(env: dict[str, str], log: Path, groups: list[int] | None = None) -> Iterator[int]:
+    """`functions-framework --target api` (gunicorn, gthread) on a free loopback port; its process group
+    id is appended to `groups` (the server's CPU time: `group_cpu`)."""
     port = free_port()
     exe = Path(sys.executable).with_name("functions-framework")
     argv = [str(exe), "--source", str(ROOT / "functions" / "main.py"), "--target", "api"]
@@ -155,6 +156,8 @@ def serve(env: dict[str, str], log: Path) -> Iterator[int]:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    if groups is not None:
+        groups.append(proc.pid)  # start_new_session: the group id is the leader's pid
     try:
         _wait(port, proc)
         yield port
@@ -166,6 +169,18 @@ def serve(env: dict[str, str], log: Path) -> Iterator[int]:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, 9)
             proc.wait()
+
+
+def group_cpu(group: int) -> float:
+    """CPU seconds (user + system) used so far by the live processes of a process group (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == group:  # after the name: state, ppid, pgrp, ..., utime (12), stime (13)
+                total += int(fields[11]) + int(fields[12])
+    return total / tick
 
 
 def _wait(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
@@ -248,10 +263,13 @@ def bench(backend_name: str, args: argparse.Namespace, work: Path, env: dict[str
     rows: dict[str, Result] = {}
     spreads: dict[str, list[float]] = {}
     untraced_env = {**server_env, "SOUL_TRACE_EXPORTER": "off"}
+    groups: list[int] = []
+    cpu: dict[str, list[float]] = {"soul": [0.0, 0.0], "untraced": [0.0, 0.0]}  # CPU seconds, requests
     with (
-        serve(server_env, work / f"api-{backend_name}.log") as port,
-        serve(untraced_env, work / f"api-{backend_name}-untraced.log") as untraced_port,
+        serve(server_env, work / f"api-{backend_name}.log", groups) as port,
+        serve(untraced_env, work / f"api-{backend_name}-untraced.log", groups) as untraced_port,
     ):
+        server_of = dict(zip(cpu, groups, strict=True))
         calls = {"soul": http_call(port), "untraced": http_call(untraced_port)}
         calls |= {name: bare_call(op, keys) for name, op in peers.items()}
         for side, call in calls.items():
@@ -262,7 +280,11 @@ def bench(backend_name: str, args: argparse.Namespace, work: Path, env: dict[str
             parts: dict[str, list[Result]] = {side: [] for side in SIDES}
             for r in range(args.rounds):
                 for side in SIDES[r % len(SIDES) :] + SIDES[: r % len(SIDES)]:  # rotate: no side always goes first
+                    before = group_cpu(server_of[side]) if side in cpu else 0.0
                     parts[side].append(run_load(plans[side].take(per_round), c, calls[side]))
+                    if side in cpu:
+                        cpu[side][0] += group_cpu(server_of[side]) - before
+                        cpu[side][1] += per_round
             for side in SIDES:
                 rows[f"{side} c={c}"] = Result.pooled(parts[side])
             for peer in SIDES[1:]:
@@ -273,6 +295,7 @@ def bench(backend_name: str, args: argparse.Namespace, work: Path, env: dict[str
         "extra": extra,
         "rows": rows,
         "spreads": spreads,
+        "cpu_per_hit_ms": {side: 1000 * seconds / max(1.0, n) for side, (seconds, n) in cpu.items()},
         "trips": trips,
         "depth": depth,
         "breakdown": breakdown,
@@ -315,6 +338,11 @@ def report(name: str, out: dict[str, object], args: argparse.Namespace) -> bool:
     tracing = serial.pct(0.5) / rows["untraced c=1"].pct(0.5)
     verdict = "met" if tracing <= TARGET_TRACING else "NOT met"
     print(f"target (tracing, c=1): p50 <= {TARGET_TRACING}x untraced: {verdict} ({tracing:.3f}x)")
+    per_hit: dict[str, float] = out["cpu_per_hit_ms"]  # type: ignore[assignment]
+    print(
+        f"server CPU per hit (all phases): soul {per_hit['soul']:.3f} ms, untraced {per_hit['untraced']:.3f} ms:"
+        f" {per_hit['soul'] / max(per_hit['untraced'], 1e-9):.3f}x (less sensitive to a busy machine than latency)"
+    )
     if name == "local":
         met = serial.pct(0.5) <= TARGET_P50_MS and serial.pct(0.99) <= TARGET_P99_MS
         verdict = "met" if met else "NOT met"
@@ -380,6 +408,7 @@ def _figures(out: dict[str, object]) -> dict[str, object]:
     return {
         "round_trips_per_hit": out["trips"],
         "round_trips_in_sequence": out["depth"],
+        "server_cpu_per_hit_ms": out["cpu_per_hit_ms"],
         "p50_ratio_per_round": out["spreads"],
         "breakdown": out["breakdown"],
         **{k: {"p50_ms": r.pct(0.5), "p99_ms": r.pct(0.99), "rps": r.rps, "misses": r.misses} for k, r in rows.items()},
