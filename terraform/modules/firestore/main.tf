@@ -121,6 +121,24 @@ resource "google_firestore_index" "variants_pk_expire" {
   }
 }
 
+# A request that names a seed (shared/seeded.py): the key's variants made with that seed (pk == X,
+# seed == N). Equality alone could merge single-field indexes; a composite one keeps it one index read.
+resource "google_firestore_index" "variants_pk_seed" {
+  project     = var.project_id
+  database    = google_firestore_database.this.name
+  collection  = "variants"
+  query_scope = "COLLECTION"
+
+  fields {
+    field_path = "pk"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "seed"
+    order      = "ASCENDING"
+  }
+}
+
 # The reconciler: running jobs whose lease expired long ago.
 resource "google_firestore_index" "jobs_status_lease" {
   project     = var.project_id
