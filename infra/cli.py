@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Sequence
 
+from shared import tracing
 from shared.config import LANES, Settings, get_settings
 from shared.lanes import report as report_lanes
 from shared.logging import configure
@@ -89,6 +90,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         worker.run(lanes, threading.Event(), exit_when_idle=idle_exit_seconds(args.exit_when_idle, settings))
     finally:
         worker.metrics.flush()  # a Cloud Run job's last figures go out before it exits
+        tracing.flush()  # and its last spans (Cloud Trace's exporter batches them)
     return 0
 
 

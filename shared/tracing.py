@@ -128,13 +128,6 @@ def set_status(http_status: int) -> None:
         current.set_status(Status(StatusCode.ERROR, str(http_status)))
 
 
-def current_context() -> Context:
-    """The active context, to hand to another thread or keep with a claimed job."""
-    from opentelemetry import context
-
-    return context.get_current()
-
-
 # ---- propagation --------------------------------------------------------------------------------
 
 
@@ -150,12 +143,6 @@ def extract(carrier: Mapping[str, str] | None) -> Context:
     """A context continuing `carrier`'s `traceparent`; an empty context (a new trace) when it has none
     or a malformed one."""
     return _propagator.extract(dict(carrier or {}))
-
-
-def is_remote_parent(ctx: Context) -> bool:
-    """Whether `ctx` continues a trace from elsewhere (an incoming traceparent)."""
-    span_ctx = trace.get_current_span(ctx).get_span_context()
-    return span_ctx.is_valid and span_ctx.is_remote
 
 
 # ---- logs ---------------------------------------------------------------------------------------
@@ -194,14 +181,12 @@ __all__ = [
     "SpanKind",
     "annotate",
     "cloud_fields",
-    "current_context",
     "extract",
     "fields_for",
     "flush",
     "inject",
     "install",
     "installed",
-    "is_remote_parent",
     "log_fields",
     "reset",
     "set_status",
