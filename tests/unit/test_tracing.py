@@ -109,6 +109,32 @@ def test_a_batch_is_one_generate_span_linked_to_every_job_trace(
     assert {trace_hex(generate[0])} | linked == traces
 
 
+def test_a_semantic_join_has_its_span_and_a_second_cache_read(tmp_path: Any, spans: InMemorySpanExporter) -> None:
+    """The semantic tier on a tier-1 miss: `api.semantic` names the key joined, the joined key's cache read
+    follows, in the request's trace."""
+    from functions.app import create_app
+    from functions.context import Context
+    from gpu_jobs.bootstrap import Generators
+    from infra import seed
+    from shared.bootstrap import build_backend
+    from tests.conftest import make_settings
+
+    backend = build_backend(make_settings(tmp_path / "data", soul_semantic_cache=True))
+    seed.load(backend)
+    client = create_app(Context.build(backend)).test_client()
+    _miss(client, cue="a fox sleeping under an oak tree at night")
+    drain(Worker(backend, Generators(backend.settings, backend.store).for_kind), ("image",))
+    spans.clear()
+    query = {"soul_id": "nova", "cue": "At night, a fox asleep beneath an oak tree!", "user_id": "u2"}
+    hit = client.get("/image", query_string=query, headers={"traceparent": TRACEPARENT})
+    assert hit.status_code == 200, hit.get_data(as_text=True)
+    steps = [s for s in finished(spans) if trace_hex(s) == TRACE_ID]
+    assert [s.name for s in steps] == ["GET /image", "api.cache_read", "api.semantic", "api.cache_read"]
+    first, semantic, joined = steps[1:]
+    assert first.attributes["soul.hit"] is False
+    assert semantic.attributes["soul.joined_pk"] == joined.attributes["soul.pk"] != first.attributes["soul.pk"]
+
+
 class _Launcher:
     def __init__(self) -> None:
         self.lanes: list[str] = []
