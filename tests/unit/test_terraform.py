@@ -187,16 +187,19 @@ def test_roles_are_least_privilege() -> None:
     }
     # serviceUsageConsumer: Natural Language / Vision calls (content safety) need serviceusage.services.use.
     # cloudtrace.agent (cloudtrace.traces.patch): every deployable writes its spans (SOUL_TRACE_EXPORTER).
+    # monitoring.metricWriter: the deployables that record metrics write them (SOUL_METRICS_EXPORTER).
     assert project_roles["soul-api"] == [
         "roles/datastore.user",
         "roles/serviceusage.serviceUsageConsumer",
         "roles/cloudtrace.agent",
+        "roles/monitoring.metricWriter",
     ]
     # The dispatcher writes dispatch/* and dispatch_stats/* (its launch slots and counters).
     assert project_roles["soul-dispatcher"] == [
         "roles/datastore.user",
         "roles/eventarc.eventReceiver",
         "roles/cloudtrace.agent",
+        "roles/monitoring.metricWriter",
     ]
     for deployable in ("soul-worker-gpu", "soul-worker-wan", "soul-reconcile"):
         assert "roles/cloudtrace.agent" in project_roles[deployable], deployable
