@@ -104,8 +104,7 @@
     const frames = parseInt($("frames").value, 10);
     try {
       const { data } = await S.api("GET", "/video/estimate", { query: { num_frames: frames || "" } });
-      // The configured first guess names a server setting (operator words): the page says only what it is.
-      const basis = data.basis.startsWith("no run measured yet") ? "a first guess until a run is measured here" : data.basis;
+      const basis = S.basisWords(data.basis); // timing.js: the same words the running job then uses
       el.textContent = `About ${S.seconds(data.estimated_seconds)} for ${data.num_frames} frames (${basis}).`;
     } catch (err) {
       el.textContent = `No estimate: ${err.message}`;

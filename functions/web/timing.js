@@ -21,10 +21,17 @@
     return `${ordinal(t.queue_position)} in line (${ahead} ahead${running})`;
   }
 
+  /* The API's basis in a user's words: the configured first guess names a server setting (operator words),
+   * so the page says only what it is. The same words before a run (Transform to GIF) and during it. */
+  function basisWords(basis) {
+    return basis.startsWith("no run measured yet") ? "a first guess until a run is measured here" : basis;
+  }
+
   /* Elapsed and time left, from the task's measured timing (never a made-up figure). */
   function describeTiming(task) {
-    const t = task.timing;
-    if (!t) return "";
+    const raw = task.timing;
+    if (!raw) return "";
+    const t = { ...raw, basis: basisWords(raw.basis || "") };
     switch (task.status) {
       case "queued": {
         const waited = `Waiting ${seconds(t.queued_seconds)}`;
@@ -48,6 +55,7 @@
     }
   }
 
+  window.Soul.basisWords = basisWords;
   window.Soul.queueWords = queueWords;
   window.Soul.timingWords = describeTiming;
 })();
