@@ -8,8 +8,10 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -21,7 +23,8 @@ from functions.context import Context
 from gpu_jobs.bootstrap import Generators
 from gpu_jobs.worker import Worker
 from infra import emulators, seed
-from shared.bootstrap import Backend, build_backend
+from shared.bootstrap import Backend, InProcessLauncher, build_backend
+from shared.clock import SystemClock
 from shared.config import Settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -157,3 +160,34 @@ def gcp_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
         if os.environ.get("SOUL_SKIP_EMULATORS") == "1":
             pytest.skip(f"emulators unavailable (SOUL_SKIP_EMULATORS=1): {exc}")
         pytest.fail(f"cannot start the emulators: {exc} (SOUL_SKIP_EMULATORS=1 skips)")
+
+
+def emulator_settings(env: dict[str, str], data_dir: Path, **overrides: object) -> Settings:
+    """Settings for a gcp backend on the emulators of `env` (gcp_env): Firestore emptied, and this
+    test's own Pub/Sub topic, subscriptions, dead-letter topic and bucket, made here."""
+    from shared.adapters.gcp_pubsub import ensure_topology
+
+    project = env.get("GOOGLE_CLOUD_PROJECT", emulators.DEFAULT_PROJECT)
+    emulators.reset_firestore(env["FIRESTORE_EMULATOR_HOST"], project)
+    run = f"t{uuid.uuid4().hex[:10]}"
+    names = {
+        "pubsub_topic": f"{run}-jobs",
+        "pubsub_subscription_prefix": f"{run}-jobs",
+        "pubsub_dead_letter_topic": f"{run}-dead",
+        "gcs_bucket_name": f"{run}-artifacts",
+    }
+    settings = make_settings(data_dir, soul_backend="gcp", google_cloud_project=project, **{**names, **overrides})
+    ensure_topology(settings)
+    return settings
+
+
+def emulator_backend(env: dict[str, str], data_dir: Path, wrap_queue: Any = None, **overrides: object) -> Backend:
+    """A gcp Backend on the emulators (see emulator_settings), jobs launched in process; `wrap_queue`
+    wraps the Pub/Sub queue (a test that counts its calls)."""
+    from shared.adapters.gcp_backend import build
+
+    settings = emulator_settings(env, data_dir, **overrides)
+    clock = SystemClock()
+    store, queue, blobs, _ = build(settings, clock)
+    blobs.ensure_bucket()  # type: ignore[attr-defined]
+    return Backend(settings, store, wrap_queue(queue) if wrap_queue else queue, blobs, InProcessLauncher(), clock)

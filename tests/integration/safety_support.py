@@ -3,7 +3,6 @@ built with the settings a test asks for, and a small generator whose colour a fa
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,38 +10,16 @@ import pytest
 from PIL import Image
 
 from gpu_jobs.generators.base import GenRequest, Output
-from infra import emulators, seed
-from shared.bootstrap import Backend, InProcessLauncher, build_backend
-from shared.clock import SystemClock
-from tests.conftest import make_settings
+from infra import seed
+from shared.bootstrap import Backend, build_backend
+from tests.conftest import emulator_backend, make_settings
 
 
 def make_backend(kind: str, tmp_path: Path, request: pytest.FixtureRequest, **overrides: object) -> Backend:
     if kind == "local":
         backend = build_backend(make_settings(tmp_path / "data", **overrides))
     else:
-        from shared.adapters.gcp_backend import build
-        from shared.adapters.gcp_pubsub import ensure_topology
-
-        env = request.getfixturevalue("gcp_env")
-        project = env.get("GOOGLE_CLOUD_PROJECT", emulators.DEFAULT_PROJECT)
-        emulators.reset_firestore(env["FIRESTORE_EMULATOR_HOST"], project)
-        run = f"s{uuid.uuid4().hex[:10]}"
-        settings = make_settings(
-            tmp_path / "data",
-            soul_backend="gcp",
-            google_cloud_project=project,
-            pubsub_topic=f"{run}-jobs",
-            pubsub_subscription_prefix=f"{run}-jobs",
-            pubsub_dead_letter_topic=f"{run}-dead",
-            gcs_bucket_name=f"{run}-artifacts",
-            **overrides,
-        )
-        ensure_topology(settings)
-        clock = SystemClock()
-        store, queue, blobs, _ = build(settings, clock)
-        blobs.ensure_bucket()  # type: ignore[attr-defined]
-        backend = Backend(settings, store, queue, blobs, InProcessLauncher(), clock)
+        backend = emulator_backend(request.getfixturevalue("gcp_env"), tmp_path / "data", **overrides)
     seed.load(backend)
     return backend
 

@@ -9,18 +9,17 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 
 from functions.context import Context
 from gpu_jobs.reconcile import Reconciler
-from infra import emulators, seed
+from infra import seed
 from shared.bootstrap import Backend, build_backend
 from shared.config import Settings
 from shared.records import JOBS, VARIANTS
-from tests.conftest import ROOT, make_settings
+from tests.conftest import ROOT, emulator_settings, make_settings
 
 pytestmark = pytest.mark.integration
 POINTS = ["after_claim", "mid_generation", "after_upload", "after_record"]
@@ -43,23 +42,9 @@ def _backend(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> tuple
         settings = make_settings(tmp_path / "data", **common)
         env: dict[str, str] = {}
     else:
-        from shared.adapters.gcp_pubsub import ensure_topology
-
         env = request.getfixturevalue("gcp_env")
         os.environ.update(env)
-        emulators.reset_firestore(env["FIRESTORE_EMULATOR_HOST"], env.get("GOOGLE_CLOUD_PROJECT", "soul-local"))
-        run = f"c{uuid.uuid4().hex[:10]}"
-        settings = make_settings(
-            tmp_path / "data",
-            soul_backend="gcp",
-            google_cloud_project=env.get("GOOGLE_CLOUD_PROJECT", "soul-local"),
-            pubsub_topic=f"{run}-jobs",
-            pubsub_subscription_prefix=f"{run}-jobs",
-            pubsub_dead_letter_topic=f"{run}-dead",
-            gcs_bucket_name=f"{run}-artifacts",
-            **common,
-        )
-        ensure_topology(settings)
+        settings = emulator_settings(env, tmp_path / "data", **common)
     backend = build_backend(settings)
     getattr(backend.blobs, "ensure_bucket", lambda: None)()
     seed.load(backend)

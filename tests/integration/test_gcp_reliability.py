@@ -13,7 +13,6 @@ import base64
 import json
 import threading
 import time
-import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -28,15 +27,14 @@ from functions.context import Context
 from gpu_jobs.bootstrap import Generators
 from gpu_jobs.generators.base import GenRequest, Output
 from gpu_jobs.worker import Worker
-from infra import emulators, seed
+from infra import seed
 from shared import lifecycle
-from shared.bootstrap import Backend, InProcessLauncher
-from shared.clock import SystemClock
-from shared.config import Settings
+from shared.bootstrap import Backend
 from shared.domain.models import JobMessage, Kind
 from shared.errors import NotConfigured, Unavailable
 from shared.ports import Delivery
 from shared.records import JOBS, VARIANTS
+from tests.conftest import emulator_backend
 
 pytestmark = pytest.mark.integration
 MAX_ATTEMPTS = 5
@@ -76,31 +74,13 @@ class CountingQueue:
 
 @pytest.fixture
 def gcp(gcp_env: dict[str, str], tmp_path: Path) -> Backend:
-    from shared.adapters.gcp_backend import build
-    from shared.adapters.gcp_pubsub import ensure_topology
-
-    project = gcp_env.get("GOOGLE_CLOUD_PROJECT", emulators.DEFAULT_PROJECT)
-    emulators.reset_firestore(gcp_env["FIRESTORE_EMULATOR_HOST"], project)
-    run = f"r{uuid.uuid4().hex[:10]}"
-    settings = Settings(
-        soul_backend="gcp",
-        soul_data_dir=tmp_path,
-        google_cloud_project=project,
-        pubsub_topic=f"{run}-jobs",
-        pubsub_subscription_prefix=f"{run}-jobs",
-        pubsub_dead_letter_topic=f"{run}-dead",
-        gcs_bucket_name=f"{run}-artifacts",
+    backend = emulator_backend(
+        gcp_env,
+        tmp_path,
+        wrap_queue=CountingQueue,
         soul_max_delivery_attempts=MAX_ATTEMPTS,
         soul_lease_seconds=5,
-        soul_retry_base_seconds=0.05,
-        soul_retry_cap_seconds=0.2,
-        log_level="WARNING",
     )
-    ensure_topology(settings)
-    clock = SystemClock()
-    store, queue, blobs, _ = build(settings, clock)
-    blobs.ensure_bucket()  # type: ignore[attr-defined]
-    backend = Backend(settings, store, CountingQueue(queue), blobs, InProcessLauncher(), clock)
     seed.load(backend)
     return backend
 

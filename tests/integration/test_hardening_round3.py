@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,15 +19,13 @@ from functions.app import create_app
 from functions.context import Context
 from gpu_jobs.bootstrap import Generators
 from gpu_jobs.worker import Worker
-from infra import emulators, seed
+from infra import seed
 from shared import first_serve, lanes, lifecycle
-from shared.bootstrap import Backend, InProcessLauncher, build_backend
-from shared.clock import SystemClock
-from shared.config import Settings
+from shared.bootstrap import Backend, build_backend
 from shared.domain.models import Kind, Variant
 from shared.errors import RateLimited
 from shared.records import FIRST_SERVED, JOBS, QUOTAS, VARIANTS
-from tests.conftest import make_settings
+from tests.conftest import emulator_backend, make_settings
 from tests.fakes.id_tokens import ISSUER as TOKEN_ISSUER
 from tests.fakes.id_tokens import PROJECT, LocalIssuer
 
@@ -55,30 +52,6 @@ def _common(tmp_path: Path) -> dict[str, Any]:
     }
 
 
-def _gcp(env: dict[str, str], tmp_path: Path, values: dict[str, Any]) -> Backend:
-    from shared.adapters.gcp_backend import build
-    from shared.adapters.gcp_pubsub import ensure_topology
-
-    project = env.get("GOOGLE_CLOUD_PROJECT", emulators.DEFAULT_PROJECT)
-    emulators.reset_firestore(env["FIRESTORE_EMULATOR_HOST"], project)
-    run = f"h{uuid.uuid4().hex[:10]}"
-    settings = Settings(
-        soul_backend="gcp",
-        soul_data_dir=tmp_path,
-        google_cloud_project=project,
-        pubsub_topic=f"{run}-jobs",
-        pubsub_subscription_prefix=f"{run}-jobs",
-        pubsub_dead_letter_topic=f"{run}-dead",
-        gcs_bucket_name=f"{run}-artifacts",
-        **values,
-    )
-    ensure_topology(settings)
-    clock = SystemClock()
-    store, queue, blobs, _ = build(settings, clock)
-    blobs.ensure_bucket()  # type: ignore[attr-defined]
-    return Backend(settings, store, queue, blobs, InProcessLauncher(), clock)
-
-
 @pytest.fixture(params=["local", "gcp"])
 def make_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., Backend]:
     def make(**overrides: Any) -> Backend:
@@ -86,7 +59,7 @@ def make_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[...
         if request.param == "local":
             backend = build_backend(make_settings(tmp_path / "data", **values))
         else:
-            backend = _gcp(request.getfixturevalue("gcp_env"), tmp_path, values)
+            backend = emulator_backend(request.getfixturevalue("gcp_env"), tmp_path / "data", **values)
         seed.load(backend)
         return backend
 

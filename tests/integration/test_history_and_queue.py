@@ -5,8 +5,6 @@ is the same before and while it runs, and a shared run shows nothing of its owne
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,27 +16,13 @@ from functions.app import create_app
 from functions.context import Context
 from gpu_jobs.bootstrap import Generators
 from gpu_jobs.worker import Worker
-from infra import emulators, seed
+from infra import seed
 from shared import history
-from shared.bootstrap import Backend, InProcessLauncher, build_backend
-from shared.clock import SystemClock
-from shared.config import Settings
+from shared.bootstrap import Backend, build_backend
 from shared.records import WAITERS
-from tests.conftest import drain, make_settings
+from tests.conftest import drain, emulator_backend, make_settings
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def gcp_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """The emulators (reused from the environment when it names them, as `.ci/run` does)."""
-    try:
-        with emulators.environment(tmp_path_factory.mktemp("emulator-logs")) as env:
-            yield env
-    except emulators.EmulatorsUnavailable as exc:
-        if os.environ.get("SOUL_SKIP_EMULATORS") == "1":
-            pytest.skip(f"emulators unavailable (SOUL_SKIP_EMULATORS=1): {exc}")
-        pytest.fail(f"cannot start the emulators: {exc} (SOUL_SKIP_EMULATORS=1 skips)")
 
 
 @pytest.fixture(params=["local", "gcp"])
@@ -48,29 +32,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         seed.load(built)
         yield built
         return
-    from shared.adapters.gcp_backend import build
-    from shared.adapters.gcp_pubsub import ensure_topology
-
-    env: dict[str, str] = request.getfixturevalue("gcp_env")
-    project = env.get("GOOGLE_CLOUD_PROJECT", emulators.DEFAULT_PROJECT)
-    emulators.reset_firestore(env["FIRESTORE_EMULATOR_HOST"], project)
-    run = f"r{uuid.uuid4().hex[:10]}"
-    settings = Settings(
-        soul_backend="gcp",
-        soul_data_dir=tmp_path,
-        google_cloud_project=project,
-        pubsub_topic=f"{run}-jobs",
-        pubsub_subscription_prefix=f"{run}-jobs",
-        pubsub_dead_letter_topic=f"{run}-dead",
-        gcs_bucket_name=f"{run}-artifacts",
-        soul_lease_seconds=30,
-        log_level="WARNING",
-    )
-    ensure_topology(settings)
-    clock = SystemClock()
-    store, queue, blobs, _ = build(settings, clock)
-    blobs.ensure_bucket()  # type: ignore[attr-defined]
-    built = Backend(settings, store, queue, blobs, InProcessLauncher(), clock)
+    built = emulator_backend(request.getfixturevalue("gcp_env"), tmp_path)
     seed.load(built)
     yield built
 
