@@ -28,6 +28,19 @@
     rate_limited: "Too many requests: wait a moment and try again.",
   };
 
+  // A run that failed, in a consumer's words: the worker's message names what an operator sets (a
+  // variable, a model path), which belongs on /status and in the logs, not on the pages people use.
+  const FAILURES = {
+    not_configured: "this kind of run is not set up on this server yet.",
+    model_unavailable: "the model for this kind of run is not installed on this server yet.",
+  };
+
+  function failure(task) {
+    const error = task.error;
+    if (!error) return "no reason given";
+    return FAILURES[error.code] || error.message;
+  }
+
   function url(path) {
     return path && path.startsWith("/") ? BASE + path : path;
   }
@@ -254,5 +267,5 @@
   }
 
   window.Soul = { ApiError, api, url, user, initUser, showError, clearError, loadSouls, loadPlaces, loadInfo };
-  Object.assign(window.Soul, { onSubmit, sleep, seconds, ago, el });
+  Object.assign(window.Soul, { onSubmit, sleep, seconds, ago, el, failure });
 })();

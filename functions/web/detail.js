@@ -189,7 +189,7 @@
       queued: place ? `Queued: ${place}.` : "Queued: waiting for a worker.",
       running: task.cancel_requested ? "Canceling…" : total ? `Running: step ${step}/${total}.` : "Running.",
       succeeded: task.served_from_cache ? "Succeeded: served to you from the cache." : "Succeeded.",
-      failed: `Failed: ${task.error ? task.error.message : "no reason given"}`,
+      failed: `Failed: ${S.failure(task)}`,
       canceled: task.error ? `Canceled: ${task.error.message}` : "Canceled.",
     }[task.status];
     const p = el("p", { className: `state state-${task.status}`, "data-state": task.status, text: words || task.status });
@@ -243,7 +243,7 @@
     say("Sending…");
     try {
       const { status, data } = await S.api(request.method, request.path, { query: request.query, body: request.body });
-      if (status === 200 && data.variant) open({ variant: data.variant.variant_id }, data.cache_hit ? "Served from the cache: a variant you had not seen." : "Ready.");
+      if (status === 200 && data.variant) open({ variant: data.variant.variant_id }, data.cache_hit ? "Served from the cache: made earlier, so no wait." : "Ready.");
       else open({ task: data.task_id }, "Sent: following the new run.");
       document.dispatchEvent(new CustomEvent("soul:runs-changed"));
     } catch (err) {

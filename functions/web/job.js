@@ -26,7 +26,7 @@
       case "succeeded":
         return total ? `Done: step ${total}/${total}.` : "Done.";
       case "failed":
-        return `Failed: ${task.error ? task.error.message : "no reason given"}`;
+        return `Failed: ${window.Soul.failure(task)}`;
       case "canceled":
         return total ? `Canceled at step ${step}/${total}.` : "Canceled.";
       default:
@@ -140,7 +140,7 @@
       if (run !== this.run) return;
       const { status, data } = answer;
       if (status === 200 && data.variant) {
-        this.say(data.cache_hit ? "Ready: served from the cache (a variant you had not seen)." : "Ready.", "succeeded");
+        this.say(data.cache_hit ? "Ready: served from the cache (made earlier, so no wait)." : "Ready.", "succeeded");
         this.linkTo(data.variant.task_id); // a cache hit is a run of the user's too (Runs lists it)
         this.onResult(data.variant, { cacheHit: data.cache_hit, taskId: null });
         return;

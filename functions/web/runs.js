@@ -42,7 +42,7 @@
       case "succeeded":
         return `Succeeded · queued ${seconds(t.queued_seconds)} · ran ${seconds(t.run_seconds)}`;
       case "failed":
-        return `Failed: ${task.error ? task.error.message : "no reason given"}`;
+        return `Failed: ${S.failure(task)}`;
       case "canceled":
         return task.error ? `Canceled: ${task.error.message}` : "Canceled";
       default:

@@ -117,7 +117,7 @@ def test_a_cache_hit_is_in_runs_and_the_gallery(
     page.get_by_label("Cue").fill(f"a copper kettle {width(size)}")
     page.get_by_role("button", name="Generate").click()
     panel = page.locator("#image-job")
-    expect(panel.locator("[data-status]")).to_have_text("Ready: served from the cache (a variant you had not seen).")
+    expect(panel.locator("[data-status]")).to_have_text("Ready: served from the cache (made earlier, so no wait).")
     expect(panel.get_by_role("link", name="Link to this run")).to_have_attribute(
         "href", f"/runs#task={made['task_id']}"
     )
