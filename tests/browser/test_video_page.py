@@ -16,6 +16,7 @@ from tests.conftest import SoulDev
 
 pytestmark = pytest.mark.browser
 
+
 def test_wan_forms_are_off_with_the_reason(page: Page, screenshot: Callable[[Page, str], Path]) -> None:
     page.goto("/wan-video")
     notice = page.locator("#wan-notice")
