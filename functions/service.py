@@ -249,21 +249,35 @@ class GenerationService:
         self.take_quota(user_id)
         request: dict[str, object] = {"text": key.text, "seed": seed, "safety_policy": self.safety.policy}
         candidate = self._job(user_id, own.pk, spec, new_id(), request, now)
-        with tracing.span("api.singleflight", {"soul.pk": own.pk}) as span:
-            served = singleflight.serve_or_submit(
-                store,
-                user_id=user_id,
-                candidate=candidate,
-                key=own,
-                now=now,
-                lease_seconds=self.settings.soul_lease_seconds,
-                max_attempts=self.settings.soul_max_delivery_attempts,
-                cached=cached,
-            )
-            span.set_attribute("soul.created", served.created)
+        served = self._single_flight(user_id, candidate, own, now, cached=cached)
         if served.created and served.job is not None:
             self._publish(served.job)
         return Outcome(served, own.pk)
+
+    def _single_flight(
+        self,
+        user_id: str,
+        candidate: Job,
+        key: PromptKey,
+        now: float,
+        admit: lifecycle.Admit | None = None,
+        cached: Callable[[], Variant | None] | None = None,
+    ) -> lifecycle.Served:
+        """The key's live job with this user attached, else `candidate` created as its job (shared/singleflight.py)."""
+        with tracing.span("api.singleflight", {"soul.pk": key.pk}) as span:
+            served = singleflight.serve_or_submit(
+                self.backend.store,
+                user_id=user_id,
+                candidate=candidate,
+                key=key,
+                now=now,
+                lease_seconds=self.settings.soul_lease_seconds,
+                max_attempts=self.settings.soul_max_delivery_attempts,
+                admit=admit,
+                cached=cached,
+            )
+            span.set_attribute("soul.created", served.created)
+        return served
 
     def _serve(
         self,
@@ -303,18 +317,7 @@ class GenerationService:
         self.pregen.note(user_id, key, spec_fields, now)
         request: dict[str, object] = {"text": key.text, "safety_policy": self.safety.policy}
         candidate = self._job(user_id, key.pk, spec, variant_id, request, now)
-        with tracing.span("api.singleflight", {"soul.pk": key.pk}) as span:
-            served = singleflight.serve_or_submit(
-                self.backend.store,
-                user_id=user_id,
-                candidate=candidate,
-                key=key,
-                now=now,
-                lease_seconds=self.settings.soul_lease_seconds,
-                max_attempts=self.settings.soul_max_delivery_attempts,
-                admit=admit,
-            )
-            span.set_attribute("soul.created", served.created)
+        served = self._single_flight(user_id, candidate, key, now, admit=admit)
         if served.created and served.job is not None:
             if render is not None and key is asked and self.semantic is not None:
                 self.semantic.remember(key)  # only a key with a job becomes a merge target

@@ -41,6 +41,27 @@
     return FAILURES[error.code] || error.message;
   }
 
+  /* A captioned two-column table of [name, value] rows; each value cell carries data-<dataKey>=name. */
+  function table(caption, rows, dataKey) {
+    const el = document.createElement("table");
+    const cap = document.createElement("caption");
+    cap.textContent = caption;
+    const body = document.createElement("tbody");
+    for (const [name, value] of rows) {
+      const tr = document.createElement("tr");
+      const th = document.createElement("th");
+      th.scope = "row";
+      th.textContent = name;
+      const td = document.createElement("td");
+      td.textContent = String(value);
+      td.dataset[dataKey] = name;
+      tr.append(th, td);
+      body.append(tr);
+    }
+    el.append(cap, body);
+    return el;
+  }
+
   function url(path) {
     return path && path.startsWith("/") ? BASE + path : path;
   }
@@ -267,5 +288,5 @@
   }
 
   window.Soul = { ApiError, api, url, user, initUser, showError, clearError, loadSouls, loadPlaces, loadInfo };
-  Object.assign(window.Soul, { onSubmit, sleep, seconds, ago, el, failure });
+  Object.assign(window.Soul, { onSubmit, sleep, seconds, ago, el, failure, table });
 })();

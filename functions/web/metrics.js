@@ -28,30 +28,12 @@
       .reduce((total, s) => total + s.value, 0);
   }
 
+  const table = (caption, rows) => window.Soul.table(caption, rows, "metric"); // common.js
+
   function byLabel(samples, name, label) {
     const out = {};
     for (const s of samples.filter((x) => x.name === name)) out[s.labels[label]] = (out[s.labels[label]] || 0) + s.value;
     return out;
-  }
-
-  function table(caption, rows) {
-    const el = document.createElement("table");
-    const cap = document.createElement("caption");
-    cap.textContent = caption;
-    const body = document.createElement("tbody");
-    for (const [name, value] of rows) {
-      const tr = document.createElement("tr");
-      const th = document.createElement("th");
-      th.scope = "row";
-      th.textContent = name;
-      const td = document.createElement("td");
-      td.textContent = String(value);
-      td.dataset.metric = name;
-      tr.append(th, td);
-      body.append(tr);
-    }
-    el.append(cap, body);
-    return el;
   }
 
   function figures(samples) {

@@ -5,26 +5,7 @@
 
 (function () {
   const REFRESH_MS = 2000;
-
-  function table(caption, rows) {
-    const el = document.createElement("table");
-    const cap = document.createElement("caption");
-    cap.textContent = caption;
-    const body = document.createElement("tbody");
-    for (const [name, value] of rows) {
-      const tr = document.createElement("tr");
-      const th = document.createElement("th");
-      th.scope = "row";
-      th.textContent = name;
-      const td = document.createElement("td");
-      td.textContent = String(value);
-      td.dataset.key = name;
-      tr.append(th, td);
-      body.append(tr);
-    }
-    el.append(cap, body);
-    return el;
-  }
+  const table = (caption, rows) => window.Soul.table(caption, rows, "key"); // common.js
 
   function render(root, stats) {
     const cache = stats.cache || {};
